@@ -1,0 +1,3 @@
+from price_bench.cli.main import main
+
+main()

@@ -1,0 +1,35 @@
+"""Hook specifications for price-bench plugins.
+
+Every hook name carries the registering style of simonw/llm: the host passes
+a ``register`` callback and plugins call it; they never return lists.
+Implementations may accept a subset of the arguments. Argument names are
+public API: they are only ever added to, never renamed or removed.
+
+Documented in ``docs/hooks.md`` (a test keeps the two in sync).
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("price_bench")
+hookimpl = pluggy.HookimplMarker("price_bench")
+
+
+@hookspec
+def register_predictors(register):
+    """Register predictors.
+
+    ``register(predictor)`` takes a :class:`price_bench.Predictor` subclass or
+    a :class:`price_bench.predictors.registry.PredictorSpec` (for a lazily
+    imported ``"module:Class"`` factory). A duplicate id raises.
+    """
+
+
+@hookspec
+def register_commands(cli):
+    """Add commands to the ``price-bench`` CLI.
+
+    ``cli`` is the root :class:`click.Group`; call ``cli.add_command`` or use
+    ``@cli.command()``. Import heavy libraries inside the command function.
+    """

@@ -1,0 +1,158 @@
+"""Loading plugins: one PluginManager, entry points loaded one at a time.
+
+Environment switches:
+
+``PRICE_BENCH_LOAD_PLUGINS``
+    Comma-separated distribution names; only their ``price_bench`` entry
+    points load (an empty string loads none). Unset: all load.
+``PRICE_BENCH_STRICT_PLUGINS=1``
+    Re-raise a plugin's import or registration error instead of recording it.
+
+A plugin that fails to import is recorded in :func:`plugin_failures` and
+shown by ``price-bench plugins``; it never breaks the CLI. Hook
+implementations with unknown names fail loudly (``check_pending``).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import sys
+from dataclasses import dataclass
+
+import pluggy
+
+from price_bench.plugins import hookspecs
+from price_bench.predictors.registry import DuplicatePredictorError, PredictorRegistry, PredictorSpec
+
+ENTRY_POINT_GROUP = "price_bench"
+
+pm = pluggy.PluginManager("price_bench")
+pm.add_hookspecs(hookspecs)
+
+
+@dataclass
+class PluginInfo:
+    """One plugin as ``price-bench plugins`` reports it."""
+
+    name: str
+    distribution: str
+    version: str
+    hooks: list[str]
+    error: str | None = None
+
+
+_loaded = False
+_failures: list[PluginInfo] = []
+
+
+def _strict() -> bool:
+    return os.environ.get("PRICE_BENCH_STRICT_PLUGINS", "").lower() in ("1", "true", "yes")
+
+
+def _allowed_distributions() -> set[str] | None:
+    raw = os.environ.get("PRICE_BENCH_LOAD_PLUGINS")
+    if raw is None:
+        return None
+    return {_normalise(name) for name in raw.split(",") if name.strip()}
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def load_plugins() -> None:
+    """Load every ``price_bench`` entry point once (idempotent).
+
+    Skipped entirely under pytest (``sys._called_from_test``) unless
+    ``PRICE_BENCH_LOAD_PLUGINS`` is set: tests register in-process plugins.
+    """
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    if getattr(sys, "_called_from_test", False) and "PRICE_BENCH_LOAD_PLUGINS" not in os.environ:
+        return
+    allowed = _allowed_distributions()
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist_name = ep.dist.name if ep.dist is not None else "?"
+        if allowed is not None and _normalise(dist_name) not in allowed:
+            continue
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            continue
+        try:
+            module = ep.load()
+            pm.register(module, name=ep.name)
+        except Exception as exc:  # a broken plugin must not break the CLI
+            if _strict():
+                raise
+            version = ep.dist.version if ep.dist is not None else "?"
+            _failures.append(PluginInfo(ep.name, dist_name, version, [], f"{type(exc).__name__}: {exc}"))
+            continue
+        pm.check_pending()
+
+
+def plugin_failures() -> list[PluginInfo]:
+    """Plugins whose import failed, with their errors."""
+    load_plugins()
+    return list(_failures)
+
+
+def list_plugins() -> list[PluginInfo]:
+    """Every loaded plugin (with its hooks and distribution) plus the failed ones."""
+    load_plugins()
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    infos = []
+    for name, plugin in pm.list_name_plugin():
+        dist = dists.get(id(plugin))
+        hooks = sorted(caller.name for caller in (pm.get_hookcallers(plugin) or []))
+        infos.append(
+            PluginInfo(
+                name=name,
+                distribution=dist.metadata["Name"] if dist is not None else "(in-process)",
+                version=dist.version if dist is not None else "-",
+                hooks=hooks,
+            )
+        )
+    return sorted(infos, key=lambda i: i.name) + plugin_failures()
+
+
+def _plugin_origin(plugin: object) -> tuple[str, str]:
+    for candidate, dist in pm.list_plugin_distinfo():
+        if candidate is plugin:
+            return dist.metadata["Name"], dist.version
+    name = pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin))
+    return f"{name} (in-process)", getattr(plugin, "__version__", "0")
+
+
+def get_registry() -> PredictorRegistry:
+    """Collect every plugin's predictors into a fresh registry.
+
+    Cheap: modules are already imported and lazy specs stay unimported.
+    Raises :class:`~price_bench.predictors.registry.DuplicatePredictorError`
+    when two plugins claim one id.
+    """
+    load_plugins()
+    registry = PredictorRegistry()
+    for impl in pm.hook.register_predictors.get_hookimpls():
+        origin, version = _plugin_origin(impl.plugin)
+
+        def register(predictor, _origin=origin, _version=version) -> None:
+            spec = predictor if isinstance(predictor, PredictorSpec) else PredictorSpec(
+                id=predictor.id, factory=predictor, description=predictor.description
+            )
+            spec.origin, spec.plugin_version = _origin, _version
+            registry.add(spec)
+
+        kwargs = {name: register for name in impl.argnames if name == "register"}
+        try:
+            impl.function(**kwargs)
+        except Exception as exc:
+            if _strict() or isinstance(exc, DuplicatePredictorError):
+                raise
+            failure = PluginInfo(
+                pm.get_name(impl.plugin) or "?", origin, version, [], f"register_predictors failed: {type(exc).__name__}: {exc}"
+            )
+            if failure not in _failures:
+                _failures.append(failure)
+    return registry

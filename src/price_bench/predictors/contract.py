@@ -1,0 +1,194 @@
+"""The predictor contract that every plugin implements.
+
+A predictor is a class with a unique ``id``, a pydantic ``Config`` whose
+fields all have defaults (overridable from the CLI with ``-o ID.key=value``),
+optional ``requires`` checked before anything heavy is imported, an optional
+``fit`` and a batched ``predict``. See ``docs/writing-a-plugin.md``.
+
+Heavy libraries (torch, transformers, openai, gensim, scikit-learn) must be
+imported inside methods, never at module top level, so that ``price-bench
+list`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from price_bench.items import Item
+
+
+class PredictorConfig(BaseModel):
+    """Base class for predictor configs: every field needs a default.
+
+    Unknown keys are rejected, so that a typo in ``-o ID.key=value`` fails
+    loudly instead of being silently ignored.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class Prediction:
+    """One predictor answer for one item.
+
+    ``raw`` is what the predictor produced (model text, or the number itself).
+    ``price`` is the parsed price, or None: when None and ``raw`` is text, the
+    harness parses ``raw`` itself with :func:`price_bench.parsing.parse_price`;
+    when that also fails the answer counts as a parse failure (never as $0).
+    ``error`` marks a per-item failure (e.g. an API call that kept failing).
+    """
+
+    raw: str | float | None
+    price: float | None = None
+    cost_usd: float = 0.0
+    latency_s: float | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """Something a predictor needs before it can run.
+
+    An unmet requirement means the predictor is *skipped* with the reason,
+    never failed. Build them with :meth:`env`, :meth:`package` or :meth:`cuda`.
+    """
+
+    kind: str  # "env" | "package" | "cuda"
+    name: str = ""
+    hint: str = ""
+
+    @classmethod
+    def env(cls, name: str, hint: str = "") -> Requirement:
+        """An environment variable that must be set and non-empty."""
+        return cls("env", name, hint)
+
+    @classmethod
+    def package(cls, name: str, hint: str = "") -> Requirement:
+        """An importable module (checked with importlib.util.find_spec, no import)."""
+        return cls("package", name, hint)
+
+    @classmethod
+    def cuda(cls, hint: str = "") -> Requirement:
+        """A CUDA device visible to torch."""
+        return cls("cuda", "cuda", hint)
+
+    def unmet_reason(self) -> str | None:
+        """None when satisfied, else a short human reason."""
+        suffix = f" ({self.hint})" if self.hint else ""
+        if self.kind == "env":
+            return None if os.environ.get(self.name) else f"environment variable {self.name} is not set{suffix}"
+        if self.kind == "package":
+            try:
+                found = importlib.util.find_spec(self.name) is not None
+            except (ImportError, ValueError):
+                found = False
+            return None if found else f"package {self.name!r} is not installed{suffix}"
+        if self.kind == "cuda":
+            return None if cuda_available() else f"no CUDA device{suffix}"
+        raise ValueError(f"unknown requirement kind {self.kind!r}")
+
+
+def cuda_available() -> bool:
+    """True when torch is installed and sees a CUDA device (imports torch lazily)."""
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+class Predictor:
+    """Base class for price predictors.
+
+    Subclasses set ``id`` (unique, lowercase, dashes), ``description``,
+    optionally ``Config`` (a :class:`PredictorConfig` subclass), ``requires``,
+    ``batch_size`` and ``version`` (bump it when the same config would give
+    different predictions: it is part of the cache key).
+
+    The harness calls, in order: ``skip_reason()`` (class-level, cheap),
+    ``__init__(config, seed=...)``, then either ``load(workdir)`` (when a
+    previous fit left artefacts) or ``fit(train, validation, workdir)``, then
+    ``predict(batch)`` for batches of test items, then ``close()``.
+    """
+
+    id: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    Config: ClassVar[type[PredictorConfig]] = PredictorConfig
+    requires: ClassVar[tuple[Requirement, ...]] = ()
+    batch_size: ClassVar[int] = 64
+    #: True when predictions can change between identical calls (e.g. sampled
+    #: LLM output without a seed); such predictions are never cached.
+    nondeterministic: ClassVar[bool] = False
+
+    def __init__(self, config: PredictorConfig | None = None, *, seed: int = 0) -> None:
+        self.config = config if config is not None else self.Config()
+        self.seed = seed
+
+    @classmethod
+    def skip_reason(cls, config: PredictorConfig) -> str | None:
+        """Why this predictor cannot run here (None when it can).
+
+        The default checks ``requires``. Override to add config-dependent
+        checks (e.g. "an API key *or* a base_url"). Must stay cheap: no heavy
+        imports, no network.
+        """
+        for req in cls.requires:
+            reason = req.unmet_reason()
+            if reason:
+                return reason
+        return None
+
+    def fit(self, train: Sequence[Item], validation: Sequence[Item], workdir: Path) -> None:
+        """Learn from ``train`` (and optionally ``validation``); save artefacts under ``workdir``.
+
+        Optional: the default does nothing. ``workdir`` is private to this
+        predictor, config, plugin version and dataset; it survives reruns.
+        """
+
+    def load(self, workdir: Path) -> bool:
+        """Restore a previous fit from ``workdir``; return False to make the harness refit.
+
+        The default returns True only for predictors that do not override
+        ``fit`` (nothing to restore).
+        """
+        return type(self).fit is Predictor.fit
+
+    def predict(self, items: Sequence[Item]) -> list[Prediction]:
+        """Return one :class:`Prediction` per item, in order. Must not read ``item.price``."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release resources (servers, GPU memory). Optional."""
+
+    # -- helpers used by the harness -------------------------------------------------
+
+    @classmethod
+    def make_config(cls, overrides: dict[str, Any] | None = None) -> PredictorConfig:
+        """Build the config from defaults plus CLI overrides (strings are coerced by pydantic)."""
+        values: dict[str, Any] = {}
+        for key, value in (overrides or {}).items():
+            field = cls.Config.model_fields.get(key)
+            if field is not None and isinstance(value, str) and _is_sequence_type(field.annotation):
+                value = [part.strip() for part in value.split(",") if part.strip()]
+            values[key] = value
+        return cls.Config.model_validate(values)
+
+
+def _is_sequence_type(annotation: Any) -> bool:
+    import typing
+
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple, set, frozenset):
+        return True
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return any(_is_sequence_type(arg) for arg in typing.get_args(annotation))
+    return False

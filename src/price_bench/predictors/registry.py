@@ -1,0 +1,100 @@
+"""A strict, lazy registry of predictors.
+
+Plugins register either a :class:`~price_bench.predictors.contract.Predictor`
+subclass or a :class:`PredictorSpec` whose ``factory`` is a ``"module:Class"``
+string imported only when the predictor is actually needed. A second
+registration of the same id raises :class:`DuplicatePredictorError` naming
+both origins (never a silent last-wins).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from price_bench.predictors.contract import Predictor
+
+
+class UnknownPredictorError(KeyError):
+    """No predictor has this id."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we do not want that
+        return str(self.args[0])
+
+
+class DuplicatePredictorError(ValueError):
+    """Two registrations claimed the same predictor id."""
+
+
+@dataclass
+class PredictorSpec:
+    """What a plugin registers: an id plus where to find the class.
+
+    ``factory`` is the class itself or a ``"package.module:ClassName"`` string.
+    ``origin`` (the registering plugin's distribution name) and
+    ``plugin_version`` are filled in by the plugin manager.
+    """
+
+    id: str
+    factory: "type[Predictor] | str"
+    description: str = ""
+    origin: str = "?"
+    plugin_version: str = "0"
+    _cls: "type[Predictor] | None" = field(default=None, repr=False)
+
+    def load(self) -> "type[Predictor]":
+        """Import (once) and return the predictor class."""
+        if self._cls is None:
+            if isinstance(self.factory, str):
+                module_name, _, attr = self.factory.partition(":")
+                cls = getattr(importlib.import_module(module_name), attr)
+            else:
+                cls = self.factory
+            if cls.id != self.id:
+                raise ValueError(f"predictor spec {self.id!r} points at class {cls.__name__} whose id is {cls.id!r}")
+            self._cls = cls
+        return self._cls
+
+
+class PredictorRegistry:
+    """Maps predictor ids to :class:`PredictorSpec` objects."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, PredictorSpec] = {}
+
+    def add(self, spec: PredictorSpec) -> None:
+        """Add ``spec``; raise :class:`DuplicatePredictorError` if the id is taken."""
+        if not spec.id:
+            raise ValueError(f"a predictor from {spec.origin} has an empty id")
+        existing = self._specs.get(spec.id)
+        if existing is not None:
+            raise DuplicatePredictorError(
+                f"predictor id {spec.id!r} is registered twice: by {existing.origin} and by {spec.origin}"
+            )
+        self._specs[spec.id] = spec
+
+    def get(self, predictor_id: str) -> PredictorSpec:
+        """The spec for ``predictor_id``, with a "did you mean" hint when unknown."""
+        try:
+            return self._specs[predictor_id]
+        except KeyError:
+            close = difflib.get_close_matches(predictor_id, self._specs, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise UnknownPredictorError(f"unknown predictor {predictor_id!r}{hint}") from None
+
+    def ids(self) -> list[str]:
+        """All registered ids, sorted."""
+        return sorted(self._specs)
+
+    def specs(self) -> list[PredictorSpec]:
+        """All specs, sorted by id."""
+        return [self._specs[i] for i in self.ids()]
+
+    def __contains__(self, predictor_id: object) -> bool:
+        return predictor_id in self._specs
+
+    def __len__(self) -> int:
+        return len(self._specs)
