@@ -1,0 +1,97 @@
+"""Reading and writing result records on disk.
+
+Layout: ``<results>/<dataset>/<predictor_id>/<run_id>.json`` plus the sidecar
+``<run_id>.predictions.jsonl``. Every file is written to a temporary name and
+renamed, so a reader never sees half a record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from price_bench.results.schema import ItemPrediction, RunRecord
+
+PREDICTIONS_SUFFIX = ".predictions.jsonl"
+
+
+class ResultError(Exception):
+    """A result record is unreadable (message names the file)."""
+
+
+def default_results_dir() -> Path:
+    """``PRICE_BENCH_RESULTS`` when set, else ``./results``."""
+    return Path(os.environ.get("PRICE_BENCH_RESULTS", "results"))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def record_path(results_dir: Path, record: RunRecord) -> Path:
+    """Where ``record`` lives under ``results_dir``."""
+    return results_dir / record.dataset.name / record.predictor.id / f"{record.run_id}.json"
+
+
+def write_record(results_dir: Path, record: RunRecord, predictions: Iterable[ItemPrediction] = ()) -> Path:
+    """Write the sidecar (when there are predictions) then the record; return the record path."""
+    path = record_path(results_dir, record)
+    rows = list(predictions)
+    if rows:
+        sidecar = path.with_name(record.run_id + PREDICTIONS_SUFFIX)
+        atomic_write_text(sidecar, "".join(row.model_dump_json() + "\n" for row in rows))
+        record = record.model_copy(update={"predictions_file": sidecar.name})
+    atomic_write_text(path, record.model_dump_json(indent=2) + "\n")
+    return path
+
+
+def read_record(path: Path) -> RunRecord:
+    """Load one record, raising :class:`ResultError` with the file name on bad content."""
+    try:
+        return RunRecord.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ResultError(f"{path}: not a valid result record: {first}") from None
+
+
+def iter_record_paths(results_dir: Path) -> Iterator[Path]:
+    """Every record file under ``results_dir``, sorted (sidecars excluded)."""
+    if not results_dir.exists():
+        return iter(())
+    return iter(
+        sorted(p for p in results_dir.rglob("*.json") if not p.name.startswith("."))
+    )
+
+
+def load_records(results_dir: Path) -> list[tuple[Path, RunRecord]]:
+    """Every record under ``results_dir`` with its path, sorted by path."""
+    return [(path, read_record(path)) for path in iter_record_paths(results_dir)]
+
+
+def read_predictions(record_file: Path, record: RunRecord | None = None) -> list[ItemPrediction]:
+    """The per-item sidecar of the record at ``record_file`` (empty when it has none)."""
+    record = record or read_record(record_file)
+    if not record.predictions_file:
+        return []
+    sidecar = Path(record_file).with_name(record.predictions_file)
+    rows = []
+    with open(sidecar, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    rows.append(ItemPrediction.model_validate_json(line))
+                except ValueError as exc:
+                    raise ResultError(f"{sidecar}:{lineno}: bad prediction row: {str(exc).splitlines()[0]}") from None
+    return rows
