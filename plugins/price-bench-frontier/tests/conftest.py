@@ -1,0 +1,75 @@
+"""Fixtures for the frontier plugin's tests: items, stub servers and a real llama.cpp server."""
+
+from __future__ import annotations
+
+import pytest
+
+from price_bench.items import Item
+from price_bench_frontier.testing import LlamaServer, StubChatServer, llama_server_unavailable
+
+PRODUCTS = [
+    ("USB-C charging cable, 6 ft, braided nylon, fast charge for phones and tablets", 12.99, "Electronics"),
+    ("Stainless steel kitchen sink, 30 inch undermount, single bowl with drain", 189.0, "Home"),
+    ("Garden hose 50 ft, expandable, with 8-pattern spray nozzle", 29.95, "Garden"),
+    ("Wireless optical mouse, 2.4 GHz, 1600 DPI, with USB receiver", 15.49, "Electronics"),
+    ("Cordless drill driver kit, 20V lithium-ion, two batteries and charger", 99.0, "Tools"),
+    ("Ceramic coffee mug set of 4, 12 oz, dishwasher safe", 24.5, "Home"),
+    ("Car phone mount for dashboard and windshield, 360 degree rotation", 18.99, "Automotive"),
+    ("LED desk lamp with USB charging port, dimmable, five color modes", 35.0, "Home"),
+    ("Replacement brake pads for front wheels, ceramic, set of 4", 42.75, "Automotive"),
+    ("Bluetooth over-ear headphones, noise cancelling, 30 hour battery", 79.99, "Electronics"),
+    ("Socket wrench set, 40 pieces, chrome vanadium, with carrying case", 45.0, "Tools"),
+    ("Patio umbrella, 9 ft, tilt and crank, UV resistant canopy", 64.0, "Garden"),
+]
+
+
+def make_items(n: int, prefix: str = "item") -> list[Item]:
+    """``n`` small real-looking products (cycling through :data:`PRODUCTS`, ids unique)."""
+    items = []
+    for i in range(n):
+        text, price, category = PRODUCTS[i % len(PRODUCTS)]
+        suffix = "" if i < len(PRODUCTS) else f" (variant {i // len(PRODUCTS)})"
+        items.append(Item(id=f"{prefix}-{i}", text=text + suffix, price=price, category=category))
+    return items
+
+
+@pytest.fixture
+def items() -> list[Item]:
+    return make_items(len(PRODUCTS))
+
+
+@pytest.fixture(name="make_items")
+def make_items_fixture():
+    """:func:`make_items` for tests (conftest is not importable under importlib mode)."""
+    return make_items
+
+
+@pytest.fixture
+def stub():
+    """A factory of started :class:`StubChatServer` objects, stopped after the test."""
+    servers: list[StubChatServer] = []
+
+    def _make(*script: str, **kwargs) -> tuple[StubChatServer, str]:
+        server = StubChatServer(script, **kwargs)
+        servers.append(server)
+        return server, server.start()
+
+    yield _make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory):
+    """A real llama.cpp OpenAI-compatible server with SmolLM2-135M-Instruct (session-wide)."""
+    reason = llama_server_unavailable()
+    if reason:
+        pytest.skip(reason)
+    log = tmp_path_factory.mktemp("llama") / "server.log"
+    server = LlamaServer(n_ctx=2048, log_path=log)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(f"{exc}: {log.read_text()[-2000:] if log.exists() else ''}")
+    yield server.base_url
+    server.stop()

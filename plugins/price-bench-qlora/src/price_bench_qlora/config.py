@@ -1,0 +1,93 @@
+"""Configs of the ``qlora`` and ``qlora-base`` predictors.
+
+Every field has a default and can be overridden from the CLI with
+``-o qlora.key=value`` (lists as comma-separated values). ``None`` means
+"pick by hardware": see :func:`effective_optimizer` and
+:func:`price_bench_qlora.models.default_base_model`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from price_bench.predictors.contract import PredictorConfig
+
+Quantization = Literal["4bit", "8bit", "none"]
+ComputeDtype = Literal["auto", "float32", "bfloat16", "float16"]
+
+
+class BaseModelConfig(PredictorConfig):
+    """Model loading and decoding: shared by ``qlora-base`` and ``qlora``."""
+
+    base_model: str | None = Field(
+        default=None,
+        description="Hub id, local folder or alias ('smollm2-135m'). None: meta-llama/Llama-3.1-8B with CUDA, smollm2-135m without.",
+    )
+    quantization: Quantization = Field(default="4bit", description="4bit (nf4, double quantization), 8bit or none.")
+    compute_dtype: ComputeDtype = Field(default="auto", description="auto: bfloat16 on CUDA, float32 on the CPU.")
+    max_seq_length: int = Field(default=182, ge=32, description="Prompt plus answer, in tokens; longer item texts are cut.")
+    max_new_tokens: int = Field(default=8, ge=1, le=64, description="Tokens generated per answer ('1234.00' is 7 digit tokens for SmolLM2).")
+    predict_batch_size: int = Field(default=16, ge=1)
+    expected_price: bool = Field(
+        default=False,
+        description="Probability-weighted average over the top-k numeric next tokens (each completed greedily) instead of greedy decoding.",
+    )
+    top_k: int = Field(default=3, ge=1, le=50, description="Candidates for expected-price decoding.")
+
+
+class QLoRAConfig(BaseModelConfig):
+    """The seed's ten hyperparameters plus the training loop's knobs."""
+
+    # --- the seed's ten hyperparameters ---------------------------------------------
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    lora_r: int = Field(default=8, ge=1)
+    lora_alpha: int | None = Field(default=None, ge=1, description="None: 2 * lora_r.")
+    # quantization: inherited from BaseModelConfig
+    lora_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    epochs: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=8, ge=1)
+    learning_rate: float = Field(default=1e-4, gt=0)
+    gradient_accumulation_steps: int = Field(default=1, ge=1)
+    optimizer: str | None = Field(default=None, description="Any transformers optim name. None: paged_adamw_32bit on CUDA, adamw_torch on the CPU.")
+
+    # --- the training loop -------------------------------------------------------------
+    lr_scheduler: str = Field(default="cosine", description="transformers scheduler name: cosine, linear, constant, ...")
+    warmup_ratio: float = Field(default=0.03, ge=0.0, lt=1.0)
+    max_steps: int = Field(default=-1, description="Positive: stop after this many optimizer steps (overrides epochs).")
+    eval_steps: int = Field(default=50, ge=1)
+    save_steps: int = Field(default=50, ge=1)
+    save_total_limit: int = Field(default=2, ge=1)
+    logging_steps: int = Field(default=10, ge=1)
+    seed: int | None = Field(default=None, description="Training seed. None: the run's --seed.")
+    max_train_items: int | None = Field(default=None, ge=1, description="Use only the first N train items (CPU runs).")
+    max_validation_items: int | None = Field(default=200, ge=1, description="Validation items used for the eval loss.")
+    gradient_checkpointing: bool = False
+    report_to: list[str] = Field(default_factory=list, description="'tensorboard' and/or 'wandb'; empty: no tracker.")
+    merge_for_inference: bool = Field(
+        default=False,
+        description="Predict with the adapter merged into an unquantized copy of the base model (faster decoding, more memory).",
+    )
+    push_to_hub: str | None = Field(default=None, description="Hub repo id to push the adapter to after training.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "QLoRAConfig":
+        if not self.target_modules:
+            raise ValueError("target_modules must name at least one module")
+        unknown = set(self.report_to) - {"tensorboard", "wandb"}
+        if unknown:
+            raise ValueError(f"report_to accepts 'tensorboard' and 'wandb', not {sorted(unknown)}")
+        return self
+
+    @property
+    def effective_alpha(self) -> int:
+        """``lora_alpha``, defaulting to twice the rank."""
+        return self.lora_alpha if self.lora_alpha is not None else 2 * self.lora_r
+
+
+def effective_optimizer(config: QLoRAConfig, cuda: bool) -> str:
+    """The optimizer name: the configured one, else paged AdamW 32-bit on CUDA and AdamW on the CPU."""
+    if config.optimizer:
+        return config.optimizer
+    return "paged_adamw_32bit" if cuda else "adamw_torch"

@@ -1,0 +1,122 @@
+"""Datasets by name: build them from sources, open them, build ``demo`` on first use."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable
+
+from price_bench.data.curation import Recipe, get_recipe
+from price_bench.data.dataset import Dataset, DatasetError, datasets_dir, open_dataset, write_dataset
+from price_bench.data.sources import SourceFile, check_categories, resolve
+
+DEMO = "demo"
+MANIFEST_VERSION = 1
+
+
+def get_dataset(name: str, home: Path | None = None) -> Dataset:
+    """Open a dataset by name (under the data home) or folder path.
+
+    ``demo`` is generated and curated on first use (a few seconds).
+    """
+    try:
+        return open_dataset(name, home=home)
+    except DatasetError:
+        if name != DEMO:
+            raise
+    return build_demo(home=home)
+
+
+def build_demo(home: Path | None = None, *, n: int | None = None, seed: int | None = None) -> Dataset:
+    """Generate the synthetic demo catalog in the raw 2023 format and curate it as ``demo``."""
+    from price_bench.data import demo
+
+    n = demo.DEFAULT_COUNT if n is None else n
+    seed = demo.DEFAULT_SEED if seed is None else seed
+    with tempfile.TemporaryDirectory(prefix="price-bench-demo-") as tmp:
+        path = Path(tmp) / "demo.jsonl"
+        demo.write_raw(path, n=n, seed=seed)
+        label = f"generated:{demo.GENERATOR_ID}(n={n},seed={seed})"
+        return build_dataset(
+            DEMO,
+            str(path),
+            recipe="demo@1",
+            home=home,
+            synthetic=True,
+            labels={str(path): label},
+        )
+
+
+def build_dataset(
+    name: str,
+    *sources: str | Path,
+    categories: list[str] | None = None,
+    train_source: str | Path | Iterable[str | Path] | None = None,
+    test_source: str | Path | Iterable[str | Path] | None = None,
+    recipe: str | Recipe | None = None,
+    strict: bool = False,
+    limit: int | None = None,
+    workers: int = 1,
+    home: Path | None = None,
+    on_problem: Callable[[str], None] | None = None,
+    synthetic: bool = False,
+    labels: dict[str, str] | None = None,
+) -> Dataset:
+    """Curate sources into a dataset folder named ``name`` (written atomically).
+
+    ``sources`` are split by the recipe. With ``test_source`` the test split
+    is exactly that source's items and every other source (``sources`` and
+    ``train_source``) feeds train/validation. Raises :class:`DatasetError`
+    (one-line message) on unreadable sources, unknown categories, nothing
+    usable, or with ``strict`` on the first bad record.
+    """
+    from price_bench.data.pipeline import curate
+
+    _check_name(name)
+    recipe_obj = get_recipe(recipe)
+    categories = list(categories) if categories else None
+    check_categories(categories)
+    if train_source is not None and test_source is None:
+        raise DatasetError("--train-source needs --test-source (otherwise use --source)")
+    train_role = "train" if test_source is not None else "any"
+    files: list[SourceFile] = []
+    for spec in [*sources, *_as_list(train_source)]:
+        files += resolve(spec, categories, role=train_role)
+    for spec in _as_list(test_source):
+        files += resolve(spec, categories, role="test")
+    if not files or all(f.role == "test" for f in files):
+        raise DatasetError("no training source given (--source or --train-source)")
+    curated = curate(
+        files, recipe_obj, categories=categories, strict=strict, limit=limit, workers=workers,
+        on_problem=on_problem, labels=labels,
+    )
+    if not curated.splits["test"]:
+        raise DatasetError("the test split is empty (too few usable records)")
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "synthetic": synthetic,
+        "recipe": {"id": recipe_obj.id, **recipe_obj.model_dump(mode="json")},
+        "categories_requested": categories,
+        "limit": limit,
+        "sources": curated.sources,
+        "counts": curated.stats,
+    }
+    return write_dataset(name, curated.splits, manifest, home=home)
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    if isinstance(value, (str, Path)):
+        return [value]
+    return list(value)
+
+
+def _check_name(name: str) -> None:
+    if not name or name.startswith(".") or "/" in name or "\\" in name or name.strip() != name:
+        raise DatasetError(f"invalid dataset name {name!r} (use letters, digits, - and _)")
+
+
+def dataset_path(name: str, home: Path | None = None) -> Path:
+    """Where dataset ``name`` lives (or would)."""
+    return datasets_dir(home) / name

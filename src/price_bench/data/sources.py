@@ -1,0 +1,311 @@
+"""Where raw product records come from, with (file, line) provenance.
+
+A *source spec* is what a user types after ``--source``:
+
+* ``hf`` or ``hf://datasets/McAuley-Lab/Amazon-Reviews-2023/...``: the
+  Hugging Face Hub metadata files ``raw/meta_categories/meta_<Category>.jsonl``
+  (``hf`` needs ``categories``), streamed through ``datasets``;
+* a local file: ``.jsonl``, ``.jsonl.gz``, ``.json``, ``.json.gz``,
+  ``.parquet`` or ``.csv``;
+* a local folder: every such file in it, sorted by name.
+
+Each file is one of three formats, detected from its first record:
+``raw2023`` (Amazon Reviews 2023 ``meta_*``), ``raw2018`` (the older metadata
+with ``asin``/``main_cat``/``feature`` and ``"$12.34"`` prices) or ``items``
+(already-curated ``text`` + ``price`` rows, optional ``id``/``category``).
+
+Readers yield :class:`Chunk` objects: a run of consecutive raw lines (bytes)
+or rows (dicts) of one file with the line number of the first one, so that
+decoding can happen in worker processes and every problem can still name its
+file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import html
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from price_bench.data.dataset import DatasetError
+
+HF_REPO = "McAuley-Lab/Amazon-Reviews-2023"
+HF_META_PATH = "raw/meta_categories/meta_{category}.jsonl"
+
+#: The categories of Amazon Reviews 2023 (names as in its ``meta_<Category>`` files).
+AMAZON_2023_CATEGORIES = (
+    "All_Beauty", "Amazon_Fashion", "Appliances", "Arts_Crafts_and_Sewing", "Automotive",
+    "Baby_Products", "Beauty_and_Personal_Care", "Books", "CDs_and_Vinyl",
+    "Cell_Phones_and_Accessories", "Clothing_Shoes_and_Jewelry", "Digital_Music", "Electronics",
+    "Gift_Cards", "Grocery_and_Gourmet_Food", "Handmade_Products", "Health_and_Household",
+    "Health_and_Personal_Care", "Home_and_Kitchen", "Industrial_and_Scientific", "Kindle_Store",
+    "Magazine_Subscriptions", "Movies_and_TV", "Musical_Instruments", "Office_Products",
+    "Patio_Lawn_and_Garden", "Pet_Supplies", "Software", "Sports_and_Outdoors",
+    "Subscription_Boxes", "Tools_and_Home_Improvement", "Toys_and_Games", "Video_Games", "Unknown",
+)
+
+DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".csv")
+FORMATS = ("raw2023", "raw2018", "items")
+CHUNK_LINES = 2000
+
+
+class SourceError(DatasetError):
+    """A source cannot be read at all (message is one line naming it)."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One readable file (or Hub URL) and what we know about it before reading."""
+
+    location: str
+    """Local path or ``hf://`` URL."""
+    category: str | None = None
+    """Category implied by the file name (``meta_Appliances.jsonl`` -> ``Appliances``)."""
+    role: str = "any"
+    """``any`` (split by the recipe), ``train`` (train/validation only) or ``test``."""
+
+    @property
+    def is_hub(self) -> bool:
+        return self.location.startswith("hf://")
+
+    @property
+    def name(self) -> str:
+        return self.location
+
+
+@dataclass
+class Chunk:
+    """Consecutive records of one file: raw JSON lines (bytes) or already-decoded rows."""
+
+    source_index: int
+    first_line: int
+    lines: list[bytes] | None = None
+    rows: list[Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self.lines if self.lines is not None else self.rows or ())
+
+
+def normalise_category(name: Any) -> str | None:
+    """``"Health & Personal Care"`` -> ``"Health_and_Personal_Care"``; None for empty."""
+    if not isinstance(name, str) or not name.strip():
+        return None
+    text = html.unescape(name).strip().replace("&", " and ").replace(",", " ").replace("/", " ")
+    return "_".join(text.split())
+
+
+def category_from_filename(path: str) -> str | None:
+    """The category a file's name announces, if it is a known Amazon 2023 category."""
+    stem = os.path.basename(path)
+    for suffix in DATA_SUFFIXES:
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    for prefix in ("meta_", "raw_meta_"):
+        if stem.startswith(prefix):
+            stem = stem[len(prefix):]
+    return stem if stem in AMAZON_2023_CATEGORIES else None
+
+
+def check_categories(categories: list[str] | None) -> list[str] | None:
+    """Validate category names against Amazon 2023 (raises SourceError, one line)."""
+    if not categories:
+        return None
+    unknown = [c for c in categories if c not in AMAZON_2023_CATEGORIES]
+    if unknown:
+        raise SourceError(
+            f"unknown category {unknown[0]!r}; known Amazon 2023 categories: {', '.join(AMAZON_2023_CATEGORIES)}"
+        )
+    return list(categories)
+
+
+def hub_url(category: str, repo: str = HF_REPO) -> str:
+    """``hf://`` URL of one category's metadata file on the Hub."""
+    return f"hf://datasets/{repo}/{HF_META_PATH.format(category=category)}"
+
+
+def resolve(spec: str | Path, categories: list[str] | None = None, role: str = "any") -> list[SourceFile]:
+    """Turn one ``--source`` value into the files it names (raises SourceError)."""
+    text = str(spec)
+    if text == "hf" or text.startswith("hf:") and not text.startswith("hf://"):
+        repo = text[3:] or HF_REPO
+        if not categories:
+            raise SourceError(f"source {text!r}: the Hub needs --categories (e.g. Appliances)")
+        check_categories(categories)
+        return [SourceFile(hub_url(c, repo), c, role) for c in categories]
+    if text.startswith("hf://"):
+        return [SourceFile(text, category_from_filename(text), role)]
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise SourceError(f"{path}: no such file or folder")
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(DATA_SUFFIXES))
+        if not files:
+            raise SourceError(f"{path}: folder has no data files ({', '.join(DATA_SUFFIXES)})")
+    else:
+        if not path.name.endswith(DATA_SUFFIXES):
+            raise SourceError(f"{path}: unsupported file type (expected one of {', '.join(DATA_SUFFIXES)})")
+        files = [path]
+    return [SourceFile(str(p), category_from_filename(p.name), role) for p in files]
+
+
+def file_sha256(location: str) -> str | None:
+    """sha256 of a local file (None for Hub URLs)."""
+    if location.startswith("hf://"):
+        return None
+    digest = hashlib.sha256()
+    with open(location, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def detect_format(record: Any) -> str | None:
+    """Which format a decoded record is in, from its keys (None if unknown)."""
+    if not isinstance(record, dict):
+        return None
+    if "text" in record and "price" in record:
+        return "items"
+    if "parent_asin" in record or "main_category" in record or "features" in record:
+        return "raw2023"
+    if "asin" in record or "main_cat" in record or "feature" in record:
+        return "raw2018"
+    return None
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def _open_binary(path: str) -> io.BufferedIOBase:
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def _json_lines(source_index: int, path: str, chunk_lines: int) -> Iterator[Chunk]:
+    try:
+        with _open_binary(path) as fh:
+            lines: list[bytes] = []
+            first = 1
+            number = 0
+            for number, line in enumerate(fh, start=1):
+                lines.append(line)
+                if len(lines) >= chunk_lines:
+                    yield Chunk(source_index, first, lines=lines)
+                    lines, first = [], number + 1
+            if lines:
+                yield Chunk(source_index, first, lines=lines)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise SourceError(f"{path}: cannot read: {exc}") from None
+
+
+def _parquet_rows(source_index: int, path: str, chunk_lines: int) -> Iterator[Chunk]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+        first = 1
+        for batch in pf.iter_batches(batch_size=chunk_lines):
+            rows = batch.to_pylist()
+            yield Chunk(source_index, first, rows=rows)
+            first += len(rows)
+    except (OSError, ValueError) as exc:  # pyarrow errors derive from these
+        raise SourceError(f"{path}: cannot read parquet: {exc}") from None
+
+
+def _csv_rows(source_index: int, path: str, chunk_lines: int) -> Iterator[Chunk]:
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            rows: list[Any] = []
+            first = 2
+            for row in reader:
+                if not rows:
+                    first = reader.line_num
+                rows.append(row)
+                if len(rows) >= chunk_lines:
+                    yield Chunk(source_index, first, rows=rows)
+                    rows = []
+            if rows:
+                yield Chunk(source_index, first, rows=rows)
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except (OSError, csv.Error) as exc:
+        raise SourceError(f"{path}: cannot read CSV: {exc}") from None
+
+
+def hub_rows(url: str, chunk_lines: int = CHUNK_LINES, source_index: int = 0) -> Iterator[Chunk]:
+    """Stream a JSON-lines file through ``datasets`` (the Hub path), as row chunks.
+
+    ``datasets.load_dataset("json", data_files=url, streaming=True)`` reads the
+    file lazily, so nothing is materialised. The JSON builder infers an Arrow
+    schema per block, so a key missing from one record comes back as ``None``
+    (dropped later) and a ``details`` dict comes back as a dict. Records keep
+    their order, so row ``n`` is line ``n`` of the file. Works the same on a
+    local path, which is how it is tested.
+    """
+    try:
+        from datasets import load_dataset
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise SourceError(f"{url}: reading from the Hub needs `pip install price-bench[hub]` (datasets)") from None
+    try:
+        stream = load_dataset("json", data_files=url, split="train", streaming=True)
+        rows: list[Any] = []
+        first = 1
+        for rows_seen, row in enumerate(stream, start=1):
+            rows.append(row)
+            if len(rows) >= chunk_lines:
+                yield Chunk(source_index, first, rows=rows)
+                rows, first = [], rows_seen + 1
+        if rows:
+            yield Chunk(source_index, first, rows=rows)
+    except SourceError:
+        raise
+    except Exception as exc:  # datasets/fsspec/pyarrow raise many unrelated types
+        message = " ".join(str(exc).split())[:300]
+        raise SourceError(f"{url}: cannot stream through datasets: {type(exc).__name__}: {message}") from None
+
+
+def read_chunks(source_index: int, source: SourceFile, chunk_lines: int = CHUNK_LINES) -> Iterator[Chunk]:
+    """Chunks of one source file, in file order."""
+    location = source.location
+    if source.is_hub:
+        yield from hub_rows(location, chunk_lines, source_index)
+    elif location.endswith(".parquet"):
+        yield from _parquet_rows(source_index, location, chunk_lines)
+    elif location.endswith(".csv"):
+        yield from _csv_rows(source_index, location, chunk_lines)
+    else:
+        yield from _json_lines(source_index, location, chunk_lines)
+
+
+def sniff_format(source: SourceFile) -> str | None:
+    """Format of a local file from its first decodable record (None if none found)."""
+    if source.is_hub:
+        return "raw2023"
+    location = source.location
+    if location.endswith(".csv"):
+        return "items"
+    if location.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.read_schema(location).names
+        except (OSError, ValueError) as exc:
+            raise SourceError(f"{location}: cannot read parquet: {exc}") from None
+        return detect_format({name: None for name in names})
+    for chunk in _json_lines(0, location, 200):
+        for line in chunk.lines or ():
+            try:
+                found = detect_format(json.loads(line))
+            except ValueError:
+                continue
+            if found:
+                return found
+    return None

@@ -1,0 +1,120 @@
+"""Predictor configs from the command line: ``-o ID.key=value``.
+
+Also the two things every consumer of a config needs: a stable hash (part
+of the cache key and of the work-folder name) and a scrubbed copy that is
+safe to write into a result record (no API key, token or password).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Iterable, Mapping
+
+from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
+
+from price_bench.harness.errors import HarnessError
+
+REDACTED = "***"
+
+#: Field-name parts that mark a secret (``api_key``, ``hf_token``, ``client_secret``...).
+#: ``max_tokens`` is not a secret: only the singular ``token`` counts.
+_SECRET_PARTS = frozenset({"key", "apikey", "secret", "password", "passwd", "token", "credential", "credentials", "auth"})
+
+
+def parse_overrides(pairs: Iterable[str]) -> dict[str, dict[str, str]]:
+    """``["knn.k=5", "random.low=1"]`` -> ``{"knn": {"k": "5"}, "random": {"low": "1"}}``.
+
+    The predictor id is everything before the *last* dot of the left-hand side,
+    so ids may contain dots; keys may not.
+    """
+    out: dict[str, dict[str, str]] = {}
+    for pair in pairs:
+        left, eq, value = pair.partition("=")
+        pid, dot, key = left.strip().rpartition(".")
+        if not eq or not dot or not pid or not key:
+            raise HarnessError(f"bad override {pair!r}: expected -o ID.key=value")
+        out.setdefault(pid, {})[key] = value
+    return out
+
+
+def build_config(predictor_cls: type, overrides: Mapping[str, Any] | None = None) -> BaseModel:
+    """The predictor's config: defaults plus ``overrides``, validated.
+
+    Raises :class:`HarnessError` (one line) for an unknown key or a bad value.
+    """
+    overrides = dict(overrides or {})
+    fields = predictor_cls.Config.model_fields
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        known = ", ".join(sorted(fields)) or "none"
+        raise HarnessError(f"{predictor_cls.id}: unknown config key {unknown[0]!r} (known keys: {known})")
+    try:
+        return predictor_cls.make_config(overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "config"
+        raise HarnessError(f"{predictor_cls.id}: bad value for {where!r}: {first.get('msg', 'invalid')}") from None
+
+
+def is_secret_field(name: str) -> bool:
+    """True when a config field name looks like it holds a secret."""
+    parts = set(re.split(r"[_\-.]+", name.lower()))
+    return bool(parts & _SECRET_PARTS) or "apikey" in name.lower().replace("_", "")
+
+
+def scrubbed_config(config: BaseModel) -> dict[str, Any]:
+    """JSON-ready config with every secret-looking field replaced by ``***`` (when set)."""
+    data = config.model_dump(mode="json")
+    for name, value in list(data.items()):
+        raw = getattr(config, name, None)
+        if isinstance(raw, (SecretStr, SecretBytes)) or is_secret_field(name):
+            data[name] = REDACTED if value not in (None, "") else value
+    return data
+
+
+def config_hash(config: BaseModel) -> str:
+    """First 12 hex digits of the sha256 of the canonical JSON of the *scrubbed* config.
+
+    Secrets are left out on purpose: a new API key does not change predictions,
+    and a hash must never leak a key.
+    """
+    canonical = json.dumps(scrubbed_config(config), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def secret_values(config: BaseModel, env_names: Iterable[str] = ()) -> list[str]:
+    """The actual secret strings a run knows about (config secrets and named env vars).
+
+    Used by :class:`Redactor` to scrub raw outputs and error messages.
+    """
+    import os
+
+    values = []
+    for name in type(config).model_fields:
+        raw = getattr(config, name, None)
+        if isinstance(raw, (SecretStr, SecretBytes)):
+            raw = raw.get_secret_value()
+        if is_secret_field(name) and isinstance(raw, (str, bytes)) and raw:
+            values.append(raw.decode() if isinstance(raw, bytes) else raw)
+    for env in env_names:
+        value = os.environ.get(env)
+        if value:
+            values.append(value)
+    return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+
+class Redactor:
+    """Replaces known secret values in free text with ``***``."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self.secrets = [s for s in secrets if s]
+
+    def __call__(self, text: str | None) -> str | None:
+        if text is None or not self.secrets:
+            return text
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text

@@ -1,0 +1,131 @@
+"""Bootstrap confidence intervals and the paired bootstrap comparison.
+
+All resampling goes through :func:`bootstrap_means`, which draws the
+resample indices in chunks (uint32, one ``Generator.integers`` call per
+chunk) and gathers every column at once, so 1,000 resamples of 100,000
+items take a fraction of a second. Results are reproducible for a given
+``seed``.
+
+Percentile intervals: the 95% CI is the 2.5th and 97.5th percentile of the
+resampled statistic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+DEFAULT_RESAMPLES = 1000
+#: Indices drawn per chunk: small enough that the gathered floats stay in cache (measured fastest).
+_CHUNK_INDICES = 1_000_000
+
+
+def bootstrap_means(columns: np.ndarray, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> np.ndarray:
+    """Means of ``n_resamples`` bootstrap resamples of the rows of ``columns``.
+
+    ``columns`` is ``(n,)`` or ``(n, k)``; every column is resampled with the
+    same indices (so the statistics stay paired). Returns ``(n_resamples, k)``
+    (``(n_resamples,)`` for 1-D input).
+    """
+    data = np.asarray(columns, dtype=np.float64)
+    one_d = data.ndim == 1
+    if one_d:
+        data = data[:, None]
+    n, k = data.shape
+    if n == 0 or n_resamples <= 0:
+        out = np.full((max(n_resamples, 0), k), np.nan)
+        return out[:, 0] if one_d else out
+    rng = np.random.default_rng(seed)
+    # float32 halves the memory traffic of the gather; sums stay in float64.
+    packed = [np.ascontiguousarray(data[:, j], dtype=np.float32) for j in range(k)]
+    index_dtype = np.uint32 if n < 2**32 else np.int64
+    per_chunk = max(1, _CHUNK_INDICES // n)
+    out = np.empty((n_resamples, k), dtype=np.float64)
+    done = 0
+    while done < n_resamples:
+        m = min(per_chunk, n_resamples - done)
+        idx = rng.integers(0, n, size=(m, n), dtype=index_dtype)
+        for j, column in enumerate(packed):
+            out[done : done + m, j] = np.take(column, idx).sum(axis=1, dtype=np.float64)
+        done += m
+    out /= n
+    return out[:, 0] if one_d else out
+
+
+def percentile_ci(samples: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """The central ``confidence`` interval of ``samples`` (percentile method)."""
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.nanquantile(samples, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def mean_ci(values, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, confidence: float = 0.95) -> tuple[float, float]:
+    """Bootstrap CI of the mean of ``values`` (e.g. absolute errors: the CI of Error)."""
+    return percentile_ci(bootstrap_means(np.asarray(values, dtype=np.float64), n_resamples, seed), confidence)
+
+
+@dataclass
+class Comparison:
+    """Result of :func:`paired_compare`: is run A's Error really different from run B's?
+
+    ``diff = error_a - error_b`` (negative: A is better). ``significant`` is
+    True when the CI of the difference excludes 0. ``p_value`` is the
+    two-sided bootstrap p-value (share of resampled differences on the other
+    side of 0, doubled).
+    """
+
+    n: int
+    error_a: float
+    error_b: float
+    diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    significant: bool
+    confidence: float
+    n_resamples: int
+
+    @property
+    def better(self) -> str | None:
+        """"A" or "B" when the difference is significant, else None."""
+        if not self.significant:
+            return None
+        return "A" if self.diff < 0 else "B"
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (with ``better``)."""
+        return {**asdict(self), "better": self.better}
+
+
+def paired_compare(
+    truth, guess_a, guess_b, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, confidence: float = 0.95
+) -> Comparison:
+    """Paired bootstrap of the Error difference of two runs on the same items.
+
+    Items are resampled together, so the shared difficulty of an item cancels
+    out and the interval is much tighter than comparing two independent CIs.
+    """
+    t = np.asarray(truth, dtype=np.float64)
+    a = np.abs(np.asarray(guess_a, dtype=np.float64) - t)
+    b = np.abs(np.asarray(guess_b, dtype=np.float64) - t)
+    if not (t.shape == a.shape == b.shape) or t.size == 0:
+        raise ValueError("paired_compare needs two non-empty guess arrays aligned with truth")
+    d = a - b
+    samples = bootstrap_means(d, n_resamples, seed)
+    low, high = percentile_ci(samples, confidence)
+    below = float(np.mean(samples <= 0.0))
+    above = float(np.mean(samples >= 0.0))
+    p_value = min(1.0, 2.0 * min(below, above))
+    return Comparison(
+        n=int(t.size),
+        error_a=float(a.mean()),
+        error_b=float(b.mean()),
+        diff=float(d.mean()),
+        ci_low=low,
+        ci_high=high,
+        p_value=p_value,
+        significant=bool(low > 0.0 or high < 0.0),
+        confidence=confidence,
+        n_resamples=n_resamples,
+    )

@@ -1,0 +1,69 @@
+"""Metrics per slice: per category and per price band (of the true price).
+
+Each slice gets ``n``, Error, RMSLE, Hits % and the mean true price. The
+grouping is vectorised (``np.unique`` + ``np.bincount``), so slicing 100,000
+predictions costs milliseconds.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from price_bench.metrics.point import abs_errors, hit_mask, log_errors
+
+#: Upper edges of the price bands (USD, exclusive); the last band is open.
+PRICE_BAND_EDGES: tuple[float, ...] = (25.0, 50.0, 100.0, 250.0, 500.0)
+
+
+def band_labels(edges: Sequence[float] = PRICE_BAND_EDGES) -> list[str]:
+    """Human labels for the bands, e.g. ``['<$25', '$25-50', ..., '$500+']``."""
+    labels = [f"<${edges[0]:g}"]
+    labels += [f"${low:g}-{high:g}" for low, high in zip(edges[:-1], edges[1:])]
+    labels.append(f"${edges[-1]:g}+")
+    return labels
+
+
+def price_bands(truth, edges: Sequence[float] = PRICE_BAND_EDGES) -> np.ndarray:
+    """The band label of every true price (``$25`` falls in ``$25-50``)."""
+    labels = np.array(band_labels(edges), dtype=object)
+    return labels[np.searchsorted(np.asarray(edges), np.asarray(truth, dtype=np.float64), side="right")]
+
+
+def breakdown(truth, guess, groups) -> dict[str, dict[str, float | int | None]]:
+    """Error, RMSLE, Hits % and mean truth for every distinct value of ``groups``.
+
+    ``groups`` holds one label per item (None becomes ``"(none)"``). Returns
+    ``{label: {"n", "error", "rmsle", "hits", "mean_truth"}}`` sorted by label.
+    """
+    t = np.asarray(truth, dtype=np.float64)
+    g = np.asarray(guess, dtype=np.float64)
+    labels = np.array(["(none)" if x is None else str(x) for x in groups], dtype=object)
+    if labels.shape != t.shape:
+        raise ValueError("groups must hold one label per item")
+    if not t.size:
+        return {}
+    keys, inverse = np.unique(labels, return_inverse=True)
+    counts = np.bincount(inverse, minlength=len(keys)).astype(np.float64)
+    err = np.bincount(inverse, weights=abs_errors(t, g), minlength=len(keys)) / counts
+    le = log_errors(t, g)
+    rms = np.sqrt(np.bincount(inverse, weights=le * le, minlength=len(keys)) / counts)
+    hit = np.bincount(inverse, weights=hit_mask(t, g).astype(np.float64), minlength=len(keys)) / counts * 100.0
+    mean_truth = np.bincount(inverse, weights=t, minlength=len(keys)) / counts
+    return {
+        str(key): {
+            "n": int(counts[i]),
+            "error": float(err[i]),
+            "rmsle": float(rms[i]),
+            "hits": float(hit[i]),
+            "mean_truth": float(mean_truth[i]),
+        }
+        for i, key in enumerate(keys)
+    }
+
+
+def band_breakdown(truth, guess, edges: Sequence[float] = PRICE_BAND_EDGES) -> dict[str, dict[str, float | int | None]]:
+    """:func:`breakdown` by price band, bands in ascending price order (empty bands left out)."""
+    rows = breakdown(truth, guess, price_bands(truth, edges))
+    return {label: rows[label] for label in band_labels(edges) if label in rows}

@@ -1,0 +1,69 @@
+"""Everything a result record holds about quality, computed in one call."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from price_bench.metrics import point
+from price_bench.metrics.bootstrap import DEFAULT_RESAMPLES, bootstrap_means, percentile_ci
+from price_bench.metrics.breakdown import band_breakdown, breakdown
+from price_bench.results.schema import BreakdownRow, MetricValue
+
+#: Metrics that get a bootstrap 95% CI (they are means of per-item values, so
+#: one shared set of resample indices serves all three).
+CI_METRICS = ("error", "rmsle", "hits")
+
+
+def score(
+    truth: Sequence[float] | np.ndarray,
+    guess: Sequence[float] | np.ndarray,
+    parsed: Sequence[bool] | np.ndarray,
+    categories: Sequence[str | None] | None = None,
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> tuple[dict[str, MetricValue], dict[str, dict[str, BreakdownRow]]]:
+    """Metrics (with CIs for Error, RMSLE and Hits) and breakdowns.
+
+    ``guess`` is what was scored (the fallback price where the answer did not
+    parse); ``parsed`` marks the items whose answer did parse (coverage).
+    Returns ``(metrics, breakdowns)`` in the result-record types.
+    """
+    t = np.asarray(truth, dtype=np.float64)
+    g = np.asarray(guess, dtype=np.float64)
+    values = {
+        "error": point.error(t, g),
+        "rmsle": point.rmsle(t, g),
+        "hits": point.hits(t, g),
+        "orange": point.orange(t, g),
+        "median_error": point.median_error(t, g),
+        "mean_pct_error": point.mean_pct_error(t, g),
+        "mse": point.mse(t, g),
+        "r2": point.r2(t, g),
+        "coverage": point.coverage(parsed),
+    }
+    cis = _cis(t, g, n_resamples, seed) if t.size and n_resamples > 0 else {}
+    metrics = {}
+    for name, value in values.items():
+        low, high = cis.get(name, (None, None))
+        metrics[name] = MetricValue(
+            value=value, ci_low=low, ci_high=high, higher_is_better=bool(point.METRICS[name].higher_is_better)
+        )
+    breakdowns = {"price_band": _rows(band_breakdown(t, g))}
+    if categories is not None:
+        breakdowns["category"] = _rows(breakdown(t, g, categories))
+    return metrics, breakdowns
+
+
+def _cis(t: np.ndarray, g: np.ndarray, n_resamples: int, seed: int) -> dict[str, tuple[float, float]]:
+    le = point.log_errors(t, g)
+    columns = np.column_stack([point.abs_errors(t, g), le * le, point.hit_mask(t, g).astype(np.float64) * 100.0])
+    samples = bootstrap_means(columns, n_resamples, seed)
+    samples[:, 1] = np.sqrt(samples[:, 1])
+    return {name: percentile_ci(samples[:, i]) for i, name in enumerate(CI_METRICS)}
+
+
+def _rows(table: dict[str, dict]) -> dict[str, BreakdownRow]:
+    return {label: BreakdownRow(**row) for label, row in table.items()}
