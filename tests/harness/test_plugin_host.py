@@ -92,7 +92,9 @@ def test_cli_survives_a_broken_plugin(site, monkeypatch):
     result = runner.invoke(get_cli(), ["plugins"])
     assert result.exit_code == 0, result.output
     assert "FAILED" in result.output and "fake_broken" in result.output
-    assert runner.invoke(get_cli(), ["list"]).exit_code == 0
+    listed = runner.invoke(get_cli(), ["list"])
+    assert listed.exit_code == 0
+    assert "warning: plugin fake_broken (fake-broken 1.2.3) not loaded: ModuleNotFoundError" in listed.output
 
 
 def test_strict_switch_reraises(site, monkeypatch):

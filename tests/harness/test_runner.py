@@ -56,6 +56,9 @@ def make_counting(pid: str = "counting", batch_size: int = 4, **attrs) -> type[P
             type(self).loads += 1
             return (workdir / "model.json").exists()
 
+        def info(self):
+            return {"batches_seen": type(self).batches}
+
         def predict(self, items):
             cls = type(self)
             if cls.interrupt_after is not None and cls.batches >= cls.interrupt_after:
@@ -100,6 +103,8 @@ def test_cached_rerun_makes_no_predictor_call_and_no_fit_or_load(register_plugin
     assert b.timing.predict_seconds_per_item == pytest.approx(a.timing.predict_seconds_per_item)
     assert b.timing.fit_seconds == pytest.approx(a.timing.fit_seconds)
     assert b.usage.cached_items == 30 and b.timing.fit_reused
+    # Predictor facts (info()) reach the record, also when nothing was recomputed.
+    assert a.extra == b.extra == {"batches_seen": 8}
 
 
 @pytest.mark.parametrize("workers", [1, 3])
@@ -128,7 +133,8 @@ def test_interrupted_run_resumes_without_repeating_saved_batches(register_plugin
     assert counting.fits == 1 and counting.loads == 1  # the resumed run loaded the fit, never refitted
 
 
-def test_predictor_raising_mid_batch_fails_alone(register_plugin, tiny_dataset, results_dir):
+@pytest.mark.parametrize("workers", [1, 3])
+def test_predictor_raising_mid_batch_fails_alone(register_plugin, tiny_dataset, results_dir, workers):
     class Boom(Predictor):
         id = "boom"
         batch_size = 5
@@ -143,15 +149,28 @@ def test_predictor_raising_mid_batch_fails_alone(register_plugin, tiny_dataset, 
 
     counting = make_counting()
     register_plugin(Plugin(Boom, counting), name="p")
-    boom, ok = run(["boom", "counting"], tiny_dataset, results_dir)
+    boom, ok = run(["boom", "counting"], tiny_dataset, results_dir, workers=workers)
     assert boom.status == "failed"
     assert boom.reason == "predict failed: ValueError: model exploded"
     assert read_record(boom.path).status == "failed"
     assert ok.status == "complete"
     # The batch finished before the failure is kept: the fixed predictor only predicts the rest.
     Boom.broken, Boom.calls = False, 0
-    [again] = run(["boom"], tiny_dataset, results_dir)
-    assert again.status == "complete" and again.new_items == 25 and again.cached_items == 5
+    [again] = run(["boom"], tiny_dataset, results_dir, workers=workers)
+    assert again.status == "complete" and again.new_items + again.cached_items == 30
+    if workers == 1:
+        assert again.cached_items == 5
+    else:  # the batches the other workers finished are kept too
+        assert again.cached_items in (5, 10, 15)
+
+
+def test_live_progress_bar_runs(register_plugin, tiny_dataset, results_dir, capsys):
+    counting = make_counting()
+    register_plugin(Plugin(counting), name="p")
+    [outcome] = run_predictors(["counting"], RunOptions(results_dir=results_dir, progress=True), dataset=tiny_dataset)
+    assert outcome.status == "complete"
+    err = capsys.readouterr().err
+    assert "counting" in err and "30/30" in err and "Error $" in err
 
 
 def test_fit_failure_is_a_failed_record(register_plugin, tiny_dataset, results_dir):

@@ -33,6 +33,12 @@ def make_items(n: int, prefix: str = "item") -> list[Item]:
     return items
 
 
+@pytest.fixture(autouse=True)
+def _private_results(tmp_path_factory, monkeypatch):
+    """Run records go to a temporary folder, never to ./results of the checkout."""
+    monkeypatch.setenv("PRICE_BENCH_RESULTS", str(tmp_path_factory.mktemp("results")))
+
+
 @pytest.fixture
 def items() -> list[Item]:
     return make_items(len(PRODUCTS))

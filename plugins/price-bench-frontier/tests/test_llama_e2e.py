@@ -58,7 +58,7 @@ def registry() -> PredictorRegistry:
 EXTRA = {
     "frontier": {},
     "frontier-fewshot": {"k": "2", "max_item_chars": "400"},
-    "frontier-rag": {"k": "3", "max_item_chars": "400", "embedder": "minilm", "index_size": "300"},
+    "frontier-rag": {"k": "2", "max_item_chars": "300", "embedder": "minilm", "index_size": "120"},
 }
 
 
@@ -92,7 +92,7 @@ def test_runs_through_the_harness_and_reruns_for_free(predictor_id, demo, proxy,
 
 
 def test_concurrent_requests_match_sequential_ones(llama_server, demo):
-    conversations = [build_messages(item.text, max_chars=300) for item in demo.test[:8]]
+    conversations = [build_messages(item.text, max_chars=300) for item in demo.test[:6]]
     params = {"temperature": 0, "seed": 1, "max_tokens": 8}
     with LLMClient(MODEL, base_url=llama_server, cache=False) as sequential:
         sequential.concurrency = 1

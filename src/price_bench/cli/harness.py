@@ -48,6 +48,15 @@ def _user_errors(func: Callable) -> Callable:
     return wrapper
 
 
+def _warn_plugin_failures() -> None:
+    """One stderr line per plugin that failed to load: loud, but never fatal."""
+    from price_bench.plugins.manager import plugin_failures
+
+    for info in plugin_failures():
+        click.echo(f"warning: plugin {info.name} ({info.distribution} {info.version}) not loaded: {info.error}"
+                   " (see `price-bench plugins`)", err=True)
+
+
 def _console():
     from rich.console import Console
 
@@ -114,6 +123,7 @@ def predictor_statuses() -> list[dict[str, Any]]:
 def list_cmd(as_json: bool) -> None:
     """List predictors: ready, or skipped and why, with their plugin."""
     rows = predictor_statuses()
+    _warn_plugin_failures()
     if as_json:
         _echo_json(rows)
         return
@@ -188,6 +198,7 @@ def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, see
     from price_bench.plugins.manager import get_registry
 
     registry = get_registry()
+    _warn_plugin_failures()
     run_ids = resolve_ids(registry, ids, all_)
     options = RunOptions(
         dataset=dataset,

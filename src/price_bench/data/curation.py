@@ -151,13 +151,18 @@ def parse_raw_price(value: Any) -> tuple[float | None, str | None]:
 # ----------------------------------------------------------------------------- text
 
 
-_PART_NUMBER = re.compile(r"\b[A-Z0-9]{7,}\b")
+# No leading \b: a pattern that starts with a character class lets `re` skip ahead fast;
+# the left word boundary is checked in _drop_part_number instead.
+_PART_NUMBER = re.compile(r"[A-Z0-9]{7,}(?!\w)")
 _WS = re.compile(r"\s+")
 _NORMALISE_DELETE = b" \t\n\r\x0b\x0c.,;:!?-_'\"()[]{}/\\|*#&+<>=~`^"
 
 
 def _drop_part_number(match: re.Match[str]) -> str:
     token = match.group(0)
+    start = match.start()
+    if start and (match.string[start - 1].isalnum() or match.string[start - 1] == "_"):
+        return token  # the tail of a longer word, not a token of its own
     return token if token.isdigit() or token.isalpha() else ""
 
 
@@ -208,7 +213,7 @@ def assemble_text(title: str, description: Any, features: Any, details: dict[str
 
 def scrub_part_numbers(text: str, min_len: int = 7) -> str:
     """Remove tokens like ``B07XJ8C8F5``: ``min_len``+ uppercase letters/digits with both kinds."""
-    pattern = _PART_NUMBER if min_len == 7 else re.compile(rf"\b[A-Z0-9]{{{min_len},}}\b")
+    pattern = _PART_NUMBER if min_len == 7 else re.compile(rf"[A-Z0-9]{{{min_len},}}(?!\w)")
     scrubbed = pattern.sub(_drop_part_number, text)
     if len(scrubbed) == len(text):
         return text

@@ -14,6 +14,7 @@ Memory is about 640 bytes per text (signature and band keys).
 from __future__ import annotations
 
 import re
+from itertools import chain
 from typing import Sequence
 
 import numpy as np
@@ -29,6 +30,7 @@ _A = (_rng.integers(1, 2**63 - 1, size=NUM_PERM, dtype=np.uint64) | np.uint64(1)
 _B = _rng.integers(0, 2**63 - 1, size=NUM_PERM, dtype=np.uint64)
 _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5], dtype=np.uint64)
 _WORD = re.compile(r"[a-z0-9]+")
+_PAD = 2**40
 
 
 class Shingler:
@@ -38,20 +40,41 @@ class Shingler:
         self.k = k
         self.vocab: dict[str, int] = {}
 
-    def __call__(self, text: str) -> np.ndarray:
-        """Sorted unique uint64 hashes of the text's word shingles."""
-        vocab = self.vocab
-        setdefault = vocab.setdefault
-        words = np.array([setdefault(w, len(vocab)) for w in _WORD.findall(text.lower())], dtype=np.uint64)
-        if words.size == 0:
-            return words
-        k = min(self.k, words.size)
-        span = words.size - k + 1
+    def word_ids(self, text: str) -> list[int]:
+        """Ids of the text's lower-cased words, padded to at least ``k``."""
+        words = _WORD.findall(text.lower())
+        ids = list(map(self.vocab.get, words))
+        if None in ids:
+            vocab = self.vocab
+            ids = [vocab.setdefault(w, len(vocab)) for w in words]
+        if len(ids) < self.k:
+            ids += [_PAD] * (self.k - len(ids))
+        return ids
+
+    def batch(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """All shingle hashes of ``texts`` (duplicates kept) and each text's offset into them."""
+        k = self.k
+        lists = [self.word_ids(t) for t in texts]
+        lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        flat = np.fromiter(chain.from_iterable(lists), dtype=np.uint64, count=int(lengths.sum()))
+        span = flat.size - k + 1
         acc = np.zeros(span, dtype=np.uint64)
         with np.errstate(over="ignore"):
             for j in range(k):
-                acc = acc * np.uint64(0x100000001B3) + (words[j : j + span] + np.uint64(1)) * _MIX[j % 4]
-        return np.unique(acc)
+                acc = acc * np.uint64(0x100000001B3) + (flat[j : j + span] + np.uint64(1)) * _MIX[j % 4]
+        ends = np.cumsum(lengths)
+        valid = np.ones(span, dtype=bool)
+        for j in range(1, k):  # windows that start in one text and end in the next
+            crossing = ends[:-1] - j
+            valid[crossing[crossing >= 0]] = False
+        counts = lengths - k + 1
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        return acc[valid], offsets
+
+    def __call__(self, text: str) -> np.ndarray:
+        """Sorted unique uint64 hashes of one text's word shingles."""
+        hashes, _ = self.batch([text])
+        return np.unique(hashes)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -66,12 +89,10 @@ def signatures(texts: Sequence[str], shingler: Shingler) -> np.ndarray:
     """``(len(texts), NUM_PERM)`` uint64 MinHash signatures."""
     out = np.zeros((len(texts), NUM_PERM), dtype=np.uint64)
     for start in range(0, len(texts), _BATCH):
-        batch = [shingler(t) for t in texts[start : start + _BATCH]]
-        sizes = np.array([max(s.size, 1) for s in batch])
-        flat = np.concatenate([s if s.size else np.zeros(1, np.uint64) for s in batch])
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        batch = texts[start : start + _BATCH]
+        hashes, offsets = shingler.batch(batch)
         with np.errstate(over="ignore"):
-            hashed = flat[:, None] * _A[None, :] + _B[None, :]
+            hashed = hashes[:, None] * _A[None, :] + _B[None, :]
         out[start : start + len(batch)] = np.minimum.reduceat(hashed, offsets, axis=0)
     return out
 

@@ -63,6 +63,17 @@ class _Accumulator:
     price: array = field(default_factory=lambda: array("d"))
     category: array = field(default_factory=lambda: array("i"))
     role: array = field(default_factory=lambda: array("b"))
+    category_codes: dict[str | None, int] = field(default_factory=dict)
+
+    def add(self, keys: list[tuple], role: int) -> None:
+        """Append (asin_hash, text_hash, price, category) rows from one chunk."""
+        codes = self.category_codes
+        for asin_hash, text_hash, price, category in keys:
+            self.asin.append(asin_hash)
+            self.text.append(text_hash)
+            self.price.append(price)
+            self.category.append(codes.setdefault(category, len(codes)))
+        self.role.extend([role] * len(keys))
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {
@@ -151,7 +162,6 @@ def curate(
     problems: list[str] = []
     problem_count = 0
     acc = _Accumulator()
-    cat_codes: dict[str | None, int] = {}
 
     def report(message: str) -> None:
         nonlocal problem_count
@@ -183,13 +193,7 @@ def curate(
                 for line, reason in result.problems:
                     report(f"{meta['label']}:{line}: {reason}")
                 if result.keys:
-                    role = ROLE_CODES[sources[result.source_index].role]
-                    for asin_hash, text_hash, price, category in result.keys:
-                        acc.asin.append(asin_hash)
-                        acc.text.append(text_hash)
-                        acc.price.append(price)
-                        acc.category.append(cat_codes.setdefault(category, len(cat_codes)))
-                    acc.role.extend([role] * len(result.keys))
+                    acc.add(result.keys, ROLE_CODES[sources[result.source_index].role])
                     spill.write(result.blob)
         _check_categories(categories, seen_categories)
         arrays = acc.arrays()
@@ -200,7 +204,7 @@ def curate(
                 f"(read {totals['read']}; rejected: {_top(rejections)})"
             )
         if recipe.category_weights:
-            by_code = sorted(cat_codes.items(), key=lambda kv: kv[1])
+            by_code = sorted(acc.category_codes.items(), key=lambda kv: kv[1])
             table = np.array([recipe.category_weights.get(name or "", 1.0) for name, _ in by_code], dtype=np.float64)
             arrays["category_weight"] = table[arrays["category"]]
         selected, split_of = _select(arrays, recipe, rejections)

@@ -16,6 +16,7 @@ the next run. Raw answers are stored after secret scrubbing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
@@ -67,7 +68,7 @@ class CacheKey:
     fingerprint: str
     seed: int = 0
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
         """sha256 of the canonical JSON of the parts."""
         parts = [self.predictor_id, self.config_hash, self.plugin_version, self.predictor_version, self.fingerprint, self.seed]
@@ -112,9 +113,10 @@ class PredictionCache:
 
     def put(self, key: CacheKey, rows: Iterable[tuple[str, Prediction]]) -> int:
         """Store predictions (errors left out) and commit; returns how many were written."""
+        digest = key.digest
         values = [
             (
-                key.digest,
+                digest,
                 item_id,
                 None if p.raw is None else str(p.raw),
                 int(isinstance(p.raw, (int, float)) and not isinstance(p.raw, bool)),
@@ -132,7 +134,7 @@ class PredictionCache:
         with self._transaction():
             self.conn.execute(
                 "INSERT OR IGNORE INTO keys VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key.digest, key.predictor_id, key.config_hash, key.plugin_version, key.predictor_version, key.seed, key.fingerprint),
+                (digest, key.predictor_id, key.config_hash, key.plugin_version, key.predictor_version, key.seed, key.fingerprint),
             )
             self.conn.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
         return len(values)

@@ -98,11 +98,14 @@ def secret_values(config: BaseModel, env_names: Iterable[str] = ()) -> list[str]
             raw = raw.get_secret_value()
         if is_secret_field(name) and isinstance(raw, (str, bytes)) and raw:
             values.append(raw.decode() if isinstance(raw, bytes) else raw)
+    values = [v for v in values if len(v) >= 4]
     for env in env_names:
         value = os.environ.get(env)
-        if value:
+        # Environment values are only treated as secrets when long enough to be a key,
+        # so that e.g. SOME_AUTH_MODE=true never rewrites "true" in answers.
+        if value and len(value) >= 8:
             values.append(value)
-    return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+    return sorted(set(values), key=len, reverse=True)
 
 
 class Redactor:

@@ -44,7 +44,7 @@ from price_bench.items import Item
 from price_bench.parsing import parse_price
 from price_bench.predictors.contract import Prediction, Predictor
 from price_bench.predictors.registry import PredictorRegistry, PredictorSpec, UnknownPredictorError
-from price_bench.results.schema import DatasetRef, ItemPrediction, PredictorInfo, RunRecord, Timing, Usage
+from price_bench.results.schema import DatasetRef, PredictorInfo, RunRecord, Timing, Usage
 
 Overwrite = Literal["never", "always", "missing"]
 OVERWRITE_MODES: tuple[str, ...] = ("never", "always", "missing")
@@ -198,6 +198,8 @@ class _Context:
         self.results_dir = Path(options.results_dir) if options.results_dir else default_results_dir()
         self.all_test = dataset.test
         self.items = self.all_test[: options.limit] if options.limit else self.all_test
+        if len({item.id for item in self.all_test}) != len(self.all_test):
+            raise HarnessError(f"dataset {dataset.name!r}: test item ids are not unique; rebuild the dataset")
         self._cache: PredictionCache | None = None
         self._fallback: float | None = None
         self.git_commit = git_commit()
@@ -256,25 +258,26 @@ def _run_one(target: _Target, ctx: _Context, progress: RunProgress) -> RunOutcom
     key = CacheKey(spec.id, base.predictor.config_hash, spec.plugin_version, cls.version, ctx.dataset.fingerprint, ctx.options.seed)
     workdir = workdir_for(spec.id, key.config_hash, key.plugin_version, key.predictor_version, key.fingerprint, key.seed, ctx.options.home)
     use_cache = not cls.nondeterministic
-    cached: dict[str, Prediction] = {}
-    if use_cache and ctx.options.overwrite != "always":
-        cached = ctx.cache.get(key)
-    missing = [item for item in ctx.items if item.id not in cached]
-    fit_seconds, fit_reused = None, True
+    predictions = ctx.cache.get(key) if use_cache and ctx.options.overwrite != "always" else {}
+    missing = [item for item in ctx.items if item.id not in predictions]
     marker = read_marker(workdir)
-    if marker is not None:
-        fit_seconds = marker.fit_seconds
+    fit_seconds, fit_reused = (marker.fit_seconds if marker else None), True
     progress.start(spec.id, len(ctx.items), len(ctx.items) - len(missing))
     try:
         if missing:
-            new = _predict_missing(cls, config, ctx, key if use_cache else None, workdir, missing, redact, progress)
-            fit_seconds, fit_reused, fresh = new
-            cached.update(fresh)
+            fit_seconds, fit_reused, fresh = _predict_missing(
+                cls, config, ctx, key if use_cache else None, workdir, missing, redact, progress
+            )
+            predictions.update(fresh)
     except _PredictorFailed as exc:
         return _finish(ctx, base, "failed", redact(str(exc)), wall)
     finally:
         progress.finish()
-    return _score_and_write(ctx, base, cached, fit_seconds, fit_reused, len(missing), wall, redact)
+    base = base.model_copy(update={"extra": read_info(workdir)})
+    try:
+        return _score_and_write(ctx, base, predictions, fit_seconds, fit_reused, len(missing), wall)
+    except Exception as exc:  # e.g. a prediction of an unusable type: this predictor fails, the run goes on
+        return _finish(ctx, base, "failed", redact(f"scoring failed: {one_line(exc)}"), wall)
 
 
 class _PredictorFailed(Exception):
@@ -299,6 +302,8 @@ def _predict_missing(
         fit_seconds, reused = fit_or_load(predictor, ctx.dataset, workdir, refit=ctx.options.refit)
         stage = "predict"
         fresh = _predict_batches(predictor, missing, ctx, key, redact, progress)
+        stage = "info"
+        save_info(workdir, predictor.info(), redact)
         return fit_seconds, reused, fresh
     except (KeyboardInterrupt, _PredictorFailed):
         raise
@@ -432,7 +437,6 @@ def _score_and_write(
     fit_reused: bool,
     new_items: int,
     wall: float,
-    redact: Redactor,
 ) -> RunOutcome:
     import numpy as np
 
@@ -444,7 +448,7 @@ def _score_and_write(
     truth = np.fromiter((item.price for item in items), dtype=np.float64, count=n)
     guess = np.empty(n, dtype=np.float64)
     parsed_mask = np.zeros(n, dtype=bool)
-    rows: list[ItemPrediction] = []
+    rows: list[dict[str, Any]] = []
     parse_failures = item_errors = tokens_in = tokens_out = 0
     cost = latency_total = 0.0
     for i, item in enumerate(items):
@@ -462,18 +466,19 @@ def _score_and_write(
         latency_total += p.latency_s or 0.0
         tokens_in += p.tokens_in or 0
         tokens_out += p.tokens_out or 0
+        # Plain dicts with exactly ItemPrediction's fields, id first (the store's fast path).
         rows.append(
-            ItemPrediction.model_construct(
-                id=item.id,
-                truth=item.price,
-                guess=float(guess[i]),
-                parsed=value,
-                raw=None if p.raw is None else str(p.raw),
-                category=item.category,
-                cost_usd=p.cost_usd or 0.0,
-                latency_s=p.latency_s,
-                error=p.error,
-            )
+            {
+                "id": item.id,
+                "truth": item.price,
+                "guess": value if value is not None else fallback,
+                "parsed": value,
+                "raw": None if p.raw is None else str(p.raw),
+                "category": item.category,
+                "cost_usd": p.cost_usd or 0.0,
+                "latency_s": p.latency_s,
+                "error": p.error,
+            }
         )
     metrics, breakdowns = score(
         truth, guess, parsed_mask, [item.category for item in items], n_resamples=ctx.options.n_resamples, seed=ctx.options.seed
@@ -513,7 +518,7 @@ def _finish(ctx: _Context, base: RunRecord, status: str, reason: str | None, wal
     return RunOutcome(base.predictor.id, status, record, path, reason)
 
 
-def _write(ctx: _Context, record: RunRecord, rows: list[ItemPrediction]) -> Path:
+def _write(ctx: _Context, record: RunRecord, rows: list[dict[str, Any]]) -> Path:
     from price_bench.results.store import write_record
 
     return write_record(ctx.results_dir, record, rows)
@@ -586,6 +591,31 @@ def find_complete_record(results_dir: Path, like: RunRecord) -> tuple[Path, RunR
 
 
 # -- small helpers ------------------------------------------------------------------------------
+
+
+INFO_FILE = "info.json"
+
+
+def save_info(workdir: Path, info: dict[str, Any], redact: Redactor) -> None:
+    """Keep a predictor's ``info()`` beside its artefacts (secrets scrubbed)."""
+    import json
+
+    from price_bench.results.store import atomic_write_text
+
+    if info:
+        text = redact(json.dumps(info, sort_keys=True, default=str)) or "{}"
+        atomic_write_text(workdir / INFO_FILE, text + "\n")
+
+
+def read_info(workdir: Path) -> dict[str, Any]:
+    """The saved ``info()`` of the predictor that owns ``workdir`` (empty when none)."""
+    import json
+
+    try:
+        data = json.loads((workdir / INFO_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def train_median(dataset: Dataset) -> float:

@@ -37,33 +37,44 @@ def breakdown(truth, guess, groups) -> dict[str, dict[str, float | int | None]]:
     ``groups`` holds one label per item (None becomes ``"(none)"``). Returns
     ``{label: {"n", "error", "rmsle", "hits", "mean_truth"}}`` sorted by label.
     """
-    t = np.asarray(truth, dtype=np.float64)
-    g = np.asarray(guess, dtype=np.float64)
-    labels = np.array(["(none)" if x is None else str(x) for x in groups], dtype=object)
-    if labels.shape != t.shape:
+    labels = np.asarray(["(none)" if x is None else str(x) for x in groups], dtype=str)
+    if labels.shape != np.shape(truth):
         raise ValueError("groups must hold one label per item")
-    if not t.size:
+    if not labels.size:
         return {}
     keys, inverse = np.unique(labels, return_inverse=True)
-    counts = np.bincount(inverse, minlength=len(keys)).astype(np.float64)
-    err = np.bincount(inverse, weights=abs_errors(t, g), minlength=len(keys)) / counts
+    return _grouped(truth, guess, inverse, [str(k) for k in keys])
+
+
+def band_breakdown(truth, guess, edges: Sequence[float] = PRICE_BAND_EDGES) -> dict[str, dict[str, float | int | None]]:
+    """:func:`breakdown` by price band, bands in ascending price order (empty bands left out)."""
+    t = np.asarray(truth, dtype=np.float64)
+    if not t.size:
+        return {}
+    codes = np.searchsorted(np.asarray(edges), t, side="right")
+    rows = _grouped(t, guess, codes, band_labels(edges))
+    return {label: row for label, row in rows.items() if row["n"]}
+
+
+def _grouped(truth, guess, codes: np.ndarray, labels: list[str]) -> dict[str, dict[str, float | int | None]]:
+    """Per-group metrics with ``np.bincount`` over integer group ``codes`` (indices into ``labels``)."""
+    t = np.asarray(truth, dtype=np.float64)
+    g = np.asarray(guess, dtype=np.float64)
+    k = len(labels)
+    counts = np.bincount(codes, minlength=k).astype(np.float64)
+    safe = np.where(counts > 0, counts, 1.0)
+    err = np.bincount(codes, weights=abs_errors(t, g), minlength=k) / safe
     le = log_errors(t, g)
-    rms = np.sqrt(np.bincount(inverse, weights=le * le, minlength=len(keys)) / counts)
-    hit = np.bincount(inverse, weights=hit_mask(t, g).astype(np.float64), minlength=len(keys)) / counts * 100.0
-    mean_truth = np.bincount(inverse, weights=t, minlength=len(keys)) / counts
+    rms = np.sqrt(np.bincount(codes, weights=le * le, minlength=k) / safe)
+    hit = np.bincount(codes, weights=hit_mask(t, g).astype(np.float64), minlength=k) / safe * 100.0
+    mean_truth = np.bincount(codes, weights=t, minlength=k) / safe
     return {
-        str(key): {
+        label: {
             "n": int(counts[i]),
             "error": float(err[i]),
             "rmsle": float(rms[i]),
             "hits": float(hit[i]),
             "mean_truth": float(mean_truth[i]),
         }
-        for i, key in enumerate(keys)
+        for i, label in enumerate(labels)
     }
-
-
-def band_breakdown(truth, guess, edges: Sequence[float] = PRICE_BAND_EDGES) -> dict[str, dict[str, float | int | None]]:
-    """:func:`breakdown` by price band, bands in ascending price order (empty bands left out)."""
-    rows = breakdown(truth, guess, price_bands(truth, edges))
-    return {label: rows[label] for label in band_labels(edges) if label in rows}

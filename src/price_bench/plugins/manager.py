@@ -3,8 +3,8 @@
 Environment switches:
 
 ``PRICE_BENCH_LOAD_PLUGINS``
-    Comma-separated distribution names; only their ``price_bench`` entry
-    points load (an empty string loads none). Unset: all load.
+    Comma-separated distribution (or entry-point) names; only those
+    ``price_bench`` entry points load (an empty string loads none). Unset: all load.
 ``PRICE_BENCH_STRICT_PLUGINS=1``
     Re-raise a plugin's import or registration error instead of recording it.
 

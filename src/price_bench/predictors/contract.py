@@ -200,6 +200,14 @@ class Predictor:
     def close(self) -> None:
         """Release resources (servers, GPU memory). Optional."""
 
+    def info(self) -> dict[str, Any]:
+        """JSON-serialisable facts for the result record's ``extra`` (e.g. training losses). Optional.
+
+        Called after ``predict``; the harness keeps the answer in the work
+        folder (``info.json``) so that fully cached reruns report it too.
+        """
+        return {}
+
     # -- helpers used by the harness -------------------------------------------------
 
     @classmethod

@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from price_bench.results.schema import ItemPrediction, RunRecord
 
@@ -45,16 +45,46 @@ def record_path(results_dir: Path, record: RunRecord) -> Path:
     return results_dir / record.dataset.name / record.predictor.id / f"{record.run_id}.json"
 
 
-def write_record(results_dir: Path, record: RunRecord, predictions: Iterable[ItemPrediction] = ()) -> Path:
-    """Write the sidecar (when there are predictions) then the record; return the record path."""
+def write_record(
+    results_dir: Path, record: RunRecord, predictions: Iterable[ItemPrediction | dict[str, Any]] = ()
+) -> Path:
+    """Write the sidecar (when there are predictions) then the record; return the record path.
+
+    ``predictions`` are :class:`ItemPrediction` objects or plain dicts with
+    exactly its fields, ``id`` first (the fast path the runner uses for
+    100,000-item runs: no model object per row).
+    """
     path = record_path(results_dir, record)
     rows = list(predictions)
     if rows:
         sidecar = path.with_name(record.run_id + PREDICTIONS_SUFFIX)
-        atomic_write_text(sidecar, "".join(row.model_dump_json() + "\n" for row in rows))
+        atomic_write_text(sidecar, predictions_jsonl(rows))
         record = record.model_copy(update={"predictions_file": sidecar.name})
     atomic_write_text(path, record.model_dump_json(indent=2) + "\n")
     return path
+
+
+_ROW_BOUNDARY = '},{"id":'
+
+
+def predictions_jsonl(rows: list[ItemPrediction | dict[str, Any]]) -> str:
+    """Sidecar text: one JSON object per line.
+
+    Dict rows are encoded in one ``json.dumps`` call and split into lines at
+    ``},{"id":``. That split is exact: rows are flat objects whose first key
+    is ``id``, and inside a JSON string a quote is always escaped (``\\"``),
+    so the sequence can only occur between two rows.
+    """
+    if all(isinstance(row, dict) for row in rows):
+        for row in rows:
+            if next(iter(row)) != "id":
+                raise ValueError("prediction rows must have 'id' as their first key")
+        text = json.dumps(rows, separators=(",", ":"), allow_nan=False)
+        return text[1:-1].replace(_ROW_BOUNDARY, '}\n{"id":') + "\n"
+    return "".join(
+        (row.model_dump_json() if isinstance(row, ItemPrediction) else ItemPrediction(**row).model_dump_json()) + "\n"
+        for row in rows
+    )
 
 
 def read_record(path: Path) -> RunRecord:
