@@ -29,6 +29,8 @@ def pytest_configure(config):
 def _isolated_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("price-bench-home")
     monkeypatch.setenv("PRICE_BENCH_HOME", str(home))
+    # Runs in tests must never write into the checkout's committed ./results.
+    monkeypatch.setenv("PRICE_BENCH_RESULTS", str(home / "results"))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     yield home
 

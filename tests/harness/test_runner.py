@@ -13,7 +13,7 @@ from price_bench import Prediction, Predictor, Requirement, hookimpl
 from price_bench.harness.cache import PredictionCache, default_cache_path
 from price_bench.harness.errors import HarnessError
 from price_bench.harness.runner import RunOptions, run_predictors
-from price_bench.predictors.contract import PredictorConfig
+from price_bench.predictors.contract import PredictorConfig, predict_field, runtime_field
 from price_bench.results.store import read_predictions, read_record
 
 
@@ -386,3 +386,26 @@ def test_record_carries_provenance(register_plugin, tiny_dataset, results_dir):
     # A different seed is a different cache key and work folder.
     [other] = run(["counting"], tiny_dataset, results_dir, seed=4)
     assert other.new_items == 30 and counting.fits == 2
+
+
+class RoleConfig(PredictorConfig):
+    offset: float = 0.0
+    suffix: str = predict_field("")
+    concurrency: int = runtime_field(1)
+
+
+def test_field_roles_key_the_work_folder_and_cache_separately(register_plugin, tiny_dataset, results_dir):
+    counting = make_counting(Config=RoleConfig)
+    register_plugin(Plugin(counting), name="p")
+    [a] = run(["counting"], tiny_dataset, results_dir)
+    # A runtime field changes nothing that is cached: no fit, no predictor call.
+    [b] = run(["counting"], tiny_dataset, results_dir, overrides={"counting": {"concurrency": "8"}})
+    assert (counting.fits, len(counting.predicted), b.cached_items) == (1, 30, 30)
+    assert a.record.predictor.config_hash == b.record.predictor.config_hash
+    # A predict field makes new predictions from the same fit (loaded, not refitted).
+    [c] = run(["counting"], tiny_dataset, results_dir, overrides={"counting": {"suffix": "x"}})
+    assert (counting.fits, counting.loads, len(counting.predicted), c.new_items) == (1, 1, 60, 30)
+    assert c.record.predictor.config_hash != a.record.predictor.config_hash
+    # A fit field refits.
+    run(["counting"], tiny_dataset, results_dir, overrides={"counting": {"offset": "1"}})
+    assert counting.fits == 2

@@ -198,10 +198,21 @@ def test_a_lost_create_answer_is_found_from_another_work_folder(plugin, dataset,
 
 def test_a_new_work_folder_reuses_the_job_trained_on_the_same_data(plugin, dataset, stand_in, price_bench_home, capsys):
     assert _run(dataset, stand_in, confirm="true").status == "complete"
-    # Another predict-time option means another work folder; no second job, no confirmation needed.
+    # A predict-time option (a "predict" field) keeps the work folder: no second job, no confirmation needed.
     outcome = _run(dataset, stand_in, max_tokens="9")
     assert outcome.status == "complete", outcome.reason
     assert stand_in.count("POST", CREATE) == 1 and stand_in.count("POST", r"/v1/files") == 2
+    assert len(_state_files(price_bench_home)) == 1
+    # Another plugin version means another work folder: the job ledger still finds the job.
+    import price_bench_openai_ft.predictor as module
+
+    module.OpenAIFineTune.version = "test-bump"
+    try:
+        outcome = _run(dataset, stand_in)
+    finally:
+        module.OpenAIFineTune.version = "1"
+    assert outcome.status == "complete", outcome.reason
+    assert stand_in.count("POST", CREATE) == 1
     assert len(_state_files(price_bench_home)) == 2
     assert "reusing job" in capsys.readouterr().err
     # Different training data (another train size) is another job, which needs confirmation again.

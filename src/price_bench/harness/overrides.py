@@ -74,13 +74,24 @@ def scrubbed_config(config: BaseModel) -> dict[str, Any]:
     return data
 
 
-def config_hash(config: BaseModel) -> str:
+def config_hash(config: BaseModel, roles: Iterable[str] = ("fit", "predict")) -> str:
     """First 12 hex digits of the sha256 of the canonical JSON of the *scrubbed* config.
 
+    Only fields whose role (see :func:`price_bench.predictors.contract.field_role`)
+    is in ``roles`` count: the default keys predictions (runtime fields such as
+    concurrency are left out); ``roles=("fit",)`` keys the work folder.
     Secrets are left out on purpose: a new API key does not change predictions,
     and a hash must never leak a key.
     """
-    canonical = json.dumps(scrubbed_config(config), sort_keys=True, separators=(",", ":"), default=str)
+    from price_bench.predictors.contract import field_role
+
+    wanted = set(roles)
+    data = {
+        name: value
+        for name, value in scrubbed_config(config).items()
+        if name not in type(config).model_fields or field_role(type(config), name) in wanted
+    }
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 

@@ -256,7 +256,8 @@ def _run_one(target: _Target, ctx: _Context, progress: RunProgress) -> RunOutcom
             path, record = existing
             return RunOutcome(spec.id, "up-to-date", record, path, "a complete record exists (--overwrite never)")
     key = CacheKey(spec.id, base.predictor.config_hash, spec.plugin_version, cls.version, ctx.dataset.fingerprint, ctx.options.seed)
-    workdir = workdir_for(spec.id, key.config_hash, key.plugin_version, key.predictor_version, key.fingerprint, key.seed, ctx.options.home)
+    fit_hash = config_hash(config, roles=("fit",))
+    workdir = workdir_for(spec.id, fit_hash, key.plugin_version, key.predictor_version, key.fingerprint, key.seed, ctx.options.home)
     use_cache = not cls.nondeterministic
     predictions = ctx.cache.get(key) if use_cache and ctx.options.overwrite != "always" else {}
     missing = [item for item in ctx.items if item.id not in predictions]

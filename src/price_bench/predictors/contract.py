@@ -21,16 +21,47 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from price_bench.items import Item
+
+
+#: Config field roles, set with :func:`predict_field` / :func:`runtime_field`.
+#: "fit" (the default): changes the fitted artefacts, so it keys the work folder
+#: and the prediction cache. "predict": changes answers but not the fit (e.g.
+#: max_tokens), so it keys the prediction cache only. "runtime": changes
+#: neither (concurrency, timeouts, spending confirmations, budgets), so a new
+#: value reuses both the fit and every cached answer.
+ROLE_KEY = "price_bench_role"
+FIELD_ROLES = ("fit", "predict", "runtime")
+
+
+def predict_field(default: Any = ..., **kwargs: Any) -> Any:
+    """A config field that changes predictions but not the fitted artefacts."""
+    return Field(default, json_schema_extra={ROLE_KEY: "predict"}, **kwargs)
+
+
+def runtime_field(default: Any = ..., **kwargs: Any) -> Any:
+    """A config field that changes neither the fit nor the answers (concurrency, timeouts, confirmations)."""
+    return Field(default, json_schema_extra={ROLE_KEY: "runtime"}, **kwargs)
+
+
+def field_role(config_cls: type[BaseModel], name: str) -> str:
+    """The role of config field ``name``: "fit", "predict" or "runtime"."""
+    extra = config_cls.model_fields[name].json_schema_extra
+    role = extra.get(ROLE_KEY, "fit") if isinstance(extra, dict) else "fit"
+    if role not in FIELD_ROLES:
+        raise ValueError(f"{config_cls.__name__}.{name}: unknown role {role!r}")
+    return role
 
 
 class PredictorConfig(BaseModel):
     """Base class for predictor configs: every field needs a default.
 
     Unknown keys are rejected, so that a typo in ``-o ID.key=value`` fails
-    loudly instead of being silently ignored.
+    loudly instead of being silently ignored. Mark fields that do not change
+    the fit with :func:`predict_field`, and fields that change nothing the
+    harness caches with :func:`runtime_field`.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -31,7 +31,7 @@ from pydantic import field_validator
 
 from price_bench.items import Item
 from price_bench.parsing import parse_price
-from price_bench.predictors.contract import Prediction, Predictor, PredictorConfig
+from price_bench.predictors.contract import Prediction, Predictor, PredictorConfig, predict_field, runtime_field
 from price_bench_frontier.prompts import Example, answer_text, build_messages
 
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -40,20 +40,20 @@ REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 class FrontierConfig(PredictorConfig):
     """Settings shared by the frontier predictors (``-o frontier.key=value``)."""
 
-    model: str = "gpt-4o-mini"
+    model: str = predict_field("gpt-4o-mini")
     base_url: str | None = None
-    temperature: float | None = 0.0
-    seed: int | None = None  # None: the harness's seed
-    max_tokens: int = 16
-    concurrency: int = 4
-    timeout: float = 60.0
-    max_retries: int = 5
-    backoff_s: float = 0.5  # first retry waits 0.25-0.5 s, doubling up to 30 s (Retry-After wins when longer)
-    budget_usd: float | None = 5.0
-    prices: dict[str, tuple[float, float]] = {}  # USD per 1M tokens (input, output); JSON on the CLI
-    prefill: bool = True  # False for chat APIs that cannot continue an assistant turn
-    max_item_chars: int = 2000
-    cache: bool = True
+    temperature: float | None = predict_field(0.0)
+    seed: int | None = predict_field(None)  # None: the harness's seed
+    max_tokens: int = predict_field(16)
+    concurrency: int = runtime_field(4)
+    timeout: float = runtime_field(60.0)
+    max_retries: int = runtime_field(5)
+    backoff_s: float = runtime_field(0.5)  # first retry waits 0.25-0.5 s, doubling up to 30 s (Retry-After wins when longer)
+    budget_usd: float | None = runtime_field(5.0)
+    prices: dict[str, tuple[float, float]] = runtime_field({})  # USD per 1M tokens (input, output); JSON on the CLI
+    prefill: bool = predict_field(True)  # False for chat APIs that cannot continue an assistant turn
+    max_item_chars: int = predict_field(2000)
+    cache: bool = runtime_field(True)
 
     @field_validator("prices", mode="before")
     @classmethod

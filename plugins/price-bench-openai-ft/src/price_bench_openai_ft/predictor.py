@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from pydantic import Field
 
 from price_bench.items import Item
-from price_bench.predictors.contract import Prediction, Predictor, PredictorConfig
+from price_bench.predictors.contract import Prediction, Predictor, PredictorConfig, predict_field, runtime_field
 from price_bench_openai_ft.cost import CostEstimate, check_spend, estimate_cost, training_price
 from price_bench_openai_ft.jobs import FineTuneJobs, JobFailedError, default_console, job_error, make_openai
 from price_bench_openai_ft.state import STATE_FILE, JobState, UploadedFile, adoptable, training_key
@@ -43,24 +43,24 @@ class OpenAIFineTuneConfig(PredictorConfig):
 
     base_model: str = Field(DEFAULT_BASE_MODEL, description="Model to fine-tune.")
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint; None: api.openai.com.")
-    confirm: bool = Field(False, description="Allow spending money on a fine-tuning job.")
+    confirm: bool = runtime_field(False, description="Allow spending money on a fine-tuning job.")
     train_size: int = Field(200, ge=1, description="Train items sampled (seeded) for the training file.")
     validation_size: int = Field(50, ge=0, description="Validation items for the validation file (0: none).")
     n_epochs: int = Field(1, ge=1, le=50)
     suffix: str = Field("pricer", max_length=64, description="Added to the fine-tuned model's name.")
-    training_price_per_1m: float | None = Field(None, ge=0, description="USD per 1M training tokens; None: the built-in table.")
-    max_training_usd: float | None = Field(None, ge=0, description="Refuse jobs estimated above this, even when confirmed.")
-    poll_interval_s: float = Field(30.0, ge=0)
+    training_price_per_1m: float | None = runtime_field(None, ge=0, description="USD per 1M training tokens; None: the built-in table.")
+    max_training_usd: float | None = runtime_field(None, ge=0, description="Refuse jobs estimated above this, even when confirmed.")
+    poll_interval_s: float = runtime_field(30.0, ge=0)
     wandb_project: str | None = Field(None, description="Weights & Biases project for OpenAI's integration.")
     wandb_entity: str | None = None
     max_chars: int | None = Field(None, ge=1, description="Cut item texts to this many characters.")
-    max_tokens: int = Field(8, ge=1)
-    temperature: float = 0.0
-    concurrency: int = Field(4, ge=1)
-    max_retries: int = Field(5, ge=0)
-    timeout_s: float = Field(60.0, gt=0)
-    budget_usd: float | None = Field(None, ge=0, description="Spending cap for predictions in one run.")
-    cache: bool = Field(True, description="Cache chat answers (a rerun costs nothing).")
+    max_tokens: int = predict_field(8, ge=1)
+    temperature: float = predict_field(0.0)
+    concurrency: int = runtime_field(4, ge=1)
+    max_retries: int = runtime_field(5, ge=0)
+    timeout_s: float = runtime_field(60.0, gt=0)
+    budget_usd: float | None = runtime_field(None, ge=0, description="Spending cap for predictions in one run.")
+    cache: bool = runtime_field(True, description="Cache chat answers (a rerun costs nothing).")
 
 
 @dataclass
