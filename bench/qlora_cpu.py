@@ -17,7 +17,10 @@ then
   process's peak RSS.
 
 Figures depend heavily on the machine and its load; the table prints the
-CPU count and load average next to them.
+thread count, CPU count and load average next to them. The default is one
+torch thread: on a shared 2-core machine two OpenMP threads were seen to
+stall for 10-40 s on some steps (a 1.3 s step took 20 s), which makes
+figures meaningless.
 
     .venv/bin/python bench/qlora_cpu.py [--steps 4] [--batch-size 8] [--predict-items 16] [--quantization 4bit none]
 """
@@ -53,7 +56,7 @@ def measure(args: argparse.Namespace) -> dict:
     from price_bench_qlora.prompts import PromptEncoder
     from price_bench_qlora.training import train_adapter
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(args.threads)
     dataset = get_dataset("demo")
     n_train = args.steps * args.batch_size
     train, test = dataset.train[:n_train], dataset.test[: args.predict_items]
@@ -110,6 +113,7 @@ def run_child(quantization: str, args: argparse.Namespace) -> dict:
         "--steps", str(args.steps), "--batch-size", str(args.batch_size),
         "--predict-items", str(args.predict_items), "--predict-batch-size", str(args.predict_batch_size),
         "--max-seq-length", str(args.max_seq_length), "--max-new-tokens", str(args.max_new_tokens),
+        "--threads", str(args.threads),
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if out.returncode != 0:
@@ -121,7 +125,7 @@ def print_table(rows: list[dict], args: argparse.Namespace, wall: float) -> None
     load = os.getloadavg()
     print(
         f"\nQLoRA on the CPU, SmolLM2-135M-Instruct, LoRA r=8 q/k/v/o, {args.steps} steps x batch {args.batch_size}, "
-        f"max_seq_length {args.max_seq_length}; {os.cpu_count()} CPUs, load average {load[0]:.1f} (wall {wall:.0f} s)\n"
+        f"max_seq_length {args.max_seq_length}; {args.threads} torch thread(s) of {os.cpu_count()} CPUs, load average {load[0]:.1f} (wall {wall:.0f} s)\n"
     )
     header = (
         "| weights | load s | footprint MB | peak RSS MB | train s/step | train tok/s "
@@ -151,6 +155,7 @@ def main() -> None:
     parser.add_argument("--max-seq-length", type=int, default=128)
     parser.add_argument("--max-new-tokens", type=int, default=6)
     parser.add_argument("--quantization", nargs="+", default=["4bit", "none"], choices=["4bit", "8bit", "none"])
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steady figures on a shared machine)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -409,3 +409,11 @@ def test_field_roles_key_the_work_folder_and_cache_separately(register_plugin, t
     # A fit field refits.
     run(["counting"], tiny_dataset, results_dir, overrides={"counting": {"offset": "1"}})
     assert counting.fits == 2
+
+
+def test_no_raw_output_keeps_parsed_prices_only(register_plugin, tiny_dataset, results_dir):
+    counting = make_counting()
+    register_plugin(Plugin(counting), name="p")
+    [outcome] = run(["counting"], tiny_dataset, results_dir, raw_output=False)
+    rows = read_predictions(outcome.path)
+    assert len(rows) == 30 and all(row.raw is None and row.parsed is not None for row in rows)

@@ -30,6 +30,17 @@ def _quiet_transformers():
     logging.set_verbosity_error()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One thread: on a shared 2-core machine, two OpenMP threads stall for seconds per step."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("qlora-home")

@@ -184,10 +184,17 @@ def plugins_cmd(as_json: bool) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed passed to predictors (part of the cache key).")
 @click.option("--bootstrap", "n_resamples", type=int, default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
 @click.option("--progress/--no-progress", default=None, help="Live progress bar (default: when stderr is a terminal).")
+@click.option(
+    "--raw-output/--no-raw-output",
+    default=True,
+    show_default=True,
+    help="Keep the predictors' raw text in the per-item file; --no-raw-output for data that must not be "
+    "redistributed (model answers can quote the product).",
+)
 @results_option
 @json_option
 @_user_errors
-def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, seed, n_resamples, progress, results, as_json) -> None:
+def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, seed, n_resamples, progress, raw_output, results, as_json) -> None:
     """Fit and score predictors on a dataset's test split, with caching and resume.
 
     Exit code 1 when any predictor failed (skipped ones are not failures),
@@ -211,6 +218,7 @@ def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, see
         seed=seed,
         n_resamples=n_resamples,
         progress=progress,
+        raw_output=raw_output,
     )
     console = _console()
 

@@ -73,6 +73,9 @@ class RunOptions:
     progress: bool | None = None
     home: Path | None = None
     cache_path: Path | None = None
+    #: False: the sidecar keeps parsed prices but no raw model text, which can
+    #: quote the product (for data that must not be redistributed).
+    raw_output: bool = True
 
 
 @dataclass
@@ -474,7 +477,7 @@ def _score_and_write(
                 "truth": item.price,
                 "guess": value if value is not None else fallback,
                 "parsed": value,
-                "raw": None if p.raw is None else str(p.raw),
+                "raw": None if p.raw is None or not ctx.options.raw_output else str(p.raw),
                 "category": item.category,
                 "cost_usd": p.cost_usd or 0.0,
                 "latency_s": p.latency_s,

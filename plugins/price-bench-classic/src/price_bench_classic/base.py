@@ -42,14 +42,16 @@ class ItemRegressor:
         if len(items) != len(y) or len(y) < 2:
             raise ValueError(f"need at least 2 items with prices to fit, got {len(items)} items and {len(y)} prices")
         self.low, self.high = float(y.min()), float(y.max())
-        self._fit(items, np.log1p(y) if self.log_target else y)
+        with single_threaded_blas():
+            self._fit(items, np.log1p(y) if self.log_target else y)
         return self
 
     def predict(self, items: Sequence[Item]) -> np.ndarray:
         """Prices for ``items`` (never reads ``item.price``)."""
         if not items:
             return np.zeros(0)
-        raw = np.asarray(self._predict(items), dtype=np.float64).reshape(-1)
+        with single_threaded_blas():
+            raw = np.asarray(self._predict(items), dtype=np.float64).reshape(-1)
         prices = np.expm1(np.clip(raw, -50, 50)) if self.log_target else raw
         prices = np.where(np.isfinite(prices), prices, np.nan)
         return np.clip(np.nan_to_num(prices, nan=float(np.median([self.low, self.high]))), self.low, self.high)
@@ -59,6 +61,19 @@ class ItemRegressor:
 
     def _predict(self, items: Sequence[Item]) -> np.ndarray:
         raise NotImplementedError
+
+
+def single_threaded_blas():
+    """Limit numpy/scipy BLAS to one thread for the duration (a context manager).
+
+    The models here do little dense algebra, and BLAS threads that spin-wait
+    on a CPU shared with other jobs can make a 5-second fit take minutes.
+    One thread also keeps floating-point sums in a fixed order. (Torch, used
+    by MiniLM, has its own thread pool and is not affected.)
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def texts_of(items: Sequence[Item]) -> list[str]:

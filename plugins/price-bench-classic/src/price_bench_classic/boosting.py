@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 
@@ -26,12 +26,14 @@ class SvdBoostingModel(ItemRegressor):
         max_leaf_nodes: int,
         l2_regularization: float,
         loss: str,
+        n_threads: int,
         log_target: bool,
         seed: int,
     ) -> None:
         super().__init__(log_target=log_target, seed=seed)
         self.svd_components, self.max_iter, self.learning_rate = svd_components, max_iter, learning_rate
         self.max_leaf_nodes, self.l2_regularization, self.loss = max_leaf_nodes, l2_regularization, loss
+        self.n_threads = n_threads
 
     def _matrix(self, items: Sequence[Item]) -> np.ndarray:
         topics = self.svd.transform(self.vectorizer.transform(texts_of(items)))
@@ -56,10 +58,23 @@ class SvdBoostingModel(ItemRegressor):
             early_stopping=False,
             random_state=self.seed,
         )
-        self.regressor.fit(self._matrix(items), y)
+        with _openmp_threads(self.n_threads):
+            self.regressor.fit(self._matrix(items), y)
 
     def _predict(self, items: Sequence[Item]) -> np.ndarray:
-        return self.regressor.predict(self._matrix(items))
+        with _openmp_threads(self.n_threads):
+            return self.regressor.predict(self._matrix(items))
+
+
+def _openmp_threads(n: int):
+    """Limit OpenMP (HistGradientBoosting's thread pool) to ``n`` threads for the duration.
+
+    OpenMP threads spin while waiting; on a CPU shared with other jobs more
+    than one thread was seen to turn a 7-second fit into ten minutes.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=max(1, n), user_api="openmp")
 
 
 class SvdBoostingConfig(PredictorConfig):
@@ -68,7 +83,9 @@ class SvdBoostingConfig(PredictorConfig):
     learning_rate: float = 0.05
     max_leaf_nodes: int = 31
     l2_regularization: float = 1.0
-    loss: str = "squared_error"
+    loss: Literal["squared_error", "absolute_error"] = "squared_error"
+    #: OpenMP threads for the boosting (1 is safest on a shared CPU; raise it on an idle machine).
+    n_threads: int = 1
     log_target: bool = True
     use_validation: bool = True
 
@@ -87,6 +104,7 @@ class SvdBoosting(ClassicPredictor):
             max_leaf_nodes=c.max_leaf_nodes,
             l2_regularization=c.l2_regularization,
             loss=c.loss,
+            n_threads=c.n_threads,
             log_target=c.log_target,
             seed=self.seed,
         )

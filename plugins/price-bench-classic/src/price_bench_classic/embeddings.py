@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections import OrderedDict
 from typing import Any, Sequence
 
@@ -63,6 +64,7 @@ class WordVectors:
 
 
 _W2V_MEMO: OrderedDict[str, WordVectors] = OrderedDict()
+_LOCK = threading.RLock()  # the harness may call predict from several threads
 
 
 def train_word_vectors(
@@ -74,9 +76,10 @@ def train_word_vectors(
     the update order) and a seed; the seed also fixes the initial vectors.
     """
     key = _digest(texts, vector_size, window, min_count, epochs, seed)
-    if key in _W2V_MEMO:
-        _W2V_MEMO.move_to_end(key)
-        return _W2V_MEMO[key]
+    with _LOCK:
+        if key in _W2V_MEMO:
+            _W2V_MEMO.move_to_end(key)
+            return _W2V_MEMO[key]
     from gensim.models import Word2Vec
 
     corpus = [tokenize(text) for text in texts]
@@ -91,10 +94,18 @@ def train_word_vectors(
     )
     words = model.wv.index_to_key
     result = WordVectors(np.asarray(model.wv.vectors, dtype=np.float32).copy(), {w: i for i, w in enumerate(words)})
-    _W2V_MEMO[key] = result
-    while len(_W2V_MEMO) > 2:
-        _W2V_MEMO.popitem(last=False)
+    with _LOCK:
+        _W2V_MEMO[key] = result
+        while len(_W2V_MEMO) > 2:
+            _W2V_MEMO.popitem(last=False)
     return result
+
+
+def clear_memos() -> None:
+    """Forget memoised word vectors and sentence embeddings (tests use it to prove refits are reproducible)."""
+    with _LOCK:
+        _W2V_MEMO.clear()
+        _EMBED_MEMO.clear()
 
 
 # -- MiniLM -----------------------------------------------------------------------------
@@ -128,16 +139,17 @@ def _minilm():
 def minilm_embed(texts: Sequence[str], *, max_seq_length: int, batch_size: int = 64) -> np.ndarray:
     """Normalised 384-dim sentence embeddings, one row per text (memoised per text)."""
     keys = [_digest([text], "minilm", max_seq_length) for text in texts]
-    missing = sorted({k: t for k, t in zip(keys, texts) if k not in _EMBED_MEMO}.items())
-    if missing:
-        model = _minilm()
-        model.max_seq_length = max_seq_length
-        vectors = model.encode(
-            [t for _, t in missing], batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
-        )
-        for (key, _), vector in zip(missing, vectors):
-            _EMBED_MEMO[key] = np.asarray(vector, dtype=np.float32)
-    out = np.stack([_EMBED_MEMO[k] for k in keys]) if keys else np.zeros((0, 384), dtype=np.float32)
-    while len(_EMBED_MEMO) > _EMBED_MEMO_MAX:
-        _EMBED_MEMO.popitem(last=False)
+    with _LOCK:
+        missing = sorted({k: t for k, t in zip(keys, texts) if k not in _EMBED_MEMO}.items())
+        if missing:
+            model = _minilm()
+            model.max_seq_length = max_seq_length
+            vectors = model.encode(
+                [t for _, t in missing], batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
+            )
+            for (key, _), vector in zip(missing, vectors):
+                _EMBED_MEMO[key] = np.asarray(vector, dtype=np.float32)
+        out = np.stack([_EMBED_MEMO[k] for k in keys]) if keys else np.zeros((0, 384), dtype=np.float32)
+        while len(_EMBED_MEMO) > _EMBED_MEMO_MAX:
+            _EMBED_MEMO.popitem(last=False)
     return out

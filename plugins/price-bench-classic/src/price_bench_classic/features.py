@@ -48,7 +48,7 @@ _UNIT = r"(hundredths\s+pounds|pounds?|lbs?|ounces?|oz|grams?|g|kilograms?|kg|mi
 _AMOUNT_UNIT = re.compile(r"(\d+(?:[.,]\d+)?)\s*" + _UNIT, re.IGNORECASE)
 _TEXT_WEIGHT = re.compile(r"weight\s*:?\s*(\d+(?:[.,]\d+)?)\s*" + _UNIT, re.IGNORECASE)
 _TEXT_RANK = re.compile(r"\bRank\b\s*:?\s*(?:#\s*)?([^\d,]{0,120}?)(\d[\d,]*)\b")
-_TEXT_BRAND = re.compile(r"\b(?:Brand|Manufacturer)\s*:?\s+([^,\n]{1,40})")
+_TEXT_BRAND = re.compile(r"\b(?:Brand|Manufacturer)\s*:?\s+([^,;\n]{1,40})")
 _RANK_NUMBER = re.compile(r"#?\s*(\d[\d,]*)")
 # Words that start the next flattened detail when a "Brand" value was empty.
 _NOT_A_BRAND = re.compile(

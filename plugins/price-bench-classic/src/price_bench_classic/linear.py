@@ -144,3 +144,69 @@ class TfidfRidge(ClassicPredictor):
             log_target=c.log_target,
             seed=self.seed,
         )
+
+
+# -- tfidf-mlp --------------------------------------------------------------------------
+
+
+class TfidfMLPModel(ItemRegressor):
+    """Word TF-IDF (sparse) into a one-hidden-layer MLP (scikit-learn, Adam) on log price."""
+
+    def __init__(
+        self, *, hidden: int, epochs: int, alpha: float, max_features: int, learning_rate: float, log_target: bool, seed: int
+    ) -> None:
+        super().__init__(log_target=log_target, seed=seed)
+        self.hidden, self.epochs, self.alpha = hidden, epochs, alpha
+        self.max_features, self.learning_rate = max_features, learning_rate
+
+    def _fit(self, items: Sequence[Item], y: np.ndarray) -> None:
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPRegressor
+
+        self.vectorizer = make_tfidf(max_features=self.max_features, ngram_max=2, min_df=2)
+        x = self.vectorizer.fit_transform(texts_of(items))
+        self.offset = float(y.mean())
+        self.regressor = MLPRegressor(
+            hidden_layer_sizes=(self.hidden,),
+            alpha=self.alpha,
+            batch_size=256,
+            learning_rate_init=self.learning_rate,
+            max_iter=self.epochs,
+            random_state=self.seed,
+        )
+        with warnings.catch_warnings():  # a fixed epoch budget is the point, not convergence
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.regressor.fit(x, y - self.offset)
+
+    def _predict(self, items: Sequence[Item]) -> np.ndarray:
+        return self.regressor.predict(self.vectorizer.transform(texts_of(items))) + self.offset
+
+
+class TfidfMLPConfig(PredictorConfig):
+    hidden: int = 64
+    epochs: int = 10
+    alpha: float = 1e-4
+    max_features: int = 40_000
+    learning_rate: float = 2e-3
+    log_target: bool = True
+    use_validation: bool = True
+
+
+class TfidfMLP(ClassicPredictor):
+    id = "tfidf-mlp"
+    description = "Word 1-2-gram TF-IDF into a 64-unit MLP on log price (fixed 10 epochs)."
+    Config = TfidfMLPConfig
+
+    def build_model(self) -> ItemRegressor:
+        c = self.config
+        return TfidfMLPModel(
+            hidden=c.hidden,
+            epochs=c.epochs,
+            alpha=c.alpha,
+            max_features=c.max_features,
+            learning_rate=c.learning_rate,
+            log_target=c.log_target,
+            seed=self.seed,
+        )

@@ -1,0 +1,58 @@
+"""price-bench-classic: classical price predictors, registered through the ``price_bench`` entry point.
+
+The seed's models (``fe-linear``, ``bow-linear``, ``w2v-linear``,
+``w2v-rf``, ``w2v-svr``) and stronger ones (``tfidf-ridge``, ``tfidf-mlp``,
+``tfidf-knn``, ``svd-hgb``, ``minilm-ridge``, ``minilm-knn``, ``ensemble``).
+
+Registration is lazy: each predictor is a ``"module:Class"`` spec, so
+``price-bench list`` imports neither this plugin's modules nor scikit-learn,
+gensim or torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from price_bench.plugins.hookspecs import hookimpl
+from price_bench.predictors.registry import PredictorSpec
+
+__version__ = "0.1.0"
+
+#: (id, "module:Class", description) for every predictor of this plugin.
+SPECS: tuple[tuple[str, str, str], ...] = (
+    ("fe-linear", "price_bench_classic.linear:FeatureLinear",
+     "Engineered features (weight, rank, text length, brand, category) + LinearRegression (seed)."),
+    ("bow-linear", "price_bench_classic.linear:BagOfWordsLinear",
+     "Bag of words (CountVectorizer, 1,000 features, English stop words) + LinearRegression (seed)."),
+    ("w2v-linear", "price_bench_classic.w2v:Word2VecLinear",
+     "Mean word2vec (400-dim, window 5) document vectors + LinearRegression (seed)."),
+    ("w2v-rf", "price_bench_classic.w2v:Word2VecForest", "Mean word2vec document vectors + RandomForestRegressor (seed)."),
+    ("w2v-svr", "price_bench_classic.w2v:Word2VecSVR", "Mean word2vec document vectors + LinearSVR (seed)."),
+    ("tfidf-ridge", "price_bench_classic.linear:TfidfRidge", "Word 1-2-gram TF-IDF + Ridge regression on log price."),
+    ("tfidf-mlp", "price_bench_classic.linear:TfidfMLP", "Word 1-2-gram TF-IDF into a 64-unit MLP on log price."),
+    ("tfidf-knn", "price_bench_classic.neighbors:TfidfNeighbours",
+     "Distance-weighted mean log price of the 10 nearest train items by TF-IDF cosine."),
+    ("svd-hgb", "price_bench_classic.boosting:SvdBoosting",
+     "HistGradientBoosting on TF-IDF-SVD components plus engineered features, log price."),
+    ("minilm-ridge", "price_bench_classic.minilm:MiniLMRidge",
+     "all-MiniLM-L6-v2 sentence embeddings (packaged, offline) + Ridge on log price."),
+    ("minilm-knn", "price_bench_classic.neighbors:MiniLMNeighbours",
+     "Distance-weighted mean log price of the 10 nearest train items by all-MiniLM-L6-v2 embedding."),
+    ("ensemble", "price_bench_classic.ensemble:Ensemble",
+     "Stacks the classic models on out-of-fold predictions with a non-negative linear blend."),
+)
+
+
+def predictor_classes() -> list[type]:
+    """Import and return every predictor class of this plugin (imports scikit-learn lazily still)."""
+    classes = []
+    for _, factory, _ in SPECS:
+        module_name, _, attr = factory.partition(":")
+        classes.append(getattr(importlib.import_module(module_name), attr))
+    return classes
+
+
+@hookimpl
+def register_predictors(register):
+    for predictor_id, factory, description in SPECS:
+        register(PredictorSpec(id=predictor_id, factory=factory, description=description))

@@ -1,0 +1,111 @@
+"""``ensemble``: stacking this plugin's models on out-of-fold predictions.
+
+For each base model listed in the config, ``fit`` computes out-of-fold
+predictions on the training items with a seeded KFold (each fold trains a
+fresh copy of the base model from its default config), then fits a
+non-negative linear blend of the bases' log prices to the true log price.
+The bases are then refitted on all training items. Everything happens inside
+the ensemble's own fit: it never reads another predictor's work folder.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Sequence
+
+import numpy as np
+from pydantic import field_validator
+
+from price_bench.items import Item
+from price_bench.predictors.contract import PredictorConfig
+
+from price_bench_classic.base import ClassicPredictor, ItemRegressor
+
+DEFAULT_BASES = ("tfidf-ridge", "svd-hgb", "tfidf-mlp", "minilm-knn", "minilm-ridge", "tfidf-knn")
+
+
+def base_classes() -> dict[str, type[ClassicPredictor]]:
+    """The predictors an ensemble may stack, by id (every classic predictor but the ensemble)."""
+    from price_bench_classic import predictor_classes
+
+    return {cls.id: cls for cls in predictor_classes() if cls.id != Ensemble.id}
+
+
+class StackingModel(ItemRegressor):
+    """Out-of-fold stacking of base :class:`ItemRegressor` s with a non-negative linear blender."""
+
+    def __init__(self, *, bases: Sequence[str], folds: int, seed: int) -> None:
+        super().__init__(log_target=True, seed=seed)
+        self.base_ids, self.folds = list(bases), folds
+
+    def _new_base(self, base_id: str) -> ItemRegressor:
+        cls = base_classes()[base_id]
+        return cls(cls.Config(), seed=self.seed).build_model()
+
+    def _fit(self, items: Sequence[Item], y: np.ndarray) -> None:
+        from sklearn.linear_model import LinearRegression
+        from sklearn.model_selection import KFold
+
+        prices = np.expm1(y)
+        folds = list(KFold(n_splits=min(self.folds, len(items)), shuffle=True, random_state=self.seed).split(items))
+        out_of_fold = np.zeros((len(items), len(self.base_ids)))
+        self.models: list[ItemRegressor] = []
+        for column, base_id in enumerate(self.base_ids):
+            for fit_rows, held_rows in folds:
+                model = self._new_base(base_id).fit([items[i] for i in fit_rows], prices[fit_rows])
+                out_of_fold[held_rows, column] = model.predict([items[i] for i in held_rows])
+            self.models.append(self._new_base(base_id).fit(items, prices))
+        self.blender = LinearRegression(positive=True).fit(np.log1p(out_of_fold), y)
+        self.oof_error = {b: float(np.mean(np.abs(out_of_fold[:, c] - prices))) for c, b in enumerate(self.base_ids)}
+
+    def _predict(self, items: Sequence[Item]) -> np.ndarray:
+        stacked = np.column_stack([model.predict(items) for model in self.models])
+        return self.blender.predict(np.log1p(stacked))
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """The blender's weight per base (log-price space)."""
+        return {b: float(w) for b, w in zip(self.base_ids, self.blender.coef_)}
+
+
+class EnsembleConfig(PredictorConfig):
+    #: Ids of this plugin's predictors to stack (each with its default config).
+    bases: list[str] = list(DEFAULT_BASES)
+    folds: int = 5
+    use_validation: bool = True
+
+    @field_validator("bases")
+    @classmethod
+    def _known_bases(cls, value: list[str]) -> list[str]:
+        known = base_classes()
+        unknown = [b for b in value if b not in known]
+        if unknown:
+            raise ValueError(f"unknown base {unknown[0]!r}; choose from {', '.join(sorted(known))}")
+        if not value:
+            raise ValueError("list at least one base predictor")
+        return list(dict.fromkeys(value))
+
+    @field_validator("folds")
+    @classmethod
+    def _enough_folds(cls, value: int) -> int:
+        if value < 2:
+            raise ValueError("folds must be at least 2")
+        return value
+
+
+class Ensemble(ClassicPredictor):
+    id = "ensemble"
+    description = "Stacks the classic models (TF-IDF ridge/MLP/kNN, SVD-HGB, MiniLM kNN/ridge) on out-of-fold predictions."
+    Config = EnsembleConfig
+    batch_size: ClassVar[int] = 256
+
+    @classmethod
+    def skip_reason(cls, config: PredictorConfig) -> str | None:
+        known = base_classes()
+        for base_id in config.bases:
+            reason = known[base_id].skip_reason(known[base_id].Config())
+            if reason:
+                return f"base {base_id}: {reason} (or leave it out: -o ensemble.bases=...)"
+        return None
+
+    def build_model(self) -> ItemRegressor:
+        return StackingModel(bases=self.config.bases, folds=self.config.folds, seed=self.seed)
