@@ -14,7 +14,8 @@ then
   decoding (``--max-new-tokens``) and with expected-price decoding (top-3),
   reporting items/s and generated tokens/s;
 * reports the model's memory footprint (``get_memory_footprint``) and the
-  process's peak RSS.
+  process's peak RSS after loading (dataset and model), after training and
+  at the end (prediction).
 
 Figures depend heavily on the machine and its load; the table prints the
 thread count, CPU count and load average next to them. The default is one
@@ -76,9 +77,11 @@ def measure(args: argparse.Namespace) -> dict:
     model = load_base_model(path, quantization=args.quantization, dtype_name="auto", cuda=False)
     load_s = time.perf_counter() - started
     footprint = model.get_memory_footprint()
+    rss_after_load = _peak_rss_mb()
     encoder = PromptEncoder(tokenizer, args.max_seq_length, args.max_new_tokens)
     with tempfile.TemporaryDirectory() as workdir:
         peft_model, summary = train_adapter(model, tokenizer, encoder, train, [], config, Path(workdir), cuda=False, seed=0)
+    rss_after_train = _peak_rss_mb()
     peft_model.eval()
     peft_model.config.use_cache = True
     prompts = [encoder.prompt_ids(item.text) for item in test]
@@ -89,12 +92,14 @@ def measure(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     expected_answers(peft_model, tokenizer, prompts, 3, args.max_new_tokens, args.predict_batch_size)
     expected_s = time.perf_counter() - started
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_rss_mb = _peak_rss_mb()
     return {
         "quantization": args.quantization,
         "load_s": load_s,
         "footprint_mb": footprint / 2**20,
         "peak_rss_mb": peak_rss_mb,
+        "peak_rss_load_mb": rss_after_load,
+        "peak_rss_train_mb": rss_after_train,
         "train_steps": summary["global_step"],
         "train_s_per_step": summary["train_seconds"] / max(1, summary["global_step"]),
         "train_tokens_per_s": summary["train_tokens_per_second"],
@@ -104,6 +109,10 @@ def measure(args: argparse.Namespace) -> dict:
         "greedy_gen_tokens_per_s": sum(a.tokens_out for a in greedy) / greedy_s,
         "expected_items_per_s": len(prompts) / expected_s,
     }
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_child(quantization: str, args: argparse.Namespace) -> dict:
@@ -128,7 +137,7 @@ def print_table(rows: list[dict], args: argparse.Namespace, wall: float) -> None
         f"max_seq_length {args.max_seq_length}; {args.threads} torch thread(s) of {os.cpu_count()} CPUs, load average {load[0]:.1f} (wall {wall:.0f} s)\n"
     )
     header = (
-        "| weights | load s | footprint MB | peak RSS MB | train s/step | train tok/s "
+        "| weights | load s | footprint MB | peak RSS MB load / train / predict | train s/step | train tok/s "
         "| greedy items/s | greedy gen tok/s | expected items/s |"
     )
     print(header)
@@ -136,7 +145,8 @@ def print_table(rows: list[dict], args: argparse.Namespace, wall: float) -> None
     for r in rows:
         name = "4-bit nf4 (bnb)" if r["quantization"] == "4bit" else ("8-bit (bnb)" if r["quantization"] == "8bit" else "float32")
         print(
-            f"| {name} | {r['load_s']:.1f} | {r['footprint_mb']:.0f} | {r['peak_rss_mb']:.0f} | {r['train_s_per_step']:.2f} "
+            f"| {name} | {r['load_s']:.1f} | {r['footprint_mb']:.0f} "
+            f"| {r['peak_rss_load_mb']:.0f} / {r['peak_rss_train_mb']:.0f} / {r['peak_rss_mb']:.0f} | {r['train_s_per_step']:.2f} "
             f"| {r['train_tokens_per_s']:.0f} | {r['greedy_items_per_s']:.2f} | {r['greedy_gen_tokens_per_s']:.1f} "
             f"| {r['expected_items_per_s']:.2f} |"
         )

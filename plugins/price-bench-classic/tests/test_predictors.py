@@ -43,6 +43,15 @@ def test_minilm_beats_constant_mean_on_demo(predictor_id, demo_split, tmp_path, 
 
 
 @pytest.mark.slow
+def test_default_ensemble_beats_constant_mean_on_demo(demo_split, tmp_path, make_predictor, fit_predict):
+    _needs_minilm("minilm-knn")
+    predictor = make_predictor("ensemble", folds=3)
+    prices = fit_predict(predictor, demo_split, tmp_path)
+    assert demo_split.error(prices) < demo_split.constant_mean_error()
+    assert list(predictor.model.weights) == list(predictor.config.bases)
+
+
+@pytest.mark.slow
 def test_ensemble_beats_its_bases_floor_and_constant_mean(demo_split, tmp_path, make_predictor, fit_predict):
     predictor = make_predictor("ensemble", bases="tfidf-ridge,svd-hgb,tfidf-knn", folds=3)
     prices = fit_predict(predictor, demo_split, tmp_path)
@@ -51,8 +60,10 @@ def test_ensemble_beats_its_bases_floor_and_constant_mean(demo_split, tmp_path, 
     # The blend is learned out of fold: it must not be worse than its weakest base on the same test items.
     weakest = max(demo_split.error(fit_predict(make_predictor(b), demo_split, tmp_path / b)) for b in predictor.config.bases)
     assert error < weakest
-    assert set(predictor.model.weights) == {"tfidf-ridge", "svd-hgb", "tfidf-knn"}
-    assert all(w >= 0 for w in predictor.model.weights.values())
+    info = predictor.info()
+    assert set(info["weights"]) == set(info["out_of_fold_error"]) == {"tfidf-ridge", "svd-hgb", "tfidf-knn"}
+    assert all(w >= 0 for w in info["weights"].values())
+    assert info["train_items"] == len(demo_split.train) + len(demo_split.validation)
 
 
 @pytest.mark.parametrize("predictor_id", ["w2v-linear", "svd-hgb", "tfidf-mlp", "w2v-rf"])
@@ -75,16 +86,18 @@ def test_word2vec_is_reproducible_in_a_fresh_process(demo_split, tmp_path):
     write_split(tmp_path / "train.parquet", demo_split.train[:400])
     script = (
         "import sys, numpy as np\n"
+        "from pathlib import Path\n"
         "from price_bench.data.dataset import read_split\n"
         "from price_bench_classic.embeddings import train_word_vectors\n"
-        "texts = [i.text for i in read_split(sys.argv[1])]\n"
+        "texts = [i.text for i in read_split(Path(sys.argv[1]))]\n"
         "wv = train_word_vectors(texts, vector_size=50, window=5, min_count=2, epochs=2, seed=1)\n"
         "print(repr(float(np.abs(wv.document_vectors(texts[:50])).sum())))\n"
     )
     outputs = set()
     for hash_seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "train.parquet")], env=env, capture_output=True, text=True, check=True)
+        done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "train.parquet")], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
         outputs.add(done.stdout.strip())
     assert len(outputs) == 1
 
@@ -113,6 +126,14 @@ def test_load_refuses_missing_or_foreign_models(demo_split, tmp_path, make_predi
     assert make_predictor("tfidf-ridge", alpha="3").load(tmp_path) is False  # another config
     assert make_predictor("tfidf-ridge", seed=9).load(tmp_path) is False  # another seed
     assert make_predictor("bow-linear").load(tmp_path) is False  # another predictor
+
+
+def test_a_runtime_only_setting_does_not_force_a_refit(demo_split, tmp_path, make_predictor, fit_predict):
+    fitted = fit_predict(make_predictor("w2v-rf", n_estimators="10", epochs="1"), demo_split, tmp_path)
+    reloaded = make_predictor("w2v-rf", n_estimators="10", epochs="1", n_jobs="1")
+    assert reloaded.load(tmp_path) is True
+    assert [p.price for p in reloaded.predict(demo_split.test)] == fitted
+    assert make_predictor("w2v-rf", n_estimators="11", epochs="1").load(tmp_path) is False
 
 
 def test_predictions_stay_in_the_train_price_range(demo_split, tmp_path, make_predictor, fit_predict):

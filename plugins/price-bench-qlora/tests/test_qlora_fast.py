@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 import price_bench_qlora
+from price_bench_qlora import config as config_module
 from price_bench_qlora import models
 from price_bench_qlora.config import BaseModelConfig, QLoRAConfig, effective_optimizer
 from price_bench_qlora.decoding import parse_answer
@@ -21,9 +22,24 @@ def test_config_defaults_match_the_seed():
     assert (cfg.lora_r, cfg.effective_alpha, cfg.quantization) == (8, 16, "4bit")
     assert QLoRAConfig(lora_r=32).effective_alpha == 64
     assert QLoRAConfig(lora_r=32, lora_alpha=16).effective_alpha == 16
-    assert effective_optimizer(cfg, cuda=True) == "paged_adamw_32bit"
-    assert effective_optimizer(cfg, cuda=False) == "adamw_torch"
     assert effective_optimizer(QLoRAConfig(optimizer="adafactor"), cuda=True) == "adafactor"
+
+
+@pytest.mark.parametrize(
+    "cuda, expected",
+    [
+        (True, ("meta-llama/Llama-3.1-8B", "bfloat16", "paged_adamw_32bit")),
+        (False, ("smollm2-135m", "float32", "adamw_torch")),
+    ],
+)
+def test_hardware_defaults_are_resolved_into_the_config(monkeypatch, cuda, expected):
+    """The effective values land in the config, so its hash (cache key, work folder) differs per hardware."""
+    monkeypatch.setattr(config_module, "cuda_available", lambda: cuda)
+    cfg = QLoRAPredictor.make_config({})
+    assert (cfg.base_model, cfg.compute_dtype, cfg.optimizer) == expected
+    assert QLoRABasePredictor.make_config({}).base_model == expected[0]
+    explicit = QLoRAPredictor.make_config({"base_model": "/models/x", "compute_dtype": "float16", "optimizer": "adafactor"})
+    assert (explicit.base_model, explicit.compute_dtype, explicit.optimizer) == ("/models/x", "float16", "adafactor")
 
 
 def test_config_from_cli_strings():

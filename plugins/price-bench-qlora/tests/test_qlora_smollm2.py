@@ -165,7 +165,8 @@ def test_resume_after_an_interrupt(smollm2_path, items, tmp_path):
                 if state.global_step == 2:
                     raise KeyboardInterrupt("simulated interrupt")
 
-    config = _config(smollm2_path, max_steps=2, save_steps=1, batch_size=4, max_seq_length=64, lora_dropout=0.1)
+    report_to = ["tensorboard"] if importlib.util.find_spec("tensorboard") else []
+    config = _config(smollm2_path, max_steps=2, save_steps=1, batch_size=4, max_seq_length=64, lora_dropout=0.1, report_to=report_to)
     first = QLoRAPredictor(config, seed=0)
     first.callbacks.append(Interrupt())
     with pytest.raises(KeyboardInterrupt):
@@ -183,6 +184,27 @@ def test_resume_after_an_interrupt(smollm2_path, items, tmp_path):
     resumed = dict(second.extra["train_loss"])
     assert resumed[2] == pytest.approx(interrupted[2], rel=1e-4)
     assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+    assert not list((tmp_path / "checkpoints").glob("checkpoint-*"))  # a finished run leaves only the adapter
+    if report_to:
+        assert list((tmp_path / "checkpoints" / "runs").rglob("events.out.tfevents.*"))
+
+
+def test_merge_for_inference_computes_what_the_adapter_was_trained_as(trained, items, smollm2_path):
+    import torch
+
+    from price_bench_qlora.predictors import QLoRAPredictor
+
+    predictor, workdir = trained
+    merged = QLoRAPredictor(_config(smollm2_path, merge_for_inference=True), seed=0)
+    assert merged.load(workdir)
+    names = {type(m).__name__ for m in merged.model.modules()}
+    assert "Linear4bit" not in names and not any("lora" in n.lower() for n in names), names
+    ids = torch.tensor([predictor.encoder.prompt_ids(items[2][0].text)])
+    with torch.no_grad():
+        adapter = torch.softmax(predictor.model(input_ids=ids).logits[0, -1].float(), -1)
+        folded = torch.softmax(merged.model(input_ids=ids).logits[0, -1].float(), -1)
+    assert (adapter - folded).abs().max() < 0.02
+    assert predictor.tokenizer.decode([int(folded.argmax())]).strip().isdigit()
 
 
 def test_4bit_footprint_under_40_percent_of_float32_and_base_predictor(smollm2_path, items):
@@ -203,3 +225,37 @@ def test_4bit_footprint_under_40_percent_of_float32_and_base_predictor(smollm2_p
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in quantized.model.modules())
     ratio = quantized.model.get_memory_footprint() / float32_bytes
     assert ratio < 0.40, ratio
+
+
+def test_an_eval_step_does_not_cut_the_gradients_of_4bit_cpu_layers(smollm2_path):
+    """On AVX512-BF16 CPUs bitsandbytes repacks 4-bit weights on a no-grad forward; training must not use that layout."""
+    import torch
+
+    from price_bench_qlora.config import QLoRAConfig
+    from price_bench_qlora.models import load_base_model, load_tokenizer
+    from price_bench_qlora.prompts import PadCollator, PromptEncoder
+    from price_bench_qlora.training import attach_lora, cpu_4bit_training_mode
+
+    tokenizer = load_tokenizer(smollm2_path)
+    encoder = PromptEncoder(tokenizer, 64, 6)
+    batch = PadCollator(tokenizer.pad_token_id)([encoder.train_example(f"Desk lamp model {i}", 20 + i) for i in range(2)])
+    model = attach_lora(load_base_model(smollm2_path, quantization="4bit", dtype_name="auto", cuda=False), QLoRAConfig(lora_dropout=0.0))
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(param, std=0.01, generator=torch.Generator().manual_seed(0))
+    first_layer = next(p for n, p in model.named_parameters() if "layers.0.self_attn.q_proj.lora_A" in n)
+
+    def first_layer_grad() -> torch.Tensor:
+        model.zero_grad()
+        model.train()
+        model(**batch).loss.backward()
+        return first_layer.grad.clone()
+
+    fresh = first_layer_grad()
+    with cpu_4bit_training_mode(model):
+        model.eval()
+        with torch.no_grad():
+            model(**batch)  # an evaluation step
+        after_eval = first_layer_grad()
+    assert float(fresh.norm()) > 1e-4
+    torch.testing.assert_close(after_eval, fresh, rtol=1e-3, atol=1e-7)

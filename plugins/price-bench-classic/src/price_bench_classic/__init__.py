@@ -28,18 +28,18 @@ SPECS: tuple[tuple[str, str, str], ...] = (
      "Mean word2vec (400-dim, window 5) document vectors + LinearRegression (seed)."),
     ("w2v-rf", "price_bench_classic.w2v:Word2VecForest", "Mean word2vec document vectors + RandomForestRegressor (seed)."),
     ("w2v-svr", "price_bench_classic.w2v:Word2VecSVR", "Mean word2vec document vectors + LinearSVR (seed)."),
-    ("tfidf-ridge", "price_bench_classic.linear:TfidfRidge", "Word 1-2-gram TF-IDF + Ridge regression on log price."),
-    ("tfidf-mlp", "price_bench_classic.linear:TfidfMLP", "Word 1-2-gram TF-IDF into a 64-unit MLP on log price."),
+    ("tfidf-ridge", "price_bench_classic.linear:TfidfRidge", "Word 1-2-gram TF-IDF (whole text plus a title block) + Ridge regression on log price."),
+    ("tfidf-mlp", "price_bench_classic.linear:TfidfMLP", "Word 1-2-gram TF-IDF into a 64-unit MLP on log price (fixed 10 epochs)."),
     ("tfidf-knn", "price_bench_classic.neighbors:TfidfNeighbours",
-     "Distance-weighted mean log price of the 10 nearest train items by TF-IDF cosine."),
+     "Distance-weighted mean log price of the 10 nearest train items by TF-IDF cosine similarity."),
     ("svd-hgb", "price_bench_classic.boosting:SvdBoosting",
      "HistGradientBoosting on TF-IDF-SVD components plus engineered features, log price."),
     ("minilm-ridge", "price_bench_classic.minilm:MiniLMRidge",
      "all-MiniLM-L6-v2 sentence embeddings (packaged, offline) + Ridge on log price."),
     ("minilm-knn", "price_bench_classic.neighbors:MiniLMNeighbours",
-     "Distance-weighted mean log price of the 10 nearest train items by all-MiniLM-L6-v2 embedding."),
+     "Distance-weighted mean log price of the 5 nearest train items by all-MiniLM-L6-v2 embedding."),
     ("ensemble", "price_bench_classic.ensemble:Ensemble",
-     "Stacks the classic models on out-of-fold predictions with a non-negative linear blend."),
+     "Stacks the classic models (TF-IDF ridge/MLP/kNN, SVD-HGB, MiniLM kNN/ridge) on out-of-fold predictions."),
 )
 
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from price_bench.items import Item
-from price_bench.predictors.contract import Prediction, Predictor
+from price_bench.predictors.contract import Prediction, Predictor, field_role
 
 MODEL_FILE = "model.joblib"
 META_FILE = "model.json"
@@ -42,6 +42,8 @@ class ItemRegressor:
         if len(items) != len(y) or len(y) < 2:
             raise ValueError(f"need at least 2 items with prices to fit, got {len(items)} items and {len(y)} prices")
         self.low, self.high = float(y.min()), float(y.max())
+        self.fallback = float(np.median(y))
+        self.train_items = len(y)
         with single_threaded_blas():
             self._fit(items, np.log1p(y) if self.log_target else y)
         return self
@@ -53,8 +55,12 @@ class ItemRegressor:
         with single_threaded_blas():
             raw = np.asarray(self._predict(items), dtype=np.float64).reshape(-1)
         prices = np.expm1(np.clip(raw, -50, 50)) if self.log_target else raw
-        prices = np.where(np.isfinite(prices), prices, np.nan)
-        return np.clip(np.nan_to_num(prices, nan=float(np.median([self.low, self.high]))), self.low, self.high)
+        prices = np.where(np.isfinite(prices), prices, self.fallback)  # never seen; a NaN must not reach the harness
+        return np.clip(prices, self.low, self.high)
+
+    def info(self) -> dict[str, Any]:
+        """Facts about the fit for the result record (JSON-serialisable)."""
+        return {"train_items": self.train_items}
 
     def _fit(self, items: Sequence[Item], y: np.ndarray) -> None:
         raise NotImplementedError
@@ -112,14 +118,15 @@ class ClassicPredictor(Predictor):
         prices = self.model.predict(list(items))
         return [Prediction(raw=round(float(p), 2), price=round(float(p), 2)) for p in prices]
 
+    def info(self) -> dict[str, Any]:
+        model = getattr(self, "model", None)
+        return model.info() if model is not None else {}
+
     def _identity(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
-            "predictor": self.id,
-            "version": self.version,
-            "seed": self.seed,
-            "config": self.config.model_dump(mode="json"),
-        }
+        """What a saved model must match to be reused: id, version, seed and the fit-relevant config."""
+        config = self.config.model_dump(mode="json")
+        fit_config = {k: v for k, v in config.items() if field_role(type(self.config), k) != "runtime"}
+        return {"format": FORMAT, "predictor": self.id, "version": self.version, "seed": self.seed, "config": fit_config}
 
 
 def save_model(workdir: Path, model: ItemRegressor, identity: dict[str, Any]) -> None:

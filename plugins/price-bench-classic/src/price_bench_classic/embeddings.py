@@ -131,7 +131,9 @@ def _minilm():
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # no "Loading weights" bar in the harness's output
         _MINILM_MODEL = SentenceTransformer(str(minilm_folder()), device="cpu")
     return _MINILM_MODEL
 
@@ -145,7 +147,11 @@ def minilm_embed(texts: Sequence[str], *, max_seq_length: int, batch_size: int =
             model = _minilm()
             model.max_seq_length = max_seq_length
             vectors = model.encode(
-                [t for _, t in missing], batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
+                [t for _, t in missing],
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
             )
             for (key, _), vector in zip(missing, vectors):
                 _EMBED_MEMO[key] = np.asarray(vector, dtype=np.float32)

@@ -10,7 +10,7 @@ the ensemble's own fit: it never reads another predictor's work folder.
 
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 from pydantic import field_validator
@@ -65,6 +65,14 @@ class StackingModel(ItemRegressor):
     def weights(self) -> dict[str, float]:
         """The blender's weight per base (log-price space)."""
         return {b: float(w) for b, w in zip(self.base_ids, self.blender.coef_)}
+
+    def info(self) -> dict[str, Any]:
+        return {
+            **super().info(),
+            "weights": {b: round(w, 4) for b, w in self.weights.items()},
+            "intercept": round(float(self.blender.intercept_), 4),
+            "out_of_fold_error": {b: round(e, 2) for b, e in self.oof_error.items()},
+        }
 
 
 class EnsembleConfig(PredictorConfig):

@@ -103,26 +103,49 @@ def make_tfidf(*, max_features: int, ngram_max: int, min_df: int):
 
 
 class TfidfRidgeModel(ItemRegressor):
-    """Word 1–2-gram TF-IDF + Ridge on log price."""
+    """Word 1–2-gram TF-IDF of the whole text, plus a separate TF-IDF block of the title, + Ridge."""
 
-    def __init__(self, *, alpha: float, max_features: int, ngram_max: int, min_df: int, log_target: bool, seed: int) -> None:
+    def __init__(
+        self, *, alpha: float, max_features: int, title_features: int, ngram_max: int, min_df: int, log_target: bool, seed: int
+    ) -> None:
         super().__init__(log_target=log_target, seed=seed)
         self.alpha, self.max_features, self.ngram_max, self.min_df = alpha, max_features, ngram_max, min_df
+        self.title_features = title_features
+
+    def _matrix(self, items: Sequence[Item], fit: bool = False):
+        import scipy.sparse as sp
+
+        texts = texts_of(items)
+        if fit:
+            self.vectorizer = make_tfidf(max_features=self.max_features, ngram_max=self.ngram_max, min_df=self.min_df)
+            self.title_vectorizer = (
+                make_tfidf(max_features=self.title_features, ngram_max=self.ngram_max, min_df=1) if self.title_features else None
+            )
+        transform = "fit_transform" if fit else "transform"
+        blocks = [getattr(self.vectorizer, transform)(texts)]
+        if self.title_vectorizer is not None:
+            blocks.append(getattr(self.title_vectorizer, transform)(titles_of(items)))
+        return sp.hstack(blocks).tocsr() if len(blocks) > 1 else blocks[0]
 
     def _fit(self, items: Sequence[Item], y: np.ndarray) -> None:
         from sklearn.linear_model import Ridge
 
-        self.vectorizer = make_tfidf(max_features=self.max_features, ngram_max=self.ngram_max, min_df=self.min_df)
-        x = self.vectorizer.fit_transform(texts_of(items))
-        self.regressor = Ridge(alpha=self.alpha, random_state=self.seed).fit(x, y)
+        self.regressor = Ridge(alpha=self.alpha, random_state=self.seed).fit(self._matrix(items, fit=True), y)
 
     def _predict(self, items: Sequence[Item]) -> np.ndarray:
-        return self.regressor.predict(self.vectorizer.transform(texts_of(items)))
+        return self.regressor.predict(self._matrix(items))
+
+
+def titles_of(items: Sequence[Item]) -> list[str]:
+    """Each item's title: ``Item.title`` when the curation kept it, else the first line of the text."""
+    return [item.title or item.text.split("\n", 1)[0] for item in items]
 
 
 class TfidfRidgeConfig(PredictorConfig):
     alpha: float = 1.0
     max_features: int = 200_000
+    #: Size of the extra title-only TF-IDF block (0 turns it off).
+    title_features: int = 100_000
     ngram_max: int = 2
     min_df: int = 2
     log_target: bool = True
@@ -131,7 +154,7 @@ class TfidfRidgeConfig(PredictorConfig):
 
 class TfidfRidge(ClassicPredictor):
     id = "tfidf-ridge"
-    description = "Word 1-2-gram TF-IDF + Ridge regression on log price."
+    description = "Word 1-2-gram TF-IDF (whole text plus a title block) + Ridge regression on log price."
     Config = TfidfRidgeConfig
 
     def build_model(self) -> ItemRegressor:
@@ -139,6 +162,7 @@ class TfidfRidge(ClassicPredictor):
         return TfidfRidgeModel(
             alpha=c.alpha,
             max_features=c.max_features,
+            title_features=c.title_features,
             ngram_max=c.ngram_max,
             min_df=c.min_df,
             log_target=c.log_target,

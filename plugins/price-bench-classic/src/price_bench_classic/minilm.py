@@ -43,8 +43,9 @@ class MiniLMRidgeModel(ItemRegressor):
 
 class MiniLMRidgeConfig(PredictorConfig):
     alpha: float = 1.0
-    #: Tokens per text fed to MiniLM (the model accepts up to 256; 128 halves the CPU time).
-    max_seq_length: int = 128
+    #: Tokens per text fed to MiniLM. The model accepts 256; 64 (the title and the start of
+    #: the description) costs a quarter of the CPU and scored within 1% of 128 here.
+    max_seq_length: int = 64
     log_target: bool = True
     use_validation: bool = True
 

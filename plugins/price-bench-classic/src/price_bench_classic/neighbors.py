@@ -44,15 +44,16 @@ class MiniLMNeighboursModel(ItemRegressor):
 
 
 class MiniLMNeighboursConfig(PredictorConfig):
-    k: int = 10
-    max_seq_length: int = 128
+    k: int = 5
+    #: Tokens per text fed to MiniLM; the same as minilm-ridge's, so the two share embeddings.
+    max_seq_length: int = 64
     log_target: bool = True
     use_validation: bool = True
 
 
 class MiniLMNeighbours(ClassicPredictor):
     id = "minilm-knn"
-    description = "Distance-weighted mean log price of the 10 nearest train items by all-MiniLM-L6-v2 embedding."
+    description = "Distance-weighted mean log price of the 5 nearest train items by all-MiniLM-L6-v2 embedding."
     Config = MiniLMNeighboursConfig
     requires: ClassVar[tuple[Requirement, ...]] = MINILM_REQUIREMENTS
     batch_size: ClassVar[int] = 256

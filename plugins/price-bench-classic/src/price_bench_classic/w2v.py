@@ -13,7 +13,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from price_bench.items import Item
-from price_bench.predictors.contract import PredictorConfig
+from price_bench.predictors.contract import PredictorConfig, runtime_field
 
 from price_bench_classic.base import ClassicPredictor, ItemRegressor, texts_of
 from price_bench_classic.embeddings import train_word_vectors
@@ -92,7 +92,8 @@ class Word2VecForestConfig(Word2VecConfig):
     n_estimators: int = 100
     max_depth: int | None = 16
     max_features: float = 0.2
-    n_jobs: int = -1
+    #: Threads building trees; the forest is the same whatever the value (each tree has its own seed).
+    n_jobs: int = runtime_field(-1)
 
 
 class Word2VecSVRConfig(Word2VecConfig):

@@ -1,18 +1,25 @@
 """Configs of the ``qlora`` and ``qlora-base`` predictors.
 
 Every field has a default and can be overridden from the CLI with
-``-o qlora.key=value`` (lists as comma-separated values). ``None`` means
-"pick by hardware": see :func:`effective_optimizer` and
-:func:`price_bench_qlora.models.default_base_model`.
+``-o qlora.key=value`` (lists as comma-separated values).
+
+Hardware-dependent defaults (``base_model``, ``compute_dtype`` and, for
+``qlora``, ``optimizer``) are resolved when the config is built, so the
+effective values are what the result record shows and what the config hash
+(and so the prediction cache and work folder) covers: a CPU run with
+SmolLM2 and a CUDA run with Llama 3.1 never share cached answers.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from price_bench.predictors.contract import PredictorConfig
+from price_bench.predictors.contract import PredictorConfig, cuda_available
+
+DEFAULT_GPU_MODEL = "meta-llama/Llama-3.1-8B"
+DEFAULT_CPU_MODEL = "smollm2-135m"
 
 Quantization = Literal["4bit", "8bit", "none"]
 ComputeDtype = Literal["auto", "float32", "bfloat16", "float16"]
@@ -23,10 +30,10 @@ class BaseModelConfig(PredictorConfig):
 
     base_model: str | None = Field(
         default=None,
-        description="Hub id, local folder or alias ('smollm2-135m'). None: meta-llama/Llama-3.1-8B with CUDA, smollm2-135m without.",
+        description="Hub id, local folder or alias ('smollm2-135m'). Unset: meta-llama/Llama-3.1-8B with CUDA, smollm2-135m without.",
     )
     quantization: Quantization = Field(default="4bit", description="4bit (nf4, double quantization), 8bit or none.")
-    compute_dtype: ComputeDtype = Field(default="auto", description="auto: bfloat16 on CUDA, float32 on the CPU.")
+    compute_dtype: ComputeDtype = Field(default="auto", description="Unset or auto: bfloat16 on CUDA, float32 on the CPU.")
     max_seq_length: int = Field(default=182, ge=32, description="Prompt plus answer, in tokens; longer item texts are cut.")
     max_new_tokens: int = Field(default=8, ge=1, le=64, description="Tokens generated per answer ('1234.00' is 7 digit tokens for SmolLM2).")
     predict_batch_size: int = Field(default=16, ge=1)
@@ -35,6 +42,28 @@ class BaseModelConfig(PredictorConfig):
         description="Probability-weighted average over the top-k numeric next tokens (each completed greedily) instead of greedy decoding.",
     )
     top_k: int = Field(default=3, ge=1, le=50, description="Candidates for expected-price decoding.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_hardware_defaults(cls, data: Any) -> Any:
+        """Fill unset hardware-dependent fields (checks CUDA once, only when one is unset)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        unset = [
+            key
+            for key, auto in (("base_model", None), ("compute_dtype", "auto"), ("optimizer", None))
+            if key in cls.model_fields and data.get(key, auto) in (auto, "")
+        ]
+        if unset:
+            cuda = cuda_available()
+            defaults = {
+                "base_model": DEFAULT_GPU_MODEL if cuda else DEFAULT_CPU_MODEL,
+                "compute_dtype": "bfloat16" if cuda else "float32",
+                "optimizer": "paged_adamw_32bit" if cuda else "adamw_torch",
+            }
+            data.update({key: defaults[key] for key in unset})
+        return data
 
 
 class QLoRAConfig(BaseModelConfig):
@@ -50,7 +79,7 @@ class QLoRAConfig(BaseModelConfig):
     batch_size: int = Field(default=8, ge=1)
     learning_rate: float = Field(default=1e-4, gt=0)
     gradient_accumulation_steps: int = Field(default=1, ge=1)
-    optimizer: str | None = Field(default=None, description="Any transformers optim name. None: paged_adamw_32bit on CUDA, adamw_torch on the CPU.")
+    optimizer: str | None = Field(default=None, description="Any transformers optim name. Unset: paged_adamw_32bit on CUDA, adamw_torch on the CPU.")
 
     # --- the training loop -------------------------------------------------------------
     lr_scheduler: str = Field(default="cosine", description="transformers scheduler name: cosine, linear, constant, ...")
@@ -59,6 +88,7 @@ class QLoRAConfig(BaseModelConfig):
     eval_steps: int = Field(default=50, ge=1)
     save_steps: int = Field(default=50, ge=1)
     save_total_limit: int = Field(default=2, ge=1)
+    keep_checkpoints: bool = Field(default=False, description="Keep the Trainer checkpoints after training finished (else removed; the adapter stays).")
     logging_steps: int = Field(default=10, ge=1)
     seed: int | None = Field(default=None, description="Training seed. None: the run's --seed.")
     max_train_items: int | None = Field(default=None, ge=1, description="Use only the first N train items (CPU runs).")
@@ -90,4 +120,4 @@ def effective_optimizer(config: QLoRAConfig, cuda: bool) -> str:
     """The optimizer name: the configured one, else paged AdamW 32-bit on CUDA and AdamW on the CPU."""
     if config.optimizer:
         return config.optimizer
-    return "paged_adamw_32bit" if cuda else "adamw_torch"
+    return "paged_adamw_32bit" if cuda else "adamw_torch"  # only for configs built with model_construct

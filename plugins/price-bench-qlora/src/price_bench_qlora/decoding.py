@@ -41,7 +41,7 @@ def parse_answer(text: str) -> float | None:
     return parse_price(text)
 
 
-def _generation_config(tokenizer: Any, max_new_tokens: int) -> Any:
+def _generation_config(tokenizer: Any, max_new_tokens: int, **extra: Any) -> Any:
     from transformers import GenerationConfig
 
     return GenerationConfig(
@@ -50,6 +50,7 @@ def _generation_config(tokenizer: Any, max_new_tokens: int) -> Any:
         num_beams=1,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
+        **extra,
     )
 
 
@@ -92,15 +93,13 @@ def next_token_top_k(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]
     """The ``top_k`` most likely next tokens with their probabilities, per prompt."""
     import torch
 
-    config = _generation_config(tokenizer, 1)
+    config = _generation_config(tokenizer, 1, output_logits=True, return_dict_in_generate=True)
     out: list[list[tuple[int, float]]] = []
     for start in range(0, len(prompts), batch_size):
         ids, mask = left_pad(prompts[start : start + batch_size], tokenizer.pad_token_id)
         ids, mask = ids.to(model.device), mask.to(model.device)
         with torch.inference_mode():
-            result = model.generate(
-                input_ids=ids, attention_mask=mask, generation_config=config, output_logits=True, return_dict_in_generate=True
-            )
+            result = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
         probs = torch.softmax(result.logits[0].float(), dim=-1)
         values, indices = probs.topk(top_k, dim=-1)
         out.extend(list(zip(row_i, row_p)) for row_i, row_p in zip(indices.tolist(), values.tolist()))

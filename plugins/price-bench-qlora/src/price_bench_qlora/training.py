@@ -3,7 +3,8 @@
 Layout of a predictor's workdir::
 
     checkpoints/checkpoint-N/   Trainer checkpoints (adapter, optimizer, scheduler, RNG):
-                                a rerun after an interrupt resumes from the last one
+                                a rerun after an interrupt resumes from the last one;
+                                removed once training finished (unless keep_checkpoints)
     checkpoints/runs/           TensorBoard logs (with report_to=tensorboard)
     initial_eval.json           validation loss of the untrained adapter (kept across resumes)
     adapter/                    the final adapter in PEFT format, plus the tokenizer
@@ -108,15 +109,27 @@ def training_arguments(config: QLoRAConfig, workdir: Path, *, cuda: bool, seed: 
         data_seed=seed,
         report_to=list(config.report_to) or "none",
         use_cpu=not cuda,
-        bf16=cuda and dtype == "bfloat16",
+        bf16=cuda and dtype == "bfloat16",  # gradient checkpointing is set on the model by attach_lora
         fp16=cuda and dtype == "float16",
-        gradient_checkpointing=False,  # enabled (or not) on the model by attach_lora
         remove_unused_columns=False,
         label_names=["labels"],
         dataloader_pin_memory=cuda,
         dataloader_num_workers=0,
         disable_tqdm=True,
     )
+
+
+def _log_callback() -> Any:
+    """A TrainerCallback that sends the Trainer's log lines (loss, eval_loss, ...) to this module's logger."""
+    from transformers import TrainerCallback
+
+    class LogToLogging(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs:
+                shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in logs.items()}
+                log.info("qlora step %s/%s: %s", state.global_step, state.max_steps, shown)
+
+    return LogToLogging()
 
 
 def last_checkpoint(workdir: Path) -> str | None:
@@ -145,7 +158,7 @@ def train_adapter(
     Returns the trained PEFT model and the training summary (also written to
     ``training.json``); the adapter is saved in ``workdir/adapter``.
     """
-    from transformers import Trainer, set_seed
+    from transformers import PrinterCallback, Trainer, set_seed
 
     set_seed(seed)  # the LoRA initialisation happens before the Trainer seeds anything
     peft_model = attach_lora(model, config)
@@ -158,8 +171,9 @@ def train_adapter(
         train_dataset=train_set,
         eval_dataset=eval_set,
         data_collator=PadCollator(tokenizer.pad_token_id),
-        callbacks=list(callbacks),
+        callbacks=[_log_callback(), *callbacks],
     )
+    trainer.remove_callback(PrinterCallback)  # progress goes to logging, not stdout
     resume = last_checkpoint(workdir)
     with cpu_4bit_training_mode(peft_model):
         initial = _initial_eval(trainer, workdir, resume, eval_set)
@@ -169,6 +183,8 @@ def train_adapter(
         tokens = train_set.tokens_served
         final_eval = _final_eval(trainer, eval_set)
     save_adapter(peft_model, tokenizer, workdir)
+    if not config.keep_checkpoints:
+        remove_checkpoints(workdir)
     trainable, total = peft_model.get_nb_trainable_parameters()
     summary = {
         "train_loss": [[e["step"], e["loss"]] for e in trainer.state.log_history if "loss" in e],
@@ -245,9 +261,10 @@ def _val_curve(log_history: list[dict[str, Any]], initial: float | None) -> list
 def _initial_eval(trainer: Any, workdir: Path, resume: str | None, eval_set: ExampleSet | None) -> float | None:
     """Validation loss before any training; remembered on disk so a resumed run still reports it."""
     path = workdir / INITIAL_EVAL
-    if path.is_file():
-        return json.loads(path.read_text())["eval_loss"]
-    if eval_set is None or resume is not None:
+    if resume is not None:
+        return json.loads(path.read_text())["eval_loss"] if path.is_file() else None
+    if eval_set is None:
+        path.unlink(missing_ok=True)
         return None
     loss = float(trainer.evaluate()["eval_loss"])
     path.write_text(json.dumps({"eval_loss": loss}))
@@ -263,6 +280,12 @@ def _final_eval(trainer: Any, eval_set: ExampleSet | None) -> float | None:
         if "eval_loss" in entry and entry.get("step") == step:
             return float(entry["eval_loss"])
     return float(trainer.evaluate()["eval_loss"])
+
+
+def remove_checkpoints(workdir: Path) -> None:
+    """Delete the Trainer checkpoints once the adapter is saved, so a refit starts afresh (TensorBoard logs stay)."""
+    for folder in (workdir / CHECKPOINTS).glob("checkpoint-*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def save_adapter(peft_model: Any, tokenizer: Any, workdir: Path) -> Path:
