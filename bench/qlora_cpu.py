@@ -78,7 +78,7 @@ def measure(args: argparse.Namespace) -> dict:
     load_s = time.perf_counter() - started
     footprint = model.get_memory_footprint()
     rss_after_load = _peak_rss_mb()
-    encoder = PromptEncoder(tokenizer, args.max_seq_length, args.max_new_tokens)
+    encoder = PromptEncoder(tokenizer, args.max_seq_length)
     with tempfile.TemporaryDirectory() as workdir:
         peft_model, summary = train_adapter(model, tokenizer, encoder, train, [], config, Path(workdir), cuda=False, seed=0)
     rss_after_train = _peak_rss_mb()

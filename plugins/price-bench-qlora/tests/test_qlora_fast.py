@@ -141,3 +141,15 @@ def test_plugin_import_stays_light():
     code = "import sys, price_bench_qlora, price_bench_qlora.predictors; print(sorted(m for m in ('torch', 'transformers', 'peft', 'bitsandbytes') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_decoding_settings_do_not_key_the_work_folder():
+    """Decoding and logging fields reuse the fitted adapter; training fields refit."""
+    from price_bench.predictors.contract import field_role
+
+    roles = {name: field_role(QLoRAConfig, name) for name in QLoRAConfig.model_fields}
+    assert {n for n, r in roles.items() if r == "predict"} == {
+        "max_new_tokens", "predict_batch_size", "expected_price", "top_k", "merge_for_inference"
+    }
+    assert {n for n, r in roles.items() if r == "runtime"} == {"keep_checkpoints", "logging_steps", "report_to", "push_to_hub"}
+    assert roles["lora_r"] == roles["max_seq_length"] == roles["base_model"] == "fit"

@@ -79,9 +79,9 @@ def _config(smollm2_path, **overrides):
         lora_dropout=0.0,
         warmup_ratio=0.0,
         lr_scheduler="constant",
-        max_steps=10,
-        eval_steps=5,
-        save_steps=5,
+        max_steps=16,
+        eval_steps=8,
+        save_steps=8,
         logging_steps=1,
         predict_batch_size=8,
     )
@@ -103,10 +103,10 @@ def trained(smollm2_path, items, tmp_path_factory):
 def test_short_training_lowers_the_validation_loss(trained):
     predictor, workdir = trained
     extra = predictor.extra
-    assert extra["global_step"] == 10
+    assert extra["global_step"] == 16
     assert extra["val_loss_final"] < extra["val_loss_initial"] - 0.1, extra
-    assert [step for step, _ in extra["val_loss"]] == [0, 5, 10]
-    assert len(extra["train_loss"]) == 10
+    assert [step for step, _ in extra["val_loss"]] == [0, 8, 16]
+    assert len(extra["train_loss"]) == 16
     assert extra["optimizer"] == "adamw_torch"
     assert extra["trainable_parameters"] == 921_600  # r=8 on q/k/v/o of SmolLM2-135M
     assert json.loads((workdir / "training.json").read_text())["val_loss_final"] == extra["val_loss_final"]
@@ -237,7 +237,7 @@ def test_an_eval_step_does_not_cut_the_gradients_of_4bit_cpu_layers(smollm2_path
     from price_bench_qlora.training import attach_lora, cpu_4bit_training_mode
 
     tokenizer = load_tokenizer(smollm2_path)
-    encoder = PromptEncoder(tokenizer, 64, 6)
+    encoder = PromptEncoder(tokenizer, 64)
     batch = PadCollator(tokenizer.pad_token_id)([encoder.train_example(f"Desk lamp model {i}", 20 + i) for i in range(2)])
     model = attach_lora(load_base_model(smollm2_path, quantization="4bit", dtype_name="auto", cuda=False), QLoRAConfig(lora_dropout=0.0))
     for name, param in model.named_parameters():

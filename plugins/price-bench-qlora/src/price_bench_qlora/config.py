@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from price_bench.predictors.contract import PredictorConfig, cuda_available
+from price_bench.predictors.contract import PredictorConfig, cuda_available, predict_field, runtime_field
 
 DEFAULT_GPU_MODEL = "meta-llama/Llama-3.1-8B"
 DEFAULT_CPU_MODEL = "smollm2-135m"
@@ -35,13 +35,13 @@ class BaseModelConfig(PredictorConfig):
     quantization: Quantization = Field(default="4bit", description="4bit (nf4, double quantization), 8bit or none.")
     compute_dtype: ComputeDtype = Field(default="auto", description="Unset or auto: bfloat16 on CUDA, float32 on the CPU.")
     max_seq_length: int = Field(default=182, ge=32, description="Prompt plus answer, in tokens; longer item texts are cut.")
-    max_new_tokens: int = Field(default=8, ge=1, le=64, description="Tokens generated per answer ('1234.00' is 7 digit tokens for SmolLM2).")
-    predict_batch_size: int = Field(default=16, ge=1)
-    expected_price: bool = Field(
+    max_new_tokens: int = predict_field(default=8, ge=1, le=64, description="Tokens generated per answer ('1234.00' is 7 digit tokens for SmolLM2).")
+    predict_batch_size: int = predict_field(default=16, ge=1)
+    expected_price: bool = predict_field(
         default=False,
         description="Probability-weighted average over the top-k numeric next tokens (each completed greedily) instead of greedy decoding.",
     )
-    top_k: int = Field(default=3, ge=1, le=50, description="Candidates for expected-price decoding.")
+    top_k: int = predict_field(default=3, ge=1, le=50, description="Candidates for expected-price decoding.")
 
     @model_validator(mode="before")
     @classmethod
@@ -66,8 +66,21 @@ class BaseModelConfig(PredictorConfig):
         return data
 
 
+#: On the CPU an unbounded fine-tune of even SmolLM2 takes hours, so `run --all`
+#: trains on this many items unless max_train_items is given.
+CPU_MAX_TRAIN_ITEMS = 512
+
+
 class QLoRAConfig(BaseModelConfig):
     """The seed's ten hyperparameters plus the training loop's knobs."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cpu_sized_training(cls, data: Any) -> Any:
+        """Bound the training set on the CPU when the user did not choose a size."""
+        if isinstance(data, dict) and data.get("max_train_items") in (None, "") and not cuda_available():
+            data = {**data, "max_train_items": CPU_MAX_TRAIN_ITEMS}
+        return data
 
     # --- the seed's ten hyperparameters ---------------------------------------------
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
@@ -88,18 +101,20 @@ class QLoRAConfig(BaseModelConfig):
     eval_steps: int = Field(default=50, ge=1)
     save_steps: int = Field(default=50, ge=1)
     save_total_limit: int = Field(default=2, ge=1)
-    keep_checkpoints: bool = Field(default=False, description="Keep the Trainer checkpoints after training finished (else removed; the adapter stays).")
-    logging_steps: int = Field(default=10, ge=1)
+    keep_checkpoints: bool = runtime_field(default=False, description="Keep the Trainer checkpoints after training finished (else removed; the adapter stays).")
+    logging_steps: int = runtime_field(default=10, ge=1)
     seed: int | None = Field(default=None, description="Training seed. None: the run's --seed.")
-    max_train_items: int | None = Field(default=None, ge=1, description="Use only the first N train items (CPU runs).")
+    max_train_items: int | None = Field(
+        default=None, ge=1, description=f"Use only the first N train items. Unset: all on CUDA, {CPU_MAX_TRAIN_ITEMS} on the CPU."
+    )
     max_validation_items: int | None = Field(default=200, ge=1, description="Validation items used for the eval loss.")
     gradient_checkpointing: bool = False
-    report_to: list[str] = Field(default_factory=list, description="'tensorboard' and/or 'wandb'; empty: no tracker.")
-    merge_for_inference: bool = Field(
+    report_to: list[str] = runtime_field(default_factory=list, description="'tensorboard' and/or 'wandb'; empty: no tracker.")
+    merge_for_inference: bool = predict_field(
         default=False,
         description="Predict with the adapter merged into an unquantized copy of the base model (faster decoding, more memory).",
     )
-    push_to_hub: str | None = Field(default=None, description="Hub repo id to push the adapter to after training.")
+    push_to_hub: str | None = runtime_field(default=None, description="Hub repo id to push the adapter to after training.")
 
     @model_validator(mode="after")
     def _check(self) -> "QLoRAConfig":

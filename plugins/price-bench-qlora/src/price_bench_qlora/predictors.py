@@ -92,7 +92,7 @@ class QLoRABasePredictor(Predictor):
         path = self.base_model_path()
         if self.tokenizer is None:
             self.tokenizer = load_tokenizer(path)
-            self.encoder = PromptEncoder(self.tokenizer, self.config.max_seq_length, self.config.max_new_tokens)
+            self.encoder = PromptEncoder(self.tokenizer, self.config.max_seq_length)
         self.extra.setdefault("base_model", self.config.base_model)
         return load_base_model(
             path,
@@ -127,6 +127,10 @@ class QLoRABasePredictor(Predictor):
             Prediction(raw=a.text, price=a.price, latency_s=latency, tokens_in=a.tokens_in, tokens_out=a.tokens_out)
             for a in answers
         ]
+
+    def info(self) -> dict[str, Any]:
+        """Training facts (train and validation losses, steps, base model) for the result record."""
+        return dict(self.extra)
 
     def close(self) -> None:
         """Drop the model and free (GPU) memory."""

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 QUESTION = "How much does this cost to the nearest dollar?"
 ANSWER_PREFIX = "Price is $"
 IGNORE_INDEX = -100
+ANSWER_BUDGET = 10
 
 
 def prompt_text(text: str) -> str:
@@ -29,10 +30,12 @@ class PromptEncoder:
     """Tokenizes prompts (cutting long item texts) and builds training examples.
 
     ``max_seq_length`` bounds prompt plus answer; ``answer_budget`` tokens are
-    kept free after the prompt for the answer (generated or trained).
+    kept free after the prompt for the answer (enough for "99999.00" plus EOS
+    with one token per digit). It is fixed, not tied to ``max_new_tokens``,
+    so that the decoding settings never change how training prompts are cut.
     """
 
-    def __init__(self, tokenizer: Any, max_seq_length: int, answer_budget: int = 8) -> None:
+    def __init__(self, tokenizer: Any, max_seq_length: int, answer_budget: int = ANSWER_BUDGET) -> None:
         self.tokenizer = tokenizer
         self.max_prompt_tokens = max(16, max_seq_length - answer_budget)
 
