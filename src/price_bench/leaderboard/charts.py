@@ -26,7 +26,7 @@ from price_bench.results.schema import ItemPrediction
 
 GREEN, ORANGE, RED = "#2e9d4f", "#ef8a17", "#d64541"
 BAR, WHISKER, REFERENCE = "#4c72b0", "#333333", "#3aa6dd"
-RASTERIZE_ABOVE = 1500  # scatter points beyond this are embedded as one image, keeping the page small
+RASTERIZE_ABOVE = 300  # scatter points beyond this are embedded as one image, keeping the page small
 RASTER_DPI = 80  # resolution of the embedded scatter image: sharp enough on screen, ~4x smaller than 144 dpi
 LINE_POINTS = 400  # the running-error curve is drawn through at most this many items (every k-th, and the last)
 
