@@ -55,10 +55,38 @@ class Interrupted(Predictor):
         raise KeyboardInterrupt
 
 
+class Unreachable(Predictor):
+    """Every call errors, like a client whose server refuses connections."""
+
+    id = "unreachable"
+
+    def predict(self, items):
+        return [Prediction(raw=None, error="APIConnectionError: Connection refused") for _ in items]
+
+
+class Flaky(Predictor):
+    """The first item of every batch errors; the rest answer."""
+
+    id = "flaky"
+    batch_size = 10
+
+    def predict(self, items):
+        return [Prediction(raw=None, error="timeout") if i == 0 else Prediction(raw="$20") for i, _ in enumerate(items)]
+
+
+class Mumbles(Predictor):
+    """Answers, but never with a price."""
+
+    id = "mumbles"
+
+    def predict(self, items):
+        return [Prediction(raw="I cannot say") for _ in items]
+
+
 class Plugin:
     @hookimpl
     def register_predictors(self, register):
-        for cls in (Echo, Broken, Locked, Interrupted):
+        for cls in (Echo, Broken, Locked, Interrupted, Unreachable, Flaky, Mumbles):
             register(cls)
 
 
@@ -107,7 +135,48 @@ def test_failures_give_a_nonzero_exit_and_skips_do_not(cli):
     assert "predict failed: RuntimeError: kaput" in failed.output
     assert "PB_CLI_TEST_UNSET_KEY" in failed.output
     assert "1 predictor(s) failed: broken" in failed.output
-    assert cli("run", "echo", "locked", "--dataset", "tiny").exit_code == 0
+    # A predictor named on the command line that is skipped makes the exit status non-zero.
+    named_skip = cli("run", "echo", "locked", "--dataset", "tiny")
+    assert named_skip.exit_code == 1 and "requested predictor(s) skipped: locked" in named_skip.output
+
+
+def test_skips_under_all_are_not_failures():
+    from types import SimpleNamespace
+
+    from price_bench.cli.harness import run_problems
+
+    skipped = [SimpleNamespace(predictor_id="locked", status="skipped", reason="needs KEY", record=None)]
+    assert run_problems(skipped, skipped_ok=True) == []
+    assert run_problems(skipped) == ["requested predictor(s) skipped: locked (needs KEY)"]
+
+
+def test_a_run_whose_every_item_errored_is_failed_not_complete(cli):
+    out = cli("run", "unreachable", "--dataset", "tiny", "--json")
+    assert out.exit_code == 1, out.output
+    [outcome] = json.loads(out.output.split("\nError:")[0])
+    assert outcome["status"] == "failed" and outcome["metrics"] == {}
+    assert "no usable answer: all 30 items errored (first: " in outcome["reason"]
+    assert "Connection refused" in outcome["reason"]
+    listing = json.loads(cli("results", "--json").output)
+    assert [row["status"] for row in listing] == ["failed"]
+
+
+def test_a_run_with_no_parsable_answer_is_failed(cli):
+    out = cli("run", "mumbles", "--dataset", "tiny", "--json")
+    assert out.exit_code == 1
+    [outcome] = json.loads(out.output.split("\nError:")[0])
+    assert outcome["status"] == "failed"
+    assert outcome["reason"] == "no usable answer: 0 of 30 items errored and 30 did not parse to a price"
+
+
+def test_some_errored_items_complete_the_run_but_exit_non_zero_above_the_allowed_share(cli):
+    out = cli("run", "flaky", "--dataset", "tiny")
+    assert out.exit_code == 1, out.output
+    assert "flaky: 3 of 30 items errored (10.0% > --max-error-share 0.0%; first: " in " ".join(out.output.split())
+    assert "3 errored" in out.output  # the summary says so too
+    tolerant = cli("run", "flaky", "--dataset", "tiny", "--max-error-share", "0.1", "--json")
+    assert tolerant.exit_code == 0, tolerant.output
+    assert json.loads(tolerant.output)[0]["status"] == "complete"
 
 
 def test_ctrl_c_exits_130_with_a_resume_hint(cli):

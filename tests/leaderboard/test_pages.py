@@ -123,6 +123,16 @@ def test_check_passes_then_fails_on_edit_missing_and_stale(results_dir, tmp_path
     ok = cli("leaderboard", "--results", results_dir, "--out", out, "--check")
     assert ok.exit_code == 0 and "match" in ok.output
 
+    # Chart bytes (matplotlib-version dependent) are not compared; the tables around them are.
+    html = out / "demo.html"
+    original = html.read_text()
+    assert "<svg" in original
+    html.write_text(original.replace("<svg", "<svg data-other-matplotlib='1'", 1))
+    assert cli("leaderboard", "--results", results_dir, "--out", out, "--check").exit_code == 0
+    html.write_text(original.replace("constant-mean", "constant-mean*", 1))
+    assert cli("leaderboard", "--results", results_dir, "--out", out, "--check").exit_code == 1
+    html.write_text(original)
+
     page = out / "demo.md"
     page.write_text(page.read_text().replace("constant-mean", "constant-mean*"))
     bad = cli("leaderboard", "--results", results_dir, "--out", out, "--check")

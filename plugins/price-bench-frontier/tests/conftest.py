@@ -66,7 +66,7 @@ def stub():
 
 
 @pytest.fixture(scope="session")
-def llama_server(tmp_path_factory):
+def llama_server_process(tmp_path_factory):
     """A real llama.cpp OpenAI-compatible server with SmolLM2-135M-Instruct (session-wide)."""
     reason = llama_server_unavailable()
     if reason:
@@ -76,6 +76,19 @@ def llama_server(tmp_path_factory):
     try:
         server.start()
     except RuntimeError as exc:
-        pytest.fail(f"{exc}: {log.read_text()[-2000:] if log.exists() else ''}")
-    yield server.base_url
+        pytest.fail(f"{exc}:\n{server.log_tail()}")
+    yield server
     server.stop()
+
+
+@pytest.fixture
+def llama_server(llama_server_process):
+    """The server's base URL, watched: a test fails with the exit signal and the log's tail when
+    the server died before or during it (instead of with a dozen anonymous item errors)."""
+    died = llama_server_process.death_report("before this test")
+    if died:
+        pytest.fail(died)
+    yield llama_server_process.base_url
+    died = llama_server_process.death_report("during this test")
+    if died:
+        pytest.fail(died)

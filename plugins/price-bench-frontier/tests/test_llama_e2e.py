@@ -28,6 +28,9 @@ pytestmark = pytest.mark.slow
 MODEL = "smollm2"
 PRICES = json.dumps({MODEL: [0.5, 1.5]})  # pretend list prices, so that cost is non-zero and checkable
 LIMIT = 12
+# Long enough for SmolLM2 to reach a price in some answers: a run in which no answer parses is
+# (rightly) failed, and llama.cpp's chat handler does not continue the "Price is $" prefill.
+MAX_TOKENS = 16
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +73,7 @@ def test_runs_through_the_harness_and_reruns_for_free(predictor_id, demo, proxy,
         if not minilm_available():
             EXTRA[predictor_id]["embedder"] = "tfidf"
     counting, url = proxy
-    overrides = {"base_url": url, "model": MODEL, "prices": PRICES, "concurrency": "4", "max_tokens": "8", **EXTRA[predictor_id]}
+    overrides = {"base_url": url, "model": MODEL, "prices": PRICES, "concurrency": "4", "max_tokens": str(MAX_TOKENS), **EXTRA[predictor_id]}
     options = RunOptions(dataset="demo", limit=LIMIT, home=price_bench_home, progress=False, n_resamples=50, overrides={predictor_id: overrides})
 
     [first] = run_predictors([predictor_id], options, registry=registry(), dataset=demo)
@@ -78,10 +81,10 @@ def test_runs_through_the_harness_and_reruns_for_free(predictor_id, demo, proxy,
     assert first.status == "complete", first.reason
     assert record.n_items == LIMIT and record.item_errors == 0
     assert counting.chat_requests == LIMIT
-    assert record.usage.tokens_in > LIMIT * 50 and 0 < record.usage.tokens_out <= LIMIT * 8
+    assert record.usage.tokens_in > LIMIT * 50 and 0 < record.usage.tokens_out <= LIMIT * MAX_TOKENS
     expected_cost = (record.usage.tokens_in * 0.5 + record.usage.tokens_out * 1.5) / 1e6
     assert record.usage.cost_usd == pytest.approx(expected_cost)
-    assert record.parse_failures <= LIMIT  # counted by the harness, never a crash
+    assert record.parse_failures < LIMIT  # counted by the harness, never a crash; some answers parse
 
     # Ignoring the harness's prediction cache: every answer comes from the response cache.
     options.overwrite = "always"
@@ -114,7 +117,7 @@ def test_cli_run_with_the_installed_entry_point(llama_server, demo, tmp_path):
     command = [
         sys.executable, "-m", "price_bench", "run", "frontier", "--dataset", "demo", "--limit", "3", "--no-progress",
         "--results", str(tmp_path / "results"), "--bootstrap", "20", "--json",
-        "-o", f"frontier.base_url={llama_server}", "-o", f"frontier.model={MODEL}", "-o", "frontier.max_tokens=8",
+        "-o", f"frontier.base_url={llama_server}", "-o", f"frontier.model={MODEL}", "-o", f"frontier.max_tokens={MAX_TOKENS}",
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

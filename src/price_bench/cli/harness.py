@@ -191,14 +191,28 @@ def plugins_cmd(as_json: bool) -> None:
     help="Keep the predictors' raw text in the per-item file; --no-raw-output for data that must not be "
     "redistributed (model answers can quote the product).",
 )
+@click.option(
+    "--max-error-share",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Exit non-zero when more than this share of a complete run's items errored (errored items are "
+    "never cached: a rerun retries them).",
+)
 @results_option
 @json_option
 @_user_errors
-def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, seed, n_resamples, progress, raw_output, results, as_json) -> None:
+def run_cmd(
+    ids, all_, dataset, limit, workers, overrides, overwrite, refit, seed, n_resamples, progress, raw_output, max_error_share, results, as_json
+) -> None:
     """Fit and score predictors on a dataset's test split, with caching and resume.
 
-    Exit code 1 when any predictor failed (skipped ones are not failures),
-    130 when interrupted (rerun the same command to resume).
+    Exit code 0 when every predictor completed cleanly; 1 when any predictor
+    failed (a run in which no item got a usable answer is failed), when a
+    complete run has more errored items than --max-error-share allows, or
+    when a predictor named on the command line was skipped (with --all,
+    skipped predictors are not failures); 130 when interrupted (rerun the
+    same command to resume).
     """
     from price_bench.harness.overrides import parse_overrides
     from price_bench.harness.runner import RunOptions, resolve_ids, run_predictors
@@ -235,10 +249,35 @@ def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, see
         _echo_json([_outcome_dict(o) for o in outcomes])
     else:
         console.print(_summary_table(outcomes))
-    if any(o.status == "failed" for o in outcomes):
-        failed = [o.predictor_id for o in outcomes if o.status == "failed"]
-        click.echo(f"Error: {len(failed)} predictor(s) failed: {', '.join(failed)}", err=True)
+    problems = run_problems(outcomes, max_error_share=max_error_share, skipped_ok=all_)
+    for problem in problems:
+        click.echo(f"Error: {problem}", err=True)
+    if problems:
         sys.exit(1)
+
+
+def run_problems(outcomes, *, max_error_share: float = 0.0, skipped_ok: bool = False) -> list[str]:
+    """One line per reason for ``run`` to exit non-zero (empty when the run is clean).
+
+    Failed predictors; complete runs whose share of errored items is above
+    ``max_error_share``; skipped predictors unless ``skipped_ok`` (``--all``).
+    """
+    problems = []
+    failed = [o.predictor_id for o in outcomes if o.status == "failed"]
+    if failed:
+        problems.append(f"{len(failed)} predictor(s) failed: {', '.join(failed)}")
+    for o in outcomes:
+        r = o.record
+        if o.status == "complete" and r is not None and r.n_items and r.item_errors / r.n_items > max_error_share:
+            problems.append(
+                f"{o.predictor_id}: {r.item_errors} of {r.n_items} items errored "
+                f"({r.item_errors / r.n_items:.1%} > --max-error-share {max_error_share:.1%}; first: {o.first_error}); "
+                "rerun to retry them"
+            )
+    skipped = [o for o in outcomes if o.status == "skipped"]
+    if skipped and not skipped_ok:
+        problems.append("requested predictor(s) skipped: " + "; ".join(f"{o.predictor_id} ({o.reason})" for o in skipped))
+    return problems
 
 
 def _outcome_dict(outcome) -> dict[str, Any]:
@@ -266,6 +305,7 @@ def _summary_table(outcomes):
         style = {"complete": "green", "up-to-date": "green", "skipped": "yellow"}.get(o.status, "red")
         if r is not None and r.status == "complete":
             err = r.metrics["error"]
+            style = "yellow" if r.item_errors else style
             table.add_row(
                 o.predictor_id,
                 f"[{style}]{o.status}[/]",
@@ -273,7 +313,7 @@ def _summary_table(outcomes):
                 f"{_fmt(err.value, '$')} [{_fmt(err.ci_low, '$')}, {_fmt(err.ci_high, '$')}]",
                 _fmt(r.metrics["hits"].value, "%"),
                 _fmt(r.metrics["rmsle"].value, digits=3),
-                _fmt(r.metrics["coverage"].value, "%"),
+                _fmt(r.metrics["coverage"].value, "%") + (f" ({r.item_errors} errored)" if r.item_errors else ""),
                 f"{o.new_items}/{o.cached_items}",
                 str(o.path) if o.status == "complete" else (o.reason or ""),
             )

@@ -89,6 +89,8 @@ class RunOutcome:
     reason: str | None = None
     new_items: int = 0
     cached_items: int = 0
+    #: The first per-item error of a run (one line), for the summary; None when no item errored.
+    first_error: str | None = None
 
 
 @dataclass
@@ -455,10 +457,12 @@ def _score_and_write(
     rows: list[dict[str, Any]] = []
     parse_failures = item_errors = tokens_in = tokens_out = 0
     cost = latency_total = 0.0
+    first_error: str | None = None
     for i, item in enumerate(items):
         p = predictions[item.id]
         if p.error is not None:
             item_errors += 1
+            first_error = first_error or f"{item.id}: {p.error}"
             value = None
         else:
             value = parse_price(p.price) if p.price is not None else parse_price(p.raw)
@@ -484,6 +488,8 @@ def _score_and_write(
                 "error": p.error,
             }
         )
+    if not parsed_mask.any():
+        return _no_usable_answer(ctx, base, n, item_errors, parse_failures, first_error, new_items, wall)
     metrics, breakdowns = score(
         truth, guess, parsed_mask, [item.category for item in items], n_resamples=ctx.options.n_resamples, seed=ctx.options.seed
     )
@@ -511,7 +517,22 @@ def _score_and_write(
 
     record = record.model_copy(update={"predictions_file": record.run_id + PREDICTIONS_SUFFIX})
     path = _write(ctx, record, rows)
-    return RunOutcome(base.predictor.id, "complete", record, path, None, new_items, n - new_items)
+    return RunOutcome(base.predictor.id, "complete", record, path, None, new_items, n - new_items, first_error)
+
+
+def _no_usable_answer(
+    ctx: _Context, base: RunRecord, n: int, item_errors: int, parse_failures: int, first_error: str | None, new_items: int, wall: float
+) -> RunOutcome:
+    """A run in which no item got a usable price is ``failed``, never ``complete`` (nothing to score)."""
+    if item_errors == n:
+        reason = f"no usable answer: all {n} items errored (first: {first_error})"
+    else:
+        reason = f"no usable answer: {item_errors} of {n} items errored and {parse_failures} did not parse to a price"
+        reason += f" (first error: {first_error})" if first_error else ""
+    base = base.model_copy(update={"n_items": n, "item_errors": item_errors, "parse_failures": parse_failures})
+    outcome = _finish(ctx, base, "failed", reason, wall)
+    outcome.new_items, outcome.cached_items, outcome.first_error = new_items, n - new_items, first_error
+    return outcome
 
 
 def _finish(ctx: _Context, base: RunRecord, status: str, reason: str | None, wall: float) -> RunOutcome:

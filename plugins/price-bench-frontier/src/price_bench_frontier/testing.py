@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import socket
+import signal
 import subprocess
 import sys
 import threading
@@ -311,7 +312,7 @@ class LlamaServer:
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited with code {self._process.returncode} (log: {self.log_path})")
+                raise RuntimeError(f"llama_cpp.server {self.exit_description()} before it was ready (log: {self.log_path})")
             try:
                 with urllib.request.urlopen(self.base_url + "/models", timeout=2) as response:
                     if response.status == 200:
@@ -320,6 +321,40 @@ class LlamaServer:
                 time.sleep(0.3)
         self.stop()
         raise RuntimeError(f"llama_cpp.server was not ready after {ready_timeout:.0f}s")
+
+    def exit_description(self) -> str | None:
+        """None while the server runs; else how it ended (``killed by SIGSEGV``, ``exited with code 1``)."""
+        if self._process is None or self._process.poll() is None:
+            return None
+        code = self._process.returncode
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exited with code {code}"
+
+    @property
+    def pid(self) -> int | None:
+        """The server process's id while started."""
+        return self._process.pid if self._process is not None else None
+
+    def death_report(self, when: str) -> str | None:
+        """None while the server runs; else one paragraph for a failing test: how it ended, ``when``
+        (e.g. "during this test") and the tail of its log."""
+        how = self.exit_description()
+        return None if how is None else f"llama_cpp.server {how} {when}; the tail of its log:\n{self.log_tail()}"
+
+    def log_tail(self, limit: int = 2000) -> str:
+        """The last ``limit`` characters of the server's log ("" without a log file)."""
+        if self.log_path is None:
+            return ""
+        if self._log not in (None, subprocess.DEVNULL):
+            self._log.flush()
+        try:
+            return Path(self.log_path).read_text(errors="replace")[-limit:]
+        except OSError:
+            return ""
 
     def stop(self) -> None:
         """Terminate the server (kill after 10 s); idempotent."""
