@@ -354,7 +354,7 @@ def open_dataset(name_or_path: str | Path, *, home: Path | None = None) -> Datas
     for the version that builds ``demo`` on first use.
     """
     if is_explicit_path(name_or_path):
-        path = Path(name_or_path).expanduser()
+        path = Path(name_or_path).expanduser().absolute()
         if not (path / MANIFEST).exists():
             raise DatasetError(f"{path}: not a dataset folder (no {MANIFEST})")
         return open_folder(path, source="path")
@@ -385,7 +385,7 @@ def open_folder(path: Path, *, source: str = "home") -> Dataset:
     if problem:
         raise DatasetError(f"{manifest_path}: {problem}")
     for key, kind in (("sizes", dict), ("recipe", dict), ("counts", dict), ("synthetic", bool), ("sources", list)):
-        if key in manifest and manifest[key] is not None and not isinstance(manifest[key], kind):
+        if key in manifest and not isinstance(manifest[key], kind):
             raise DatasetError(f"{manifest_path}: field {key!r} is not a JSON {'object' if kind is dict else kind.__name__}")
     if source == "home":
         name = path.name

@@ -122,6 +122,8 @@ def open_dataset_by_name(name: str) -> Dataset:
             from price_bench.data.dataset import open_dataset as get_dataset
         dataset = get_dataset(name)
         dataset.verify()
+        if dataset.source == "path":
+            _note(f"dataset {dataset.name} read from the folder {dataset.path} (an explicit path)")
         return dataset
     except DatasetError as exc:
         raise HarnessError(str(exc)) from None
