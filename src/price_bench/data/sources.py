@@ -226,10 +226,19 @@ def _parquet_rows(source_index: int, path: str, chunk_lines: int) -> Iterator[Ch
 
 
 CSV_REQUIRED = ("text", "price")
+#: Longest CSV field read (the csv module's default, 128 kB, would stop a whole build on one long
+#: text; curation cuts texts to the recipe's ``max_chars`` anyway).
+CSV_FIELD_LIMIT = 64 * 1024 * 1024
+
+
+def _allow_long_fields() -> None:
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
 
 
 def _csv_header(path: str) -> list[str]:
     """The header row of a CSV source; SourceError (one line) when it lacks a required column."""
+    _allow_long_fields()
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             header = next(csv.reader(fh), None)
@@ -249,6 +258,7 @@ def _csv_header(path: str) -> list[str]:
 
 def _csv_rows(source_index: int, path: str, chunk_lines: int) -> Iterator[Chunk]:
     """Rows of a CSV file as dicts, each with the line it starts on (quoted fields may span lines)."""
+    _allow_long_fields()
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.reader(fh)

@@ -141,12 +141,14 @@ def read_record(path: Path) -> RunRecord:
 
 
 def iter_record_paths(results_dir: Path) -> Iterator[Path]:
-    """Every record file under ``results_dir``, sorted (sidecars, hidden files and links excluded)."""
+    """Every record file under ``results_dir``, sorted (sidecars and hidden files excluded).
+
+    Links are listed (and then refused by :func:`read_record`, so a reader
+    says which file it skipped); linked folders are not entered.
+    """
     if not results_dir.exists():
         return iter(())
-    return iter(
-        sorted(p for p in results_dir.rglob("*.json") if not p.name.startswith(".") and not p.is_symlink())
-    )
+    return iter(sorted(p for p in results_dir.rglob("*.json") if not p.name.startswith(".")))
 
 
 def warn(message: str) -> None:
