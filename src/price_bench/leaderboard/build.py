@@ -16,7 +16,7 @@ from price_bench.leaderboard import fmt
 from price_bench.leaderboard.select import Board, Entry
 from price_bench.leaderboard.table import Cell, HeaderCell, Table
 from price_bench.results.schema import ItemPrediction, MetricValue, RunRecord
-from price_bench.results.store import ResultError, read_predictions, warn
+from price_bench.results.store import read_predictions
 
 MISSES_SHOWN = 5
 RAW_CHARS = 160
@@ -225,11 +225,7 @@ def _load_predictions(entry: Entry) -> tuple[list[ItemPrediction] | None, str]:
     sidecar = entry.path.with_name(entry.record.predictions_file)
     if not sidecar.exists():
         return None, f"Per-item predictions file {sidecar.name} is not present."
-    try:
-        rows = read_predictions(entry.path, entry.record)
-    except ResultError as exc:
-        warn(f"skipped {exc}")
-        return None, f"Per-item predictions file {sidecar.name} is unreadable."
+    rows = read_predictions(entry.path, entry.record)
     if not rows:
         return None, f"Per-item predictions file {sidecar.name} is empty."
     return rows, ""
