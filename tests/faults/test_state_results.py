@@ -164,3 +164,29 @@ def test_unwritable_data_home(register_plugin, price_bench_home, tmp_path, how):
         kit.assert_one_line_error(built, "cannot write to the data home")
     finally:
         price_bench_home.chmod(0o700)
+
+
+def test_record_write_failure_after_predicting_loses_nothing(register_plugin, price_bench_home, tmp_path, monkeypatch):
+    """Case: the results folder becomes unwritable after the predictions were made (PermissionError at the record write). Outcome: one line naming the record and saying the predictions are cached, exit 1; the rerun reuses every cached prediction (nothing predicted twice)."""
+    from price_bench.results import store
+
+    kit.reset_counters()
+    register_plugin(kit.Plugin(), name="faults-data-plugin")
+    kit.write_tiny("tiny", home=price_bench_home)
+    results = tmp_path / "results"
+    real_write = store.write_record
+
+    def denied(results_dir, record, predictions=()):
+        raise PermissionError(13, "Permission denied", str(store.record_path(results_dir, record)))
+
+    monkeypatch.setattr(store, "write_record", denied)
+    failed = kit.invoke("run", "faults-count", "--dataset", "tiny", "--results", str(results))
+    kit.assert_one_line_error(failed, "cannot write the result record", "Permission denied", "predictions are cached")
+    assert kit.Counting.predicted == [30]
+
+    monkeypatch.setattr(store, "write_record", real_write)
+    again = kit.invoke("run", "faults-count", "--dataset", "tiny", "--results", str(results), "--json")
+    assert again.exit_code == 0, again.output
+    [row] = json.loads(again.stdout)
+    assert (row["new_items"], row["cached_items"]) == (0, 30)
+    assert kit.Counting.predicted == [30]
