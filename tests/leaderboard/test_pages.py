@@ -172,11 +172,12 @@ def test_unknown_dataset_is_a_one_line_error(results_dir, tmp_path, cli):
     assert "Traceback" not in result.output
 
 
-def test_bad_record_is_a_one_line_error_naming_the_file(results_dir, tmp_path, cli):
+def test_bad_record_is_skipped_with_a_line_naming_the_file(results_dir, tmp_path, cli):
     broken = next((results_dir / "demo" / "frontier").glob("*.json"))
     broken.write_text('{"run_id": "x"')
     result = cli("leaderboard", "--results", results_dir, "--out", tmp_path)
-    assert result.exit_code == 1 and str(broken) in result.output and "Traceback" not in result.output
+    assert result.exit_code == 0 and "Traceback" not in result.output
+    assert any(line.startswith("warning: skipped") and str(broken) in line for line in result.output.splitlines())
 
 
 def test_bad_sidecar_line_is_a_one_line_error(results_dir, tmp_path, cli):
@@ -189,10 +190,17 @@ def test_bad_sidecar_line_is_a_one_line_error(results_dir, tmp_path, cli):
 def test_dataset_name_unusable_as_a_file_name_is_refused(tmp_path, kit, cli):
     from price_bench.results.store import write_record
 
+    from price_bench.results.store import ResultError
+
     rec, preds = kit.record("constant-mean", preds=kit.predictions("constant", n=20), dataset="bad name")
-    write_record(tmp_path / "results", rec, preds)
+    with pytest.raises(ResultError, match="invalid dataset name 'bad name'"):
+        write_record(tmp_path / "results", rec, preds)
+    planted = tmp_path / "results" / "x" / "constant-mean" / f"{rec.run_id}.json"
+    planted.parent.mkdir(parents=True)
+    planted.write_text(rec.model_dump_json())
     result = cli("leaderboard", "--results", tmp_path / "results", "--out", tmp_path / "out")
-    assert result.exit_code == 1 and "dataset name 'bad name' is not usable as a file name" in result.output
+    assert result.exit_code == 0 and "invalid dataset name 'bad name'" in result.output and str(planted) in result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_missing_sidecar_is_said_on_the_page(results_dir, tmp_path):

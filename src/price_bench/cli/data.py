@@ -17,6 +17,12 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
+def _os_error(exc: OSError) -> str:
+    """``<file>: <reason>`` for an OSError, one line."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
 def _console():
     from rich.console import Console
 
@@ -42,10 +48,16 @@ def data_group() -> None:
 @click.option("--strict", is_flag=True, help="Fail at the first bad input line.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Read at most N raw records per source file.")
 @click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True, help="Decode in N processes (0: one per CPU).")
-def build_cmd(name, sources, categories, train_sources, test_sources, recipe, strict, limit, workers) -> None:
-    """Curate sources into dataset NAME (demo: generate the synthetic catalog)."""
+@click.option("--force", is_flag=True, help="Replace dataset NAME when it already exists.")
+def build_cmd(name, sources, categories, train_sources, test_sources, recipe, strict, limit, workers, force) -> None:
+    """Curate sources into dataset NAME (demo: generate the synthetic catalog).
+
+    NAME: 1-64 letters, digits, '.', '_' or '-', starting with a letter or
+    digit (the same rule as `run --dataset` and `leaderboard --dataset`). An
+    existing NAME is only replaced with --force.
+    """
     from price_bench.data.catalog import DEMO, build_dataset, build_demo
-    from price_bench.data.dataset import DatasetError
+    from price_bench.data.dataset import DatasetError, check_dataset_name, datasets_dir
 
     shown = 0
 
@@ -56,8 +68,11 @@ def build_cmd(name, sources, categories, train_sources, test_sources, recipe, st
             click.echo(f"warning: {message}", err=True)
 
     try:
+        check_dataset_name(name)
+        if not force and (datasets_dir() / name).exists():
+            _fail(f"dataset {name!r} already exists at {datasets_dir() / name}; pass --force to replace it")
         if name == DEMO and not (sources or train_sources or test_sources):
-            dataset = build_demo()
+            dataset = build_demo(overwrite=force)
         else:
             if not (sources or train_sources):
                 _fail("give at least one --source (or --train-source with --test-source)")
@@ -72,9 +87,13 @@ def build_cmd(name, sources, categories, train_sources, test_sources, recipe, st
                 limit=limit,
                 workers=workers,
                 on_problem=on_problem,
+                overwrite=force,
             )
     except DatasetError as exc:
         _fail(str(exc))
+        return
+    except OSError as exc:
+        _fail(_os_error(exc))
         return
     if shown > 20:
         click.echo(f"warning: ... and {shown - 20} more problems (counted in the manifest)", err=True)
@@ -93,12 +112,18 @@ def list_cmd() -> None:
 
     from price_bench.data.dataset import DatasetError, list_datasets
 
+    problems: list[str] = []
     try:
-        datasets = list_datasets()
+        datasets = list_datasets(problems=problems)
     except DatasetError as exc:
         _fail(str(exc))
         return
-    if not datasets:
+    except OSError as exc:
+        _fail(_os_error(exc))
+        return
+    for problem in problems:
+        click.echo(f"warning: skipped {problem}", err=True)
+    if not datasets and not problems:
         click.echo("no datasets yet; `price-bench data build demo` makes the synthetic demo")
         return
     table = Table(title="Datasets")
@@ -112,15 +137,23 @@ def list_cmd() -> None:
         )
     _console().print(table)
 
+    if problems:  # the readable ones are listed; the unreadable ones were named above
+        sys.exit(1)
+
 
 def _open(name: str):
     from price_bench.data.catalog import get_dataset
     from price_bench.data.dataset import DatasetError
 
     try:
-        return get_dataset(name)
+        ds = get_dataset(name)
     except DatasetError as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(_os_error(exc))
+    if ds.source == "path":
+        click.echo(f"note: dataset {ds.name} read from the folder {ds.path} (an explicit path)", err=True)
+    return ds
 
 
 @data_group.command("info")

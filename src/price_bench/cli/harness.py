@@ -44,6 +44,9 @@ def _user_errors(func: Callable) -> Callable:
             return func(*args, **kwargs)
         except errors as exc:
             raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        except OSError as exc:  # a read-only or vanished file: one line naming it, never a traceback
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
 
     return wrapper
 
@@ -169,7 +172,8 @@ def plugins_cmd(as_json: bool) -> None:
 @click.command("run")
 @click.argument("ids", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Run every registered predictor.")
-@click.option("--dataset", default="demo", show_default=True, help="Dataset name (or folder).")
+@click.option("--dataset", default="demo", show_default=True,
+              help="Dataset name in the data home, or an explicit folder path (./x, /data/x): a bare name never reads the current folder.")
 @click.option("--limit", type=int, default=None, help="Score only the first N test items (such runs never reach a leaderboard).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Batches predicted concurrently (threads).")
 @click.option("-o", "--override", "overrides", multiple=True, metavar="ID.KEY=VALUE", help="Override a config field (repeatable).")
@@ -181,8 +185,9 @@ def plugins_cmd(as_json: bool) -> None:
     help="missing: reuse cached predictions; always: ignore the cache; never: skip predictors with a complete record.",
 )
 @click.option("--refit", is_flag=True, help="Ignore previous fits in the work folders.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed passed to predictors (part of the cache key).")
-@click.option("--bootstrap", "n_resamples", type=int, default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed passed to predictors (part of the cache key); 0 to 2**63-1.")
+@click.option("--bootstrap", "n_resamples", type=int, default=1000, show_default=True,
+              help="Bootstrap resamples for the CIs: at least 100, or 0 for no CIs.")
 @click.option("--progress/--no-progress", default=None, help="Live progress bar (default: when stderr is a terminal).")
 @click.option(
     "--raw-output/--no-raw-output",
@@ -488,6 +493,11 @@ def compare_runs(path_a: Path, record_a, path_b: Path, record_b, n_resamples: in
 @_user_errors
 def compare_cmd(run_a, run_b, n_resamples, results, as_json) -> None:
     """Is run A's Error really different from run B's? (paired bootstrap on shared items)"""
+    from price_bench.harness.errors import HarnessError
+    from price_bench.harness.runner import MIN_RESAMPLES
+
+    if n_resamples < MIN_RESAMPLES:
+        raise HarnessError(f"--bootstrap must be at least {MIN_RESAMPLES} for a paired comparison, not {n_resamples}")
     results_dir = _results_dir(results)
     path_a, rec_a = find_run(run_a, results_dir)
     path_b, rec_b = find_run(run_b, results_dir)
@@ -527,12 +537,13 @@ def predict_cmd(predictor_id, text, dataset, overrides, seed, as_json) -> None:
     """Fit (or load a previous fit) on the dataset's train split, then price one TEXT."""
     from price_bench.harness.errors import HarnessError
     from price_bench.harness.overrides import build_config, config_hash, parse_overrides
-    from price_bench.harness.runner import fit_or_load, one_line, open_dataset_by_name
+    from price_bench.harness.runner import check_seed, fit_or_load, one_line, open_dataset_by_name
     from price_bench.harness.workdir import workdir_for
     from price_bench.items import Item
     from price_bench.parsing import parse_price
     from price_bench.plugins.manager import get_registry
 
+    check_seed(seed)
     spec = get_registry().get(predictor_id)
     parsed_overrides = parse_overrides(overrides)
     stray = sorted(set(parsed_overrides) - {predictor_id})

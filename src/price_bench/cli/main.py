@@ -39,6 +39,9 @@ def get_cli() -> click.Group:
     """The fully assembled CLI (core commands plus plugin commands), built once."""
     global _built
     if not _built:
+        from price_bench.cli import cache  # the cache commands (``price-bench cache ...``)
+
+        cache.register(cli)
         _build()
         _built = True
     return cli

@@ -7,7 +7,17 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from price_bench.data.curation import Recipe, get_recipe
-from price_bench.data.dataset import Dataset, DatasetError, datasets_dir, open_dataset, write_dataset
+from price_bench.data.dataset import (
+    MANIFEST,
+    Dataset,
+    DatasetError,
+    check_dataset_name,
+    clean_stale_temp,
+    datasets_dir,
+    ensure_writable,
+    open_dataset,
+    write_dataset,
+)
 from price_bench.data.sources import SourceFile, check_categories, resolve
 
 DEMO = "demo"
@@ -15,19 +25,17 @@ MANIFEST_VERSION = 1
 
 
 def get_dataset(name: str, home: Path | None = None) -> Dataset:
-    """Open a dataset by name (under the data home) or folder path.
+    """Open a dataset by name (under the data home) or explicit folder path.
 
-    ``demo`` is generated and curated on first use (a few seconds).
+    ``demo`` is generated and curated on first use (a few seconds); an
+    existing but unreadable ``demo`` is reported, never silently rebuilt.
     """
-    try:
-        return open_dataset(name, home=home)
-    except DatasetError:
-        if name != DEMO:
-            raise
-    return build_demo(home=home)
+    if name == DEMO and not (datasets_dir(home) / DEMO / MANIFEST).exists():
+        return build_demo(home=home)
+    return open_dataset(name, home=home)
 
 
-def build_demo(home: Path | None = None, *, n: int | None = None, seed: int | None = None) -> Dataset:
+def build_demo(home: Path | None = None, *, n: int | None = None, seed: int | None = None, overwrite: bool = True) -> Dataset:
     """Generate the synthetic demo catalog in the raw 2023 format and curate it as ``demo``."""
     from price_bench.data import demo
 
@@ -44,6 +52,7 @@ def build_demo(home: Path | None = None, *, n: int | None = None, seed: int | No
             home=home,
             synthetic=True,
             labels={str(path): label},
+            overwrite=overwrite,
         )
 
 
@@ -61,6 +70,7 @@ def build_dataset(
     on_problem: Callable[[str], None] | None = None,
     synthetic: bool = False,
     labels: dict[str, str] | None = None,
+    overwrite: bool = True,
 ) -> Dataset:
     """Curate sources into a dataset folder named ``name`` (written atomically).
 
@@ -68,11 +78,18 @@ def build_dataset(
     is exactly that source's items and every other source (``sources`` and
     ``train_source``) feeds train/validation. Raises :class:`DatasetError`
     (one-line message) on unreadable sources, unknown categories, nothing
-    usable, or with ``strict`` on the first bad record.
+    usable, or with ``strict`` on the first bad record; with ``overwrite``
+    False also when ``name`` exists (checked before any work, like the
+    name and a writable data home).
     """
     from price_bench.data.pipeline import curate
 
-    _check_name(name)
+    check_dataset_name(name)
+    root = datasets_dir(home)
+    if not overwrite and (root / name).exists():
+        raise DatasetError(f"dataset {name!r} already exists at {root / name} (pass --force to replace it)")
+    ensure_writable(root, "data home")
+    clean_stale_temp(root)
     recipe_obj = get_recipe(recipe)
     categories = list(categories) if categories else None
     check_categories(categories)
@@ -88,7 +105,7 @@ def build_dataset(
         raise DatasetError("no training source given (--source or --train-source)")
     curated = curate(
         files, recipe_obj, categories=categories, strict=strict, limit=limit, workers=workers,
-        on_problem=on_problem, labels=labels,
+        on_problem=on_problem, labels=labels, workspace=root,
     )
     if not curated.splits["test"]:
         raise DatasetError("the test split is empty (too few usable records)")
@@ -101,7 +118,7 @@ def build_dataset(
         "sources": curated.sources,
         "counts": curated.stats,
     }
-    return write_dataset(name, curated.splits, manifest, home=home)
+    return write_dataset(name, curated.splits, manifest, home=home, overwrite=overwrite)
 
 
 def _as_list(value) -> list:
@@ -112,11 +129,6 @@ def _as_list(value) -> list:
     return list(value)
 
 
-def _check_name(name: str) -> None:
-    if not name or name.startswith(".") or "/" in name or "\\" in name or name.strip() != name:
-        raise DatasetError(f"invalid dataset name {name!r} (use letters, digits, - and _)")
-
-
 def dataset_path(name: str, home: Path | None = None) -> Path:
     """Where dataset ``name`` lives (or would)."""
-    return datasets_dir(home) / name
+    return datasets_dir(home) / check_dataset_name(name)

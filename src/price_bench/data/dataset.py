@@ -11,6 +11,14 @@ The fingerprint is a sha256 over the canonical content of every split, so
 the same items in the same order always give the same fingerprint; results
 cite it. Folders are written to a temporary sibling and renamed into place,
 so a half-written dataset never exists.
+
+A dataset folder is untrusted input (users share them). :func:`open_dataset`
+resolves a *name* only under the data home (never the current folder) and a
+folder only when given an explicit path (``./demo``, ``/data/x``, ``~/x``);
+it checks the manifest's name and fingerprint format with
+:mod:`price_bench.names`, reads only regular files inside the folder, and
+:meth:`Dataset.verify` recomputes the fingerprint from the splits before
+anything is keyed on it.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -25,13 +34,55 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from price_bench.items import Item
+from price_bench.names import fingerprint_problem, name_problem
 
 SPLITS = ("train", "validation", "test")
 MANIFEST = "manifest.json"
+MANIFEST_MAX_BYTES = 16 * 1024 * 1024
 
 
 class DatasetError(Exception):
     """A dataset is missing, unreadable or inconsistent (message is one line)."""
+
+
+def check_dataset_name(name: object) -> str:
+    """``name`` when it is a valid dataset name (:mod:`price_bench.names`), else DatasetError."""
+    problem = name_problem(name, "dataset name")
+    if problem:
+        raise DatasetError(problem)
+    return name  # type: ignore[return-value]
+
+
+def is_explicit_path(value: str | Path) -> bool:
+    """True when ``--dataset VALUE`` names a folder rather than a dataset in the data home.
+
+    A :class:`~pathlib.Path`, or text with a path separator or starting with
+    ``~`` or ``.`` (``./demo``, ``../x``, ``/data/x``, ``~/x``). A bare
+    ``demo`` is always the data home's ``demo``, even when ``./demo`` exists.
+    """
+    if isinstance(value, Path):
+        return True
+    text = str(value)
+    return "/" in text or os.sep in text or (os.altsep or "/") in text or text.startswith(("~", "."))
+
+
+def inside(folder: Path, path: Path) -> bool:
+    """True when ``path`` (links resolved) is ``folder`` or lies under it."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True
+
+
+def _own_file(folder: Path, name: str) -> Path:
+    """``folder/name`` when it is a regular file inside ``folder`` (a link out is refused)."""
+    path = folder / name
+    if not path.exists():
+        raise DatasetError(f"{path}: file is missing")
+    if path.is_symlink() or not path.is_file() or not inside(folder, path):
+        raise DatasetError(f"{path}: not a regular file inside the dataset folder (links are not followed)")
+    return path
 
 
 def data_home() -> Path:
@@ -72,11 +123,29 @@ class Dataset:
     path: Path
     manifest: dict[str, Any]
     _cache: dict[str, list[Item]] = field(default_factory=dict, repr=False)
+    #: ``home`` (resolved by name under the data home) or ``path`` (an explicit folder).
+    source: str = "home"
+    _verified: bool = field(default=False, repr=False)
 
     @property
     def fingerprint(self) -> str:
         """Content fingerprint from the manifest (``sha256:...``)."""
         return self.manifest["fingerprint"]
+
+    def verify(self) -> str:
+        """Recompute the fingerprint from the splits; DatasetError when it differs from the manifest's.
+
+        Reads every split (they are kept for later use). Returns the fingerprint.
+        """
+        if not self._verified:
+            actual = fingerprint_items({split: self.items(split) for split in SPLITS})
+            if actual != self.fingerprint:
+                raise DatasetError(
+                    f"{self.path / MANIFEST}: fingerprint {self.fingerprint[:19]}… does not match the items "
+                    f"({actual[:19]}…); the folder was changed after it was built: rebuild it"
+                )
+            self._verified = True
+        return self.fingerprint
 
     @property
     def synthetic(self) -> bool:
@@ -110,21 +179,34 @@ def read_split(path: Path) -> list[Item]:
 
     if not path.exists():
         raise DatasetError(f"{path}: split file is missing")
-    table = pq.read_table(path)
-    cols = table.to_pydict()
-    details = cols.get("details") or [None] * table.num_rows
-    titles = cols.get("title") or [None] * table.num_rows
-    return [
-        Item(
-            id=i,
-            text=t,
-            price=float(p),
-            category=c,
-            title=ti,
-            details=json.loads(d) if d else {},
-        )
-        for i, t, p, c, ti, d in zip(cols["id"], cols["text"], cols["price"], cols["category"], titles, details)
-    ]
+    if path.is_symlink() or not path.is_file() or not inside(path.parent, path):
+        raise DatasetError(f"{path}: not a regular file inside the dataset folder (links are not followed)")
+    try:
+        table = pq.read_table(path)
+        cols = table.to_pydict()
+        details = cols.get("details") or [None] * table.num_rows
+        titles = cols.get("title") or [None] * table.num_rows
+        return [
+            Item(
+                id=str(i),
+                text=str(t),
+                price=float(p),
+                category=c,
+                title=ti,
+                details=_details(d),
+            )
+            for i, t, p, c, ti, d in zip(cols["id"], cols["text"], cols["price"], cols["category"], titles, details)
+        ]
+    except Exception as exc:  # pyarrow raises ArrowInvalid/OSError/...; a missing column is a KeyError
+        message = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise DatasetError(f"{path}: unreadable split file ({type(exc).__name__}: {message}); rebuild the dataset") from None
+
+
+def _details(value: Any) -> dict:
+    details = json.loads(value) if value else {}
+    if not isinstance(details, dict):
+        raise ValueError(f"details is not a JSON object: {str(value)[:40]!r}")
+    return details
 
 
 def write_split(path: Path, items: Iterable[Item]) -> None:
@@ -168,25 +250,28 @@ def write_dataset(
     """Atomically write a dataset folder and return it.
 
     ``manifest`` holds the recipe, sources and counts; this function adds
-    ``name``, ``fingerprint`` and per-split sizes. Written into a temporary
-    folder next to the target, then renamed.
+    ``name``, ``fingerprint`` and per-split sizes. Written into a hidden
+    temporary folder next to the target (``.<name>.tmp-<pid>-*``), then
+    renamed; stale ones a killed build left behind are removed first.
     """
+    check_dataset_name(name)
     target = datasets_dir(home) / name
     if target.exists() and not overwrite:
-        raise DatasetError(f"dataset {name!r} already exists at {target}")
+        raise DatasetError(f"dataset {name!r} already exists at {target} (pass --force to replace it)")
     materialised = {split: list(splits.get(split, ())) for split in SPLITS}
     full_manifest = dict(manifest)
     full_manifest["name"] = name
     full_manifest["sizes"] = {split: len(materialised[split]) for split in SPLITS}
     full_manifest["fingerprint"] = fingerprint_items(materialised)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
+    ensure_writable(target.parent, "data home")
+    clean_stale_temp(target.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-{os.getpid()}-", dir=target.parent))
     try:
         for split, items in materialised.items():
             write_split(tmp / f"{split}.parquet", items)
         (tmp / MANIFEST).write_text(json.dumps(full_manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         if target.exists():
-            old = target.with_name(f".{name}.old-{os.getpid()}")
+            old = target.with_name(f".{name}.old-{os.getpid()}-{tmp.name[-8:]}")
             target.rename(old)
             tmp.rename(target)
             shutil.rmtree(old, ignore_errors=True)
@@ -195,30 +280,140 @@ def write_dataset(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Dataset(name, target, full_manifest)
+    return Dataset(name, target, full_manifest, _verified=True)
+
+
+def ensure_writable(folder: Path, what: str) -> None:
+    """Create ``folder`` and prove a file can be written in it; DatasetError (one line) otherwise."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DatasetError(f"cannot write to the {what} {folder}: {exc.strerror or exc}") from None
+
+
+#: Hidden leftovers of a build: ``.<name>.tmp-<pid>-*`` / ``.<name>.old-<pid>-*`` (dataset
+#: writes) and ``.curate-<pid>-*`` (the curation spill).
+_TEMP = re.compile(r"^\.(?:.+\.(?:tmp|old)|curate)-(\d+)-")
+#: Before pids were part of the names: ``.<name>.<8 random>`` and ``.<name>.old-<pid>``.
+_LEGACY_TEMP = re.compile(r"^\.[A-Za-z0-9][A-Za-z0-9._-]*\.(?:[a-z0-9_]{8}|old-\d+)$")
+LEGACY_STALE_SECONDS = 24 * 3600
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def clean_stale_temp(folder: Path) -> list[Path]:
+    """Remove the hidden temporary folders a killed build left in ``folder``; returns what was removed.
+
+    A folder whose name carries a pid is stale when that process is gone; an
+    older-style one (no pid) when it is more than a day old.
+    """
+    import time
+
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        if not entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
+            continue
+        match = _TEMP.match(entry.name)
+        if match:
+            stale = not _pid_alive(int(match.group(1)))
+        elif _LEGACY_TEMP.match(entry.name):
+            try:
+                stale = time.time() - entry.stat().st_mtime > LEGACY_STALE_SECONDS
+            except OSError:
+                stale = False
+        else:
+            continue
+        if stale:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
 
 
 def open_dataset(name_or_path: str | Path, *, home: Path | None = None) -> Dataset:
-    """Open a dataset by name (under the data home) or by folder path.
+    """Open a dataset by name (under the data home only) or by explicit folder path.
 
+    A bare name (``demo``) is looked up in the data home and never in the
+    current folder; a folder is opened only when the value is an explicit
+    path (see :func:`is_explicit_path`). :attr:`Dataset.source` says which.
     Does not build anything; see :func:`price_bench.data.catalog.get_dataset`
     for the version that builds ``demo`` on first use.
     """
-    candidate = Path(name_or_path)
-    path = candidate if (candidate / MANIFEST).exists() else datasets_dir(home) / str(name_or_path)
-    manifest_path = path / MANIFEST
-    if not manifest_path.exists():
-        raise DatasetError(f"no dataset named {str(name_or_path)!r} (looked in {path}); build it with `price-bench data build`")
+    if is_explicit_path(name_or_path):
+        path = Path(name_or_path).expanduser().absolute()
+        if not (path / MANIFEST).exists():
+            raise DatasetError(f"{path}: not a dataset folder (no {MANIFEST})")
+        return open_folder(path, source="path")
+    name = check_dataset_name(str(name_or_path))
+    path = datasets_dir(home) / name
+    if not (path / MANIFEST).exists():
+        raise DatasetError(f"no dataset named {name!r} (looked in {path}); build it with `price-bench data build`")
+    return open_folder(path, source="home")
+
+
+def open_folder(path: Path, *, source: str = "home") -> Dataset:
+    """Open the dataset folder ``path``, checking its manifest (DatasetError naming the file and field).
+
+    ``source`` ``home``: the folder's own name is the dataset name; ``path``:
+    the manifest's ``name`` (checked like any dataset name).
+    """
+    manifest_path = _own_file(path, MANIFEST)
     try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DatasetError(f"{manifest_path}: unreadable manifest: {exc}") from None
-    return Dataset(manifest.get("name", path.name), path, manifest)
+        if manifest_path.stat().st_size > MANIFEST_MAX_BYTES:
+            raise DatasetError(f"{manifest_path}: larger than {MANIFEST_MAX_BYTES // 2**20} MB; not a manifest")
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DatasetError(f"{manifest_path}: unreadable manifest: {first}") from None
+    if not isinstance(manifest, dict):
+        raise DatasetError(f"{manifest_path}: unreadable manifest: not a JSON object")
+    problem = fingerprint_problem(manifest.get("fingerprint")) if "fingerprint" in manifest else "no 'fingerprint' field"
+    if problem:
+        raise DatasetError(f"{manifest_path}: {problem}")
+    for key, kind in (("sizes", dict), ("recipe", dict), ("counts", dict), ("synthetic", bool), ("sources", list)):
+        if key in manifest and not isinstance(manifest[key], kind):
+            raise DatasetError(f"{manifest_path}: field {key!r} is not a JSON {'object' if kind is dict else kind.__name__}")
+    if source == "home":
+        name = path.name
+    else:
+        name = manifest.get("name", path.name)
+        problem = name_problem(name, "dataset name")
+        if problem:
+            raise DatasetError(f"{manifest_path}: field 'name': {problem}")
+    return Dataset(name, path, manifest, source=source)
 
 
-def list_datasets(home: Path | None = None) -> list[Dataset]:
-    """Every built dataset under the data home, by name."""
+def list_datasets(home: Path | None = None, problems: list[str] | None = None) -> list[Dataset]:
+    """Every readable dataset under the data home, by name.
+
+    An unreadable one never hides the others: its one-line problem goes to
+    ``problems`` (when given) and it is left out.
+    """
     root = datasets_dir(home)
     if not root.exists():
         return []
-    return [open_dataset(p) for p in sorted(root.iterdir()) if (p / MANIFEST).exists() and not p.name.startswith(".")]
+    out = []
+    for p in sorted(root.iterdir()):
+        if p.name.startswith(".") or not (p / MANIFEST).exists():
+            continue
+        try:
+            check_dataset_name(p.name)
+            out.append(open_folder(p, source="home"))
+        except DatasetError as exc:
+            if problems is not None:
+                problems.append(str(exc))
+    return out

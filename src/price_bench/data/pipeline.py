@@ -137,6 +137,7 @@ def curate(
     workers: int = 1,
     on_problem: Callable[[str], None] | None = None,
     labels: dict[str, str] | None = None,
+    workspace: str | os.PathLike | None = None,
 ) -> Curated:
     """Curate ``sources`` with ``recipe`` into train/validation/test items.
 
@@ -145,7 +146,10 @@ def curate(
     depend on it. Bad input is reported through
     ``on_problem`` as ``"file:line: reason"``; with ``strict`` the first one
     raises :class:`CurationError`. ``labels`` maps a location to the name the
-    manifest shows (e.g. for generated files).
+    manifest shows (e.g. for generated files). The spill file lives in a
+    hidden ``.curate-<pid>-*`` folder under ``workspace`` (the data home's
+    datasets folder for ``data build``; the system temp folder when None),
+    so a killed build's leftovers are found and removed by the next one.
     """
     if not sources:
         raise CurationError("no sources given")
@@ -179,7 +183,9 @@ def curate(
             rejections[reason] += 1
             report(f"{meta['label']}: {reason}")
 
-    with tempfile.TemporaryDirectory(prefix="price-bench-curate-") as tmp:
+    clean_legacy_spills()
+    prefix = f".curate-{os.getpid()}-" if workspace is not None else f"price-bench-curate-{os.getpid()}-"
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=workspace) as tmp:
         spill_path = os.path.join(tmp, "accepted.pkl")
         with open(spill_path, "wb") as spill:
             for result in _results(sources, contexts, source_meta, limit, workers):
@@ -229,6 +235,43 @@ def curate(
         "price_bands": {split: _bands(splits[split], recipe) for split in SPLITS},
     }
     return Curated(splits=splits, stats=stats, sources=source_meta)
+
+
+LEGACY_SPILL_STALE_SECONDS = 24 * 3600
+
+
+def clean_legacy_spills() -> list[str]:
+    """Remove ``price-bench-curate-*`` folders (a killed build's ``accepted.pkl``) from the system temp folder.
+
+    Only this user's, and only stale ones: the pid in the name is gone, or
+    (older names without a pid) the folder is more than a day old.
+    """
+    import re
+    import shutil
+    import time
+
+    from price_bench.data.dataset import _pid_alive
+
+    removed = []
+    root = tempfile.gettempdir()
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith("price-bench-curate-"):
+            continue
+        try:
+            if entry.is_symlink() or not entry.is_dir() or entry.stat().st_uid != getattr(os, "getuid", lambda: entry.stat().st_uid)():
+                continue
+            match = re.match(r"price-bench-curate-(\d+)-", entry.name)
+            stale = (not _pid_alive(int(match.group(1)))) if match else time.time() - entry.stat().st_mtime > LEGACY_SPILL_STALE_SECONDS
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.path)
+    return removed
 
 
 def _top(counter: Counter) -> str:

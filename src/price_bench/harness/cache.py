@@ -12,6 +12,12 @@ batches in flight. The connection uses WAL and a busy timeout so two
 
 Per-item errors (``Prediction.error``) are not cached: they are retried on
 the next run. Raw answers are stored after secret scrubbing.
+
+A corrupt file (garbage bytes, a truncated copy) is detected when it is
+opened or read, renamed aside to ``predictions.sqlite.corrupt-<UTC time>``
+(its bytes are kept: the answers in it were paid for), reported in one line,
+and replaced by an empty cache, so the run goes on.
+``price-bench cache info | check | clear`` inspect and manage the file.
 """
 
 from __future__ import annotations
@@ -20,9 +26,11 @@ import functools
 import hashlib
 import json
 import sqlite3
+import sys
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from price_bench.data.dataset import data_home
 from price_bench.predictors.contract import Prediction
@@ -75,17 +83,99 @@ class CacheKey:
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
-class PredictionCache:
-    """Read and write cached predictions (one connection, used from one thread)."""
+#: SQLite primary result codes that mean "this file is damaged" (SQLITE_CORRUPT, SQLITE_NOTADB).
+_CORRUPT_CODES = frozenset({11, 26})
 
-    def __init__(self, path: Path | None = None, *, timeout_s: float = 30.0) -> None:
+
+def is_corrupt(exc: BaseException) -> bool:
+    """True when ``exc`` says the database file is damaged (not locked, not read-only)."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in _CORRUPT_CODES
+    return type(exc) is sqlite3.DatabaseError
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def move_aside(path: Path) -> Path:
+    """Rename ``path`` (and its ``-wal``/``-shm`` files) to ``<path>.corrupt-<UTC time>``; returns the new path."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.rename(target.with_name(target.name + suffix))
+    if path.exists():
+        path.rename(target)
+    return target
+
+
+def aside_files(path: Path) -> list[Path]:
+    """Corrupt caches moved aside next to ``path`` (oldest first)."""
+    return sorted(p for p in path.parent.glob(f"{path.name}.corrupt-*") if not p.name.endswith(("-wal", "-shm")))
+
+
+class PredictionCache:
+    """Read and write cached predictions (one connection, used from one thread).
+
+    ``on_corrupt`` gets the one-line message when a damaged file is moved
+    aside (default: a ``warning:`` line on stderr).
+    """
+
+    def __init__(
+        self, path: Path | None = None, *, timeout_s: float = 30.0, on_corrupt: Callable[[str], None] | None = None
+    ) -> None:
         self.path = Path(path) if path is not None else default_cache_path()
+        self.timeout_s = timeout_s
+        self.on_corrupt = on_corrupt or _warn
+        self.moved_aside: list[Path] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
-        self.conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA synchronous = NORMAL")
-        self.conn.executescript(SCHEMA)
+        try:
+            self.conn = self._connect()
+        except sqlite3.DatabaseError as exc:
+            if not is_corrupt(exc):
+                raise
+            self._set_aside(exc)
+            self.conn = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.executescript(SCHEMA)
+            conn.execute("SELECT 1 FROM keys LIMIT 1").fetchall()
+            conn.execute("SELECT 1 FROM predictions LIMIT 1").fetchall()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _set_aside(self, exc: BaseException) -> None:
+        target = move_aside(self.path)
+        self.moved_aside.append(target)
+        self.on_corrupt(
+            f"prediction cache {self.path} is corrupt ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+            f"moved it aside to {target.name} (bytes kept) and started an empty cache"
+        )
+
+    def _recover(self, exc: BaseException) -> None:
+        """After a corruption error mid-use: move the file aside and continue with an empty cache."""
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
+        self._set_aside(exc)
+        self.conn = self._connect()
 
     def close(self) -> None:
         """Close the connection."""
@@ -98,12 +188,18 @@ class PredictionCache:
         self.close()
 
     def get(self, key: CacheKey) -> dict[str, Prediction]:
-        """Every cached prediction for ``key``, by item id."""
-        rows = self.conn.execute(
-            "SELECT item_id, raw, raw_is_number, price, cost_usd, latency_s, tokens_in, tokens_out"
-            " FROM predictions WHERE key = ?",
-            (key.digest,),
-        )
+        """Every cached prediction for ``key``, by item id (empty after a corrupt file was moved aside)."""
+        try:
+            rows = self.conn.execute(
+                "SELECT item_id, raw, raw_is_number, price, cost_usd, latency_s, tokens_in, tokens_out"
+                " FROM predictions WHERE key = ?",
+                (key.digest,),
+            ).fetchall()
+        except sqlite3.DatabaseError as exc:
+            if not is_corrupt(exc):
+                raise
+            self._recover(exc)
+            return {}
         out = {}
         for item_id, raw, raw_is_number, price, cost, latency, tin, tout in rows:
             if raw_is_number and raw is not None:
@@ -131,18 +227,43 @@ class PredictionCache:
         ]
         if not values:
             return 0
+        try:
+            self._put(key, values)
+        except sqlite3.DatabaseError as exc:
+            if not is_corrupt(exc):
+                raise
+            self._recover(exc)
+            self._put(key, values)
+        return len(values)
+
+    def _put(self, key: CacheKey, values: list[tuple]) -> None:
         with self._transaction():
             self.conn.execute(
                 "INSERT OR IGNORE INTO keys VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (digest, key.predictor_id, key.config_hash, key.plugin_version, key.predictor_version, key.seed, key.fingerprint),
+                (key.digest, key.predictor_id, key.config_hash, key.plugin_version, key.predictor_version, key.seed, key.fingerprint),
             )
             self.conn.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
-        return len(values)
 
     def clear(self, key: CacheKey) -> None:
         """Forget every prediction for ``key``."""
         with self._transaction():
             self.conn.execute("DELETE FROM predictions WHERE key = ?", (key.digest,))
+
+    def summary(self) -> list[dict]:
+        """Per predictor id: how many run keys and cached predictions (sorted by id)."""
+        rows = self.conn.execute(
+            "SELECT k.predictor_id, COUNT(DISTINCT k.key), COUNT(p.item_id) FROM keys k"
+            " LEFT JOIN predictions p ON p.key = k.key GROUP BY k.predictor_id ORDER BY k.predictor_id"
+        ).fetchall()
+        return [{"predictor": pid, "keys": n_keys, "predictions": n} for pid, n_keys, n in rows]
+
+    def clear_predictor(self, predictor_id: str | None = None) -> int:
+        """Forget every prediction of ``predictor_id`` (every predictor when None); returns how many."""
+        where, args = ("WHERE key IN (SELECT key FROM keys WHERE predictor_id = ?)", (predictor_id,)) if predictor_id else ("", ())
+        with self._transaction():
+            n = self.conn.execute(f"DELETE FROM predictions {where}", args).rowcount
+            self.conn.execute("DELETE FROM keys" + (" WHERE predictor_id = ?" if predictor_id else ""), args)
+        return n
 
     def count(self, key: CacheKey) -> int:
         """How many predictions are cached for ``key``."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import secrets as _secrets
 import subprocess
+import sys
 import time
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from price_bench.harness.cache import CacheKey, PredictionCache
 from price_bench.harness.errors import HarnessError
 from price_bench.harness.overrides import Redactor, build_config, config_hash, is_secret_field, scrubbed_config, secret_values
 from price_bench.harness.progress import RunProgress
-from price_bench.harness.workdir import clear_marker, read_marker, workdir_for, write_marker
+from price_bench.harness.workdir import MARKER, clear_marker, read_marker, verify_marker, workdir_for, write_marker
 from price_bench.items import Item
 from price_bench.parsing import parse_price
 from price_bench.predictors.contract import Prediction, Predictor
@@ -48,6 +49,11 @@ from price_bench.results.schema import DatasetRef, PredictorInfo, RunRecord, Tim
 
 Overwrite = Literal["never", "always", "missing"]
 OVERWRITE_MODES: tuple[str, ...] = ("never", "always", "missing")
+#: ``--seed`` is stored in SQLite and JSON as a signed 64-bit integer.
+SEED_MAX = 2**63 - 1
+#: ``--bootstrap``: 0 turns the confidence intervals off; otherwise at least this many
+#: resamples (fewer give percentile bounds too coarse to mean anything).
+MIN_RESAMPLES = 100
 
 
 @dataclass
@@ -105,13 +111,60 @@ class _Target:
 
 
 def open_dataset_by_name(name: str) -> Dataset:
-    """The dataset ``name`` (built on first use when the catalog knows how), or HarnessError."""
+    """The dataset ``name`` (built on first use when the catalog knows how), or HarnessError.
+
+    A bare name is looked up in the data home only; a folder is used only for
+    an explicit path (``./x``, ``/data/x``). The fingerprint is recomputed
+    from the splits (:meth:`Dataset.verify`) before anything is keyed on it.
+    """
     try:
         try:
             from price_bench.data.catalog import get_dataset
         except ImportError:
             from price_bench.data.dataset import open_dataset as get_dataset
-        return get_dataset(name)
+        dataset = get_dataset(name)
+        dataset.verify()
+        if dataset.source == "path":
+            _note(f"dataset {dataset.name} read from the folder {dataset.path} (an explicit path)")
+        return dataset
+    except DatasetError as exc:
+        raise HarnessError(str(exc)) from None
+
+
+def check_options(options: RunOptions) -> None:
+    """Reject bad run options before any work (HarnessError, one line)."""
+    if options.overwrite not in OVERWRITE_MODES:
+        raise HarnessError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}, not {options.overwrite!r}")
+    if options.limit is not None and options.limit < 1:
+        raise HarnessError("--limit must be a positive number of items")
+    if options.workers < 1:
+        raise HarnessError("--workers must be at least 1")
+    check_seed(options.seed)
+    check_resamples(options.n_resamples)
+
+
+def check_seed(seed: int) -> int:
+    """``seed`` when it is an integer in 0..2**63-1 (it is stored as a signed 64-bit integer)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise HarnessError(f"--seed must be an integer from 0 to {SEED_MAX}, not {seed!r}")
+    return seed
+
+
+def check_resamples(n_resamples: int) -> int:
+    """``n_resamples`` when it is 0 (no confidence intervals) or at least :data:`MIN_RESAMPLES`."""
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or not (
+        n_resamples == 0 or n_resamples >= MIN_RESAMPLES
+    ):
+        raise HarnessError(f"--bootstrap must be 0 (no confidence intervals) or at least {MIN_RESAMPLES}, not {n_resamples!r}")
+    return n_resamples
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Create ``folder`` and prove a file can be written there (HarnessError, one line, otherwise)."""
+    from price_bench.data.dataset import ensure_writable
+
+    try:
+        ensure_writable(folder, what)
     except DatasetError as exc:
         raise HarnessError(str(exc)) from None
 
@@ -145,12 +198,7 @@ def run_predictors(
     value, missing dataset). ``KeyboardInterrupt`` propagates after the
     finished batches are saved.
     """
-    if options.overwrite not in OVERWRITE_MODES:
-        raise HarnessError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}, not {options.overwrite!r}")
-    if options.limit is not None and options.limit < 1:
-        raise HarnessError("--limit must be a positive number of items")
-    if options.workers < 1:
-        raise HarnessError("--workers must be at least 1")
+    check_options(options)
     if registry is None:
         from price_bench.plugins.manager import get_registry
 
@@ -160,8 +208,19 @@ def run_predictors(
     if stray:
         raise HarnessError(f"-o {stray[0]}.…: predictor {stray[0]!r} is not part of this run")
     targets = [_target(registry.get(pid), options.overrides.get(pid, {})) for pid in ids]
-    dataset = dataset or open_dataset_by_name(options.dataset)
+    if dataset is None:
+        dataset = open_dataset_by_name(options.dataset)
+    else:
+        try:
+            dataset.verify()
+        except DatasetError as exc:
+            raise HarnessError(str(exc)) from None
     context = _Context(dataset, options)
+    check_writable(context.results_dir, "results folder")
+    home = options.home or _data_home()
+    check_writable(home / "work", "data home")
+    if options.cache_path is None:
+        check_writable(home / "cache", "data home")
     outcomes = []
     try:
         with RunProgress(options.progress) as progress:
@@ -175,18 +234,52 @@ def run_predictors(
     return outcomes
 
 
-def fit_or_load(predictor: Predictor, dataset: Dataset, workdir: Path, *, refit: bool = False) -> tuple[float | None, bool]:
-    """Restore the predictor from ``workdir`` or fit it on ``dataset``; returns (fit seconds, reused)."""
+def fit_or_load(
+    predictor: Predictor,
+    dataset: Dataset,
+    workdir: Path,
+    *,
+    refit: bool = False,
+    note: Callable[[str], None] | None = None,
+) -> tuple[float | None, bool]:
+    """Restore the predictor from ``workdir`` or fit it on ``dataset``; returns (fit seconds, reused).
+
+    ``load`` only ever sees a folder whose files still match the digests the
+    fit marker recorded after the last fit (artefacts may be pickles). A
+    folder that does not match, or a ``load`` that raises, is refitted with
+    a one-line note (``note``, default stderr) instead of failing.
+    """
+    note = note or _note
     workdir.mkdir(parents=True, exist_ok=True)
     marker = None if refit else read_marker(workdir)
-    if marker is not None and predictor.load(workdir):
-        return marker.fit_seconds, True
+    if marker is not None:
+        problem = verify_marker(workdir, marker)
+        if problem is None:
+            try:
+                if predictor.load(workdir):
+                    return marker.fit_seconds, True
+            except Exception as exc:  # a corrupt artefact: refit rather than fail
+                problem = f"load raised {one_line(exc, 120)}"
+        if problem is not None:
+            note(f"{predictor.id}: work folder {workdir} does not match its fit record ({problem}); refitting")
+    elif not refit and (workdir / MARKER).exists():
+        note(f"{predictor.id}: fit record {workdir / MARKER} is unreadable or has no file digests; refitting")
     clear_marker(workdir)
     started = time.perf_counter()
     predictor.fit(dataset.train, dataset.validation, workdir)
     seconds = time.perf_counter() - started
     write_marker(workdir, seconds)
     return seconds, False
+
+
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr, flush=True)
+
+
+def _data_home() -> Path:
+    from price_bench.data.dataset import data_home
+
+    return data_home()
 
 
 # -- one predictor --------------------------------------------------------------------------
@@ -212,7 +305,13 @@ class _Context:
     @property
     def cache(self) -> PredictionCache:
         if self._cache is None:
-            self._cache = PredictionCache(self.options.cache_path or _default_cache(self.options.home))
+            import sqlite3
+
+            path = self.options.cache_path or _default_cache(self.options.home)
+            try:
+                self._cache = PredictionCache(path)
+            except (sqlite3.Error, OSError) as exc:
+                raise HarnessError(f"cannot open the prediction cache {path}: {one_line(exc)}") from None
         return self._cache
 
     @property
@@ -282,6 +381,8 @@ def _run_one(target: _Target, ctx: _Context, progress: RunProgress) -> RunOutcom
     base = base.model_copy(update={"extra": read_info(workdir)})
     try:
         return _score_and_write(ctx, base, predictions, fit_seconds, fit_reused, len(missing), wall)
+    except HarnessError:
+        raise
     except Exception as exc:  # e.g. a prediction of an unusable type: this predictor fails, the run goes on
         return _finish(ctx, base, "failed", redact(f"scoring failed: {one_line(exc)}"), wall)
 
@@ -544,9 +645,18 @@ def _finish(ctx: _Context, base: RunRecord, status: str, reason: str | None, wal
 
 
 def _write(ctx: _Context, record: RunRecord, rows: list[dict[str, Any]]) -> Path:
-    from price_bench.results.store import write_record
+    from price_bench.results.store import ResultError, record_path, write_record
 
-    return write_record(ctx.results_dir, record, rows)
+    try:
+        return write_record(ctx.results_dir, record, rows)
+    except ResultError as exc:
+        raise HarnessError(str(exc)) from None
+    except OSError as exc:
+        where = exc.filename or record_path(ctx.results_dir, record)
+        raise HarnessError(
+            f"cannot write the result record {where}: {exc.strerror or exc}; the predictions are cached, "
+            "so rerunning the same command after fixing the folder costs nothing"
+        ) from None
 
 
 def _base_record(ctx: _Context, spec: PredictorSpec, cls: type[Predictor] | None, config: Any, started_at: str) -> RunRecord:

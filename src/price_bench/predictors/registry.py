@@ -14,6 +14,8 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from price_bench.names import name_problem
+
 if TYPE_CHECKING:
     from price_bench.predictors.contract import Predictor
 
@@ -27,6 +29,10 @@ class UnknownPredictorError(KeyError):
 
 class DuplicatePredictorError(ValueError):
     """Two registrations claimed the same predictor id."""
+
+
+class InvalidPredictorIdError(ValueError):
+    """A predictor id that cannot name a folder (see :mod:`price_bench.names`)."""
 
 
 @dataclass
@@ -69,6 +75,9 @@ class PredictorRegistry:
         """Add ``spec``; raise :class:`DuplicatePredictorError` if the id is taken."""
         if not spec.id:
             raise ValueError(f"a predictor from {spec.origin} has an empty id")
+        problem = name_problem(spec.id, "predictor id")
+        if problem:  # ids name result and work folders: one rule, checked where they enter
+            raise InvalidPredictorIdError(f"{problem}, registered by {spec.origin}")
         existing = self._specs.get(spec.id)
         if existing is not None:
             raise DuplicatePredictorError(
