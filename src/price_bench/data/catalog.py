@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from price_bench.data.curation import Recipe, get_recipe
-from price_bench.data.dataset import Dataset, DatasetError, datasets_dir, open_dataset, write_dataset
+from price_bench.data.dataset import Dataset, DatasetError, open_dataset, write_dataset
 from price_bench.data.sources import SourceFile, check_categories, resolve
 
 DEMO = "demo"
@@ -25,6 +25,20 @@ def get_dataset(name: str, home: Path | None = None) -> Dataset:
         if name != DEMO:
             raise
     return build_demo(home=home)
+
+
+def load_dataset(name_or_path: str | Path, *, home: Path | None = None) -> Dataset:
+    """A curated dataset by name (under the data home) or by folder path.
+
+    ``demo`` is built on first use. The splits load lazily::
+
+        ds = price_bench.load_dataset("demo")
+        ds.test[0].text, ds.to_pandas("train").price.median()
+
+    Raises :class:`~price_bench.data.dataset.DatasetError` (one-line message)
+    when there is no such dataset or its manifest is unreadable.
+    """
+    return get_dataset(str(name_or_path), home=home)
 
 
 def build_demo(home: Path | None = None, *, n: int | None = None, seed: int | None = None) -> Dataset:
@@ -115,8 +129,3 @@ def _as_list(value) -> list:
 def _check_name(name: str) -> None:
     if not name or name.startswith(".") or "/" in name or "\\" in name or name.strip() != name:
         raise DatasetError(f"invalid dataset name {name!r} (use letters, digits, - and _)")
-
-
-def dataset_path(name: str, home: Path | None = None) -> Path:
-    """Where dataset ``name`` lives (or would)."""
-    return datasets_dir(home) / name
