@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from price_bench.items import Item
+from price_bench import Item
 from price_bench_frontier.testing import LlamaServer, StubChatServer, llama_server_unavailable
 
 PRODUCTS = [
