@@ -9,4 +9,4 @@ authors get with ``pip install price-bench`` (``pytest11`` entry point).
 Naming it here keeps a checkout whose install predates the entry point working.
 """
 
-pytest_plugins = ["price_bench.testing.fixtures"]
+pytest_plugins = ["price_bench.testing.fixtures", "pytester"]
