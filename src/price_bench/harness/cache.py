@@ -139,15 +139,6 @@ class PredictionCache:
             self.conn.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
         return len(values)
 
-    def clear(self, key: CacheKey) -> None:
-        """Forget every prediction for ``key``."""
-        with self._transaction():
-            self.conn.execute("DELETE FROM predictions WHERE key = ?", (key.digest,))
-
-    def count(self, key: CacheKey) -> int:
-        """How many predictions are cached for ``key``."""
-        return self.conn.execute("SELECT COUNT(*) FROM predictions WHERE key = ?", (key.digest,)).fetchone()[0]
-
     def _transaction(self):
         conn = self.conn
 

@@ -104,11 +104,9 @@ class _Target:
 
 def open_dataset_by_name(name: str) -> Dataset:
     """The dataset ``name`` (built on first use when the catalog knows how), or HarnessError."""
+    from price_bench.data.catalog import get_dataset
+
     try:
-        try:
-            from price_bench.data.catalog import get_dataset
-        except ImportError:
-            from price_bench.data.dataset import open_dataset as get_dataset
         return get_dataset(name)
     except DatasetError as exc:
         raise HarnessError(str(exc)) from None
