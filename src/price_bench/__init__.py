@@ -52,7 +52,28 @@ _EXPORTS: dict[str, str] = {
     "HarnessError": "price_bench.harness.errors",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [
+    "Dataset",
+    "DatasetError",
+    "HarnessError",
+    "Item",
+    "Prediction",
+    "Predictor",
+    "PredictorConfig",
+    "PredictorSpec",
+    "Requirement",
+    "Results",
+    "__version__",
+    "cuda_available",
+    "data_home",
+    "evaluate",
+    "field_role",
+    "hookimpl",
+    "load_dataset",
+    "parse_price",
+    "predict_field",
+    "runtime_field",
+]
 
 
 def __getattr__(name: str) -> Any:

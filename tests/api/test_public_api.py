@@ -26,6 +26,7 @@ def test_exported_with_a_docstring(name):
 
 
 def test_every_export_resolves_and_unknown_names_raise():
+    assert set(price_bench.__all__) == set(price_bench._EXPORTS) | {"__version__"}
     for name in price_bench.__all__:
         assert getattr(price_bench, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
