@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from price_bench.items import Item
+from price_bench import Item
 from price_bench_frontier.testing import LlamaServer, StubChatServer, llama_server_unavailable
 
 PRODUCTS = [

@@ -16,8 +16,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from price_bench.harness.runner import RunOptions, run_predictors
-from price_bench.predictors.registry import PredictorRegistry, PredictorSpec
+from price_bench import PredictorSpec
+from price_bench.testing import PredictorRegistry, RunOptions, run_predictors
 from price_bench_frontier.client import LLMClient
 from price_bench_frontier.predictors import FrontierFewShot, FrontierRag, FrontierZeroShot
 from price_bench_frontier.prompts import build_messages
@@ -36,7 +36,7 @@ MAX_TOKENS = 16
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
     """The demo dataset, built once for the session."""
-    from price_bench.data.catalog import get_dataset
+    from price_bench.testing import get_dataset
 
     home = tmp_path_factory.mktemp("demo-home")
     return get_dataset("demo", home=home)

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from price_bench.harness.runner import RunOptions, run_predictors
-from price_bench.plugins.manager import get_registry
+from price_bench.testing import RunOptions, get_registry, run_predictors
 from price_bench_openai_ft import jobs as jobs_module
 from price_bench_openai_ft.state import STATE_FILE, JobState
 from price_bench_openai_ft.training_data import answer_for, subsample

@@ -126,7 +126,7 @@ def test_missing_tokenizer_is_a_one_line_error(tmp_path):
 
 
 def test_plugin_registers_both_predictors(register_plugin):
-    from price_bench.plugins.manager import get_registry
+    from price_bench.testing import get_registry
 
     register_plugin(price_bench_qlora, name="qlora-under-test")
     registry = get_registry()
@@ -145,7 +145,7 @@ def test_plugin_import_stays_light():
 
 def test_decoding_settings_do_not_key_the_work_folder():
     """Decoding and logging fields reuse the fitted adapter; training fields refit."""
-    from price_bench.predictors.contract import field_role
+    from price_bench import field_role
 
     roles = {name: field_role(QLoRAConfig, name) for name in QLoRAConfig.model_fields}
     assert {n for n, r in roles.items() if r == "predict"} == {

@@ -95,36 +95,13 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 # -- list / plugins --------------------------------------------------------------------------------
 
 
-def predictor_statuses() -> list[dict[str, Any]]:
-    """Every registered predictor with its status (``ready``, ``skipped: reason`` or ``error: ...``).
-
-    Requirement checks run in cheap mode: no heavy import happens here.
-    """
-    from price_bench.harness.runner import one_line
-    from price_bench.plugins.manager import get_registry
-    from price_bench.predictors.contract import cheap_checks
-
-    rows = []
-    with cheap_checks():
-        for spec in get_registry().specs():
-            row = {"id": spec.id, "origin": spec.origin, "plugin_version": spec.plugin_version, "description": spec.description}
-            try:
-                cls = spec.load()
-                row["description"] = cls.description or spec.description
-                reason = cls.skip_reason(cls.Config())
-                row["status"] = "ready" if reason is None else "skipped"
-                row["reason"] = reason
-            except Exception as exc:
-                row["status"], row["reason"] = "error", one_line(exc)
-            rows.append(row)
-    return rows
-
-
 @click.command("list")
 @json_option
 @_user_errors
 def list_cmd(as_json: bool) -> None:
     """List predictors: ready, or skipped and why, with their plugin."""
+    from price_bench.plugins.status import predictor_statuses
+
     rows = predictor_statuses()
     _warn_plugin_failures()
     if as_json:
@@ -384,24 +361,6 @@ def _record_summary(record) -> dict[str, Any]:
     }
 
 
-def find_run(run: str, results_dir: Path):
-    """``(path, record)`` for a run id (or unique prefix) or a record path."""
-    from price_bench.harness.errors import HarnessError
-    from price_bench.results.store import iter_record_paths, read_record
-
-    path = Path(run)
-    if path.suffix == ".json" and path.is_file():
-        return path, read_record(path)
-    matches = [p for p in iter_record_paths(results_dir) if p.stem == run]
-    if not matches:
-        matches = [p for p in iter_record_paths(results_dir) if p.stem.startswith(run)]
-    if not matches:
-        raise HarnessError(f"no run {run!r} in {results_dir} (see `price-bench results`)")
-    if len(matches) > 1:
-        raise HarnessError(f"run {run!r} is ambiguous: {', '.join(p.stem for p in matches[:4])}")
-    return matches[0], read_record(matches[0])
-
-
 @click.command("show")
 @click.argument("run")
 @results_option
@@ -409,6 +368,8 @@ def find_run(run: str, results_dir: Path):
 @_user_errors
 def show_cmd(run, results, as_json) -> None:
     """Metrics with 95% CIs and breakdowns of one run (run id, id prefix or record path)."""
+    from price_bench.results.store import find_run
+
     path, record = find_run(run, _results_dir(results))
     if as_json:
         _echo_json(record.model_dump(mode="json"))
@@ -454,36 +415,6 @@ def show_cmd(run, results, as_json) -> None:
 # -- compare ---------------------------------------------------------------------------------------------
 
 
-def compare_runs(path_a: Path, record_a, path_b: Path, record_b, n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Paired bootstrap of two runs on the items they share (matched by id)."""
-    import numpy as np
-
-    from price_bench.harness.errors import HarnessError
-    from price_bench.metrics.bootstrap import paired_compare
-    from price_bench.results.store import read_predictions
-
-    rows_a = {row.id: row for row in read_predictions(path_a, record_a)}
-    rows_b = {row.id: row for row in read_predictions(path_b, record_b)}
-    if not rows_a or not rows_b:
-        raise HarnessError("both runs need per-item predictions (complete runs with a sidecar file)")
-    common = [item_id for item_id in rows_a if item_id in rows_b]
-    if not common:
-        raise HarnessError("the two runs share no item: they were scored on different datasets")
-    mismatched = [i for i in common if abs(rows_a[i].truth - rows_b[i].truth) > 1e-6]
-    if mismatched:
-        raise HarnessError(f"item {mismatched[0]!r} has different true prices in the two runs: not the same items")
-    truth = np.array([rows_a[i].truth for i in common])
-    comparison = paired_compare(
-        truth, [rows_a[i].guess for i in common], [rows_b[i].guess for i in common], n_resamples=n_resamples, seed=seed
-    )
-    return {
-        "a": {"run_id": record_a.run_id, "predictor": record_a.predictor.id, "n_items": len(rows_a)},
-        "b": {"run_id": record_b.run_id, "predictor": record_b.predictor.id, "n_items": len(rows_b)},
-        "same_dataset": record_a.dataset.fingerprint == record_b.dataset.fingerprint,
-        **comparison.to_dict(),
-    }
-
-
 @click.command("compare")
 @click.argument("run_a")
 @click.argument("run_b")
@@ -498,6 +429,9 @@ def compare_cmd(run_a, run_b, n_resamples, results, as_json) -> None:
 
     if n_resamples < MIN_RESAMPLES:
         raise HarnessError(f"--bootstrap must be at least {MIN_RESAMPLES} for a paired comparison, not {n_resamples}")
+    from price_bench.results.compare import compare_runs
+    from price_bench.results.store import find_run
+
     results_dir = _results_dir(results)
     path_a, rec_a = find_run(run_a, results_dir)
     path_b, rec_b = find_run(run_b, results_dir)

@@ -35,6 +35,20 @@ def get_dataset(name: str, home: Path | None = None) -> Dataset:
     return open_dataset(name, home=home)
 
 
+def load_dataset(name_or_path: str | Path, *, home: Path | None = None) -> Dataset:
+    """A curated dataset by name (under the data home) or by folder path.
+
+    ``demo`` is built on first use. The splits load lazily::
+
+        ds = price_bench.load_dataset("demo")
+        ds.test[0].text, ds.to_pandas("train").price.median()
+
+    Raises :class:`~price_bench.data.dataset.DatasetError` (one-line message)
+    when there is no such dataset or its manifest is unreadable.
+    """
+    return get_dataset(str(name_or_path), home=home)
+
+
 def build_demo(home: Path | None = None, *, n: int | None = None, seed: int | None = None, overwrite: bool = True) -> Dataset:
     """Generate the synthetic demo catalog in the raw 2023 format and curate it as ``demo``."""
     from price_bench.data import demo
@@ -129,6 +143,3 @@ def _as_list(value) -> list:
     return list(value)
 
 
-def dataset_path(name: str, home: Path | None = None) -> Path:
-    """Where dataset ``name`` lives (or would)."""
-    return datasets_dir(home) / check_dataset_name(name)

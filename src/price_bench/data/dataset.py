@@ -115,9 +115,14 @@ def fingerprint_items(splits: Mapping[str, Iterable[Item]]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-@dataclass
+@dataclass(repr=False)
 class Dataset:
-    """A curated dataset folder, read lazily split by split."""
+    """A curated dataset folder, read lazily split by split.
+
+    ``train``, ``validation`` and ``test`` are lists of :class:`~price_bench.Item`;
+    :meth:`to_pandas` gives one split as a DataFrame. Open one with
+    :func:`price_bench.load_dataset`.
+    """
 
     name: str
     path: Path
@@ -162,15 +167,35 @@ class Dataset:
 
     @property
     def train(self) -> list[Item]:
+        """The items predictors learn from."""
         return self.items("train")
 
     @property
     def validation(self) -> list[Item]:
+        """Held-out items for a predictor's own model selection (never the test split)."""
         return self.items("validation")
 
     @property
     def test(self) -> list[Item]:
+        """The items every run is scored on."""
         return self.items("test")
+
+    def to_pandas(self, split: str = "test"):
+        """One split as a ``pandas.DataFrame``: id, text, price, category, title, details (a dict per row)."""
+        import pandas as pd
+
+        columns = ["id", "text", "price", "category", "title", "details"]
+        rows = [(i.id, i.text, i.price, i.category, i.title, i.details) for i in self.items(split)]
+        return pd.DataFrame.from_records(rows, columns=columns)
+
+    def __repr__(self) -> str:
+        sizes = self.manifest.get("sizes")
+        sizes = sizes if isinstance(sizes, dict) else {}
+        counts = ", ".join(f"{split}={sizes[split]:,}" for split in SPLITS if isinstance(sizes.get(split), int))
+        kind = "synthetic" if self.synthetic else "real"
+        fingerprint = str(self.manifest.get("fingerprint", "?"))
+        short = fingerprint.split(":", 1)[-1][:12]
+        return f"Dataset({self.name!r}, {kind}, {counts or 'sizes unknown'}, fingerprint {short}, path {str(self.path)!r})"
 
 
 def read_split(path: Path) -> list[Item]:

@@ -74,10 +74,6 @@ class SourceFile:
     def is_hub(self) -> bool:
         return self.location.startswith("hf://")
 
-    @property
-    def name(self) -> str:
-        return self.location
-
 
 @dataclass
 class Chunk:

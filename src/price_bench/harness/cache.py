@@ -244,11 +244,6 @@ class PredictionCache:
             )
             self.conn.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
 
-    def clear(self, key: CacheKey) -> None:
-        """Forget every prediction for ``key``."""
-        with self._transaction():
-            self.conn.execute("DELETE FROM predictions WHERE key = ?", (key.digest,))
-
     def summary(self) -> list[dict]:
         """Per predictor id: how many run keys and cached predictions (sorted by id)."""
         rows = self.conn.execute(
@@ -264,10 +259,6 @@ class PredictionCache:
             n = self.conn.execute(f"DELETE FROM predictions {where}", args).rowcount
             self.conn.execute("DELETE FROM keys" + (" WHERE predictor_id = ?" if predictor_id else ""), args)
         return n
-
-    def count(self, key: CacheKey) -> int:
-        """How many predictions are cached for ``key``."""
-        return self.conn.execute("SELECT COUNT(*) FROM predictions WHERE key = ?", (key.digest,)).fetchone()[0]
 
     def _transaction(self):
         conn = self.conn

@@ -118,10 +118,8 @@ def open_dataset_by_name(name: str) -> Dataset:
     from the splits (:meth:`Dataset.verify`) before anything is keyed on it.
     """
     try:
-        try:
-            from price_bench.data.catalog import get_dataset
-        except ImportError:
-            from price_bench.data.dataset import open_dataset as get_dataset
+        from price_bench.data.catalog import get_dataset
+
         dataset = get_dataset(name)
         dataset.verify()
         if dataset.source == "path":

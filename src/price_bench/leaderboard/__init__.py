@@ -12,6 +12,7 @@ Modules: ``select`` (which runs count), ``build`` (tables and facts),
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 

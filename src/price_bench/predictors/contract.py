@@ -71,6 +71,8 @@ class PredictorConfig(BaseModel):
 class Prediction:
     """One predictor answer for one item.
 
+    ``Prediction(price=12.5)`` is a predictor that computes the number itself;
+    ``Prediction(raw=answer_text)`` lets the harness parse a model's text.
     ``raw`` is what the predictor produced (model text, or the number itself).
     ``price`` is the parsed price, or None: when None and ``raw`` is text, the
     harness parses ``raw`` itself with :func:`price_bench.parsing.parse_price`;
@@ -78,7 +80,7 @@ class Prediction:
     ``error`` marks a per-item failure (e.g. an API call that kept failing).
     """
 
-    raw: str | float | None
+    raw: str | float | None = None
     price: float | None = None
     cost_usd: float = 0.0
     latency_s: float | None = None

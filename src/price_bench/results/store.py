@@ -201,3 +201,22 @@ def read_predictions(record_file: Path, record: RunRecord | None = None) -> list
     except (OSError, UnicodeDecodeError) as exc:
         raise ResultError(f"{sidecar}: unreadable per-item predictions file: {exc}") from None
     return rows
+
+
+def find_run(run: str | Path, results_dir: Path) -> tuple[Path, RunRecord]:
+    """``(path, record)`` for a run id, a unique run-id prefix or a record path.
+
+    Raises :class:`ResultError` when nothing or more than one run matches.
+    """
+    path = Path(run)
+    if path.suffix == ".json" and path.is_file():
+        return path, read_record(path)
+    run = str(run)
+    matches = [p for p in iter_record_paths(results_dir) if p.stem == run]
+    if not matches:
+        matches = [p for p in iter_record_paths(results_dir) if p.stem.startswith(run)]
+    if not matches:
+        raise ResultError(f"no run {run!r} in {results_dir} (see `price-bench results`)")
+    if len(matches) > 1:
+        raise ResultError(f"run {run!r} is ambiguous: {', '.join(p.stem for p in matches[:4])}")
+    return matches[0], read_record(matches[0])

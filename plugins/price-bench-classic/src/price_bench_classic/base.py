@@ -16,8 +16,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from price_bench.items import Item
-from price_bench.predictors.contract import Prediction, Predictor, field_role
+from price_bench import Item, Prediction, Predictor, field_role
 
 MODEL_FILE = "model.joblib"
 META_FILE = "model.json"

@@ -29,9 +29,7 @@ from urllib.parse import urlparse
 
 from pydantic import field_validator
 
-from price_bench.items import Item
-from price_bench.parsing import parse_price
-from price_bench.predictors.contract import Prediction, Predictor, PredictorConfig, predict_field, runtime_field
+from price_bench import Item, Prediction, Predictor, PredictorConfig, parse_price, predict_field, runtime_field
 from price_bench_frontier.prompts import Example, answer_text, build_messages
 
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")

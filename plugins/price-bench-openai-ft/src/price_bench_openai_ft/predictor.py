@@ -26,8 +26,7 @@ from typing import Any, Sequence
 
 from pydantic import Field
 
-from price_bench.items import Item
-from price_bench.predictors.contract import Prediction, Predictor, PredictorConfig, predict_field, runtime_field
+from price_bench import Item, Prediction, Predictor, PredictorConfig, predict_field, runtime_field
 from price_bench_openai_ft.cost import CostEstimate, check_spend, estimate_cost, training_price
 from price_bench_openai_ft.jobs import FineTuneJobs, JobFailedError, default_console, job_error, make_openai
 from price_bench_openai_ft.state import STATE_FILE, JobState, UploadedFile, adoptable, training_key
@@ -255,7 +254,7 @@ class OpenAIFineTune(Predictor):
 
     def predict(self, items: Sequence[Item]) -> list[Prediction]:
         """One chat completion per item with the fine-tuned model (cached, retried, costed)."""
-        from price_bench.parsing import parse_price
+        from price_bench import parse_price
 
         client = self._chat_client()
         conversations = [prompt_messages(item.text, self.config.max_chars) for item in items]

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from price_bench.predictors.contract import PredictorConfig, cuda_available, predict_field, runtime_field
+from price_bench import PredictorConfig, cuda_available, predict_field, runtime_field
 
 DEFAULT_GPU_MODEL = "meta-llama/Llama-3.1-8B"
 DEFAULT_CPU_MODEL = "smollm2-135m"

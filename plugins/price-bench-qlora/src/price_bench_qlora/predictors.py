@@ -19,8 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from price_bench.items import Item
-from price_bench.predictors.contract import Prediction, Predictor, PredictorConfig, Requirement, cuda_available
+from price_bench import Item, Prediction, Predictor, PredictorConfig, Requirement, cuda_available
 
 from price_bench_qlora.config import BaseModelConfig, QLoRAConfig
 from price_bench_qlora.models import SMOLLM2_ALIAS, SMOLLM2_PACKAGE

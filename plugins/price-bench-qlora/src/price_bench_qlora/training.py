@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from price_bench.items import Item
+from price_bench import Item
 
 from price_bench_qlora.config import QLoRAConfig, effective_optimizer
 from price_bench_qlora.prompts import PadCollator, PromptEncoder

@@ -1,0 +1,46 @@
+"""Is run A really better than run B? A paired bootstrap on the items both scored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from price_bench.results.schema import RunRecord
+from price_bench.results.store import ResultError, read_predictions
+
+
+def compare_runs(
+    path_a: Path, record_a: RunRecord, path_b: Path, record_b: RunRecord, n_resamples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Paired bootstrap of two runs on the items they share (matched by id).
+
+    Returns the two runs' ids and predictors, ``same_dataset`` (equal
+    fingerprints) and :class:`~price_bench.metrics.bootstrap.Comparison`'s
+    fields (``error_a``, ``error_b``, ``diff``, its CI, ``p_value``,
+    ``significant``, ``better``). Raises :class:`ResultError` when a run has
+    no per-item file or the two share no item with the same true price.
+    """
+    import numpy as np
+
+    from price_bench.metrics.bootstrap import paired_compare
+
+    rows_a = {row.id: row for row in read_predictions(path_a, record_a)}
+    rows_b = {row.id: row for row in read_predictions(path_b, record_b)}
+    if not rows_a or not rows_b:
+        raise ResultError("both runs need per-item predictions (complete runs with a sidecar file)")
+    common = [item_id for item_id in rows_a if item_id in rows_b]
+    if not common:
+        raise ResultError("the two runs share no item: they were scored on different datasets")
+    mismatched = [i for i in common if abs(rows_a[i].truth - rows_b[i].truth) > 1e-6]
+    if mismatched:
+        raise ResultError(f"item {mismatched[0]!r} has different true prices in the two runs: not the same items")
+    truth = np.array([rows_a[i].truth for i in common])
+    comparison = paired_compare(
+        truth, [rows_a[i].guess for i in common], [rows_b[i].guess for i in common], n_resamples=n_resamples, seed=seed
+    )
+    return {
+        "a": {"run_id": record_a.run_id, "predictor": record_a.predictor.id, "n_items": len(rows_a)},
+        "b": {"run_id": record_b.run_id, "predictor": record_b.predictor.id, "n_items": len(rows_b)},
+        "same_dataset": record_a.dataset.fingerprint == record_b.dataset.fingerprint,
+        **comparison.to_dict(),
+    }
