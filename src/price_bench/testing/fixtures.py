@@ -155,6 +155,10 @@ def register_plugin() -> Iterator[Callable[..., Any]]:
     yield _register
     for name in names:
         pm.unregister(name=name)
+    # A failure recorded for a test's plugin must not outlive it (later tests would see it).
+    from price_bench.plugins import manager
+
+    manager._failures[:] = [failure for failure in manager._failures if failure.name not in names]
 
 
 class _PredictorsPlugin:
