@@ -160,21 +160,43 @@ def test_second_ctrl_c_during_a_slow_cleanup_exits_without_a_traceback(env, tmp_
     assert rerun.returncode == 0 and outcome["cached_items"] >= 5
 
 
-def test_data_build_interrupted_exits_130(tmp_path, price_bench_home):
-    """Case: Ctrl-C during `data build`. Outcome: exit 130 (not 1) with one line, no traceback; no half-built dataset is left to be used."""
-    process = subprocess.Popen(kit.price_bench_cmd("data", "build", "demo"), env=dict(os.environ),
+def _interrupt_build(args: list[str], after: float, group: bool) -> tuple[int, str]:
+    """Run ``price-bench data build ARGS``, Ctrl-C it after ``after`` seconds (``group``: the whole process group, as a
+    terminal does); returns (exit code, stderr)."""
+    process = subprocess.Popen(kit.price_bench_cmd("data", "build", *args), env=dict(os.environ), start_new_session=group,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(2.0)
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
+        time.sleep(after)
+        if group:
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
     if process.returncode == 0:
-        pytest.skip("the demo build finished within 2 s: nothing left to interrupt")
-    assert process.returncode == 130, stderr
+        pytest.skip(f"the build finished within {after} s: nothing left to interrupt")
+    return process.returncode, stderr
+
+
+def test_data_build_interrupted_exits_130(price_bench_home):
+    """Case: Ctrl-C during `data build`. Outcome: exit 130 (not 1) with one line, no traceback; no half-built dataset is left to be used."""
+    code, stderr = _interrupt_build(["demo"], after=2.0, group=False)
+    assert code == 130, stderr
     assert kit.lines(stderr, "Interrupted") == ["Interrupted."]
     kit.assert_no_traceback(stderr)
     assert not (price_bench_home / "datasets" / "demo" / "manifest.json").exists()
+
+
+def test_data_build_with_workers_interrupted_from_a_terminal(price_bench_home):
+    """Case: Ctrl-C (to the whole process group) during `data build --workers 2`. Outcome: exit 130 with one line; the worker processes print no traceback; no half-built dataset is left."""
+    from price_bench.data.demo import write_raw
+
+    source = write_raw(price_bench_home / "raw.jsonl", n=20_000)
+    code, stderr = _interrupt_build(["pooled", "--source", str(source), "--workers", "2"], after=2.0, group=True)
+    assert code == 130, stderr
+    assert kit.lines(stderr, "Interrupted") == ["Interrupted."]
+    kit.assert_no_traceback(stderr)
+    assert not (price_bench_home / "datasets" / "pooled" / "manifest.json").exists()
