@@ -434,8 +434,10 @@ def _start_batch(predictor: Predictor, batch: list[Item]) -> Future:
             return
         try:
             future.set_result(_call_predict(predictor, batch))
-        except BaseException as exc:  # KeyboardInterrupt included: re-raised in the calling thread
+        except (Exception, KeyboardInterrupt) as exc:  # re-raised in the calling thread
             future.set_exception(exc)
+        except BaseException as exc:  # e.g. SystemExit from a plugin: it fails this predictor, never the process
+            future.set_exception(RuntimeError(f"predict raised {one_line(exc)}"))
 
     threading.Thread(target=work, name=f"predict-{predictor.id or 'predictor'}", daemon=True).start()
     return future
