@@ -190,6 +190,7 @@ def test_data_build_interrupted_exits_130(price_bench_home):
     assert not (price_bench_home / "datasets" / "demo" / "manifest.json").exists()
 
 
+@pytest.mark.slow  # writes and curates 20,000 raw records
 def test_data_build_with_workers_interrupted_from_a_terminal(price_bench_home):
     """Case: Ctrl-C (to the whole process group) during `data build --workers 2`. Outcome: exit 130 with one line; the worker processes print no traceback; no half-built dataset is left."""
     from price_bench.data.demo import write_raw
