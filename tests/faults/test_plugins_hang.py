@@ -160,13 +160,21 @@ def test_second_ctrl_c_during_a_slow_cleanup_exits_without_a_traceback(env, tmp_
     assert rerun.returncode == 0 and outcome["cached_items"] >= 5
 
 
-def _interrupt_build(args: list[str], after: float, group: bool) -> tuple[int, str]:
-    """Run ``price-bench data build ARGS``, Ctrl-C it after ``after`` seconds (``group``: the whole process group, as a
-    terminal does); returns (exit code, stderr)."""
-    process = subprocess.Popen(kit.price_bench_cmd("data", "build", *args), env=dict(os.environ), start_new_session=group,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _interrupt_build(args: list[str], tmp: Path, group: bool, settle: float = 0.5) -> tuple[int, str]:
+    """Run ``price-bench data build ARGS`` and Ctrl-C it once the build is under way; returns (exit code, stderr).
+
+    The build's private ``TMPDIR`` tells when it has started (its first temporary folder appears there),
+    ``settle`` seconds later comes the signal; ``group`` sends it to the whole process group, as a terminal does.
+    """
+    private_tmp = tmp / "tmp"
+    private_tmp.mkdir()
+    process = subprocess.Popen(kit.price_bench_cmd("data", "build", *args), env={**os.environ, "TMPDIR": str(private_tmp)},
+                               start_new_session=group, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(after)
+        deadline = time.monotonic() + 60
+        while not any(private_tmp.iterdir()) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(settle)
         if group:
             os.killpg(process.pid, signal.SIGINT)
         else:
@@ -177,13 +185,13 @@ def _interrupt_build(args: list[str], after: float, group: bool) -> tuple[int, s
             process.kill()
             process.wait()
     if process.returncode == 0:
-        pytest.skip(f"the build finished within {after} s: nothing left to interrupt")
+        pytest.skip("the build finished before Ctrl-C: nothing left to interrupt")
     return process.returncode, stderr
 
 
-def test_data_build_interrupted_exits_130(price_bench_home):
+def test_data_build_interrupted_exits_130(price_bench_home, tmp_path):
     """Case: Ctrl-C during `data build`. Outcome: exit 130 (not 1) with one line, no traceback; no half-built dataset is left to be used."""
-    code, stderr = _interrupt_build(["demo"], after=2.0, group=False)
+    code, stderr = _interrupt_build(["demo"], tmp_path, group=False)
     assert code == 130, stderr
     assert kit.lines(stderr, "Interrupted") == ["Interrupted."]
     kit.assert_no_traceback(stderr)
@@ -191,12 +199,12 @@ def test_data_build_interrupted_exits_130(price_bench_home):
 
 
 @pytest.mark.slow  # writes and curates 20,000 raw records
-def test_data_build_with_workers_interrupted_from_a_terminal(price_bench_home):
+def test_data_build_with_workers_interrupted_from_a_terminal(price_bench_home, tmp_path):
     """Case: Ctrl-C (to the whole process group) during `data build --workers 2`. Outcome: exit 130 with one line; the worker processes print no traceback; no half-built dataset is left."""
     from price_bench.data.demo import write_raw
 
     source = write_raw(price_bench_home / "raw.jsonl", n=20_000)
-    code, stderr = _interrupt_build(["pooled", "--source", str(source), "--workers", "2"], after=2.0, group=True)
+    code, stderr = _interrupt_build(["pooled", "--source", str(source), "--workers", "2"], tmp_path, group=True, settle=1.5)
     assert code == 130, stderr
     assert kit.lines(stderr, "Interrupted") == ["Interrupted."]
     kit.assert_no_traceback(stderr)
