@@ -110,7 +110,8 @@ def test_predictor_that_keeps_hanging_is_given_up_on(env, tmp_path):
 
 
 def _interrupted_run(env, tmp_path, signals: int, **extra: str):
-    """Start a --workers 3 run whose later batches hang, Ctrl-C it ``signals`` times; returns (process, seconds to exit, stderr)."""
+    """Start a --workers 3 run whose later batches hang, Ctrl-C it ``signals`` times; returns (process, seconds from
+    the last Ctrl-C to the exit, stderr)."""
     marker = tmp_path / "hanging-started"
     process = subprocess.Popen(
         kit.price_bench_cmd("run", "hanging", "--dataset", "tiny", "--results", str(tmp_path / "results"), "--workers", "3"),
@@ -123,11 +124,12 @@ def _interrupted_run(env, tmp_path, signals: int, **extra: str):
             assert process.poll() is None and time.monotonic() < deadline, process.communicate()
             time.sleep(0.05)
         time.sleep(1.0)  # the first batch's answer reaches the cache
-        sent = time.monotonic()
-        for _ in range(signals):
+        for n in range(signals):
+            if n:
+                time.sleep(0.5)  # the first Ctrl-C's cleanup is under way
             process.send_signal(signal.SIGINT)
-            time.sleep(0.3)
-        _, stderr = process.communicate(timeout=30)
+            sent = time.monotonic()
+        _, stderr = process.communicate(timeout=60)
         return process, time.monotonic() - sent, stderr
     finally:
         if process.poll() is None:
@@ -152,7 +154,7 @@ def test_second_ctrl_c_during_a_slow_cleanup_exits_without_a_traceback(env, tmp_
     """Case: Ctrl-C twice while the predictor's close() is slow. Outcome: the second one exits 130 at once with one line, no traceback; committed batches are kept."""
     process, seconds, stderr = _interrupted_run(env, tmp_path, signals=2, SLOW_CLOSE="30")
     assert process.returncode == 130, stderr
-    assert seconds < 3.0
+    assert seconds < 2.0
     assert kit.lines(stderr, "Interrupted") == ["Interrupted again: exiting now."]
     kit.assert_no_traceback(stderr)
 
