@@ -196,7 +196,7 @@ def test_limit_runs_are_marked(cli):
     "args, message",
     [
         (["run", "nope", "--dataset", "tiny"], "Error: unknown predictor 'nope'"),
-        (["run", "echo", "--dataset", "tiny", "-o", "echo.bais=1"], "Error: echo: unknown config key 'bais' (known keys: bias)"),
+        (["run", "echo", "--dataset", "tiny", "-o", "echo.bais=1"], "Error: echo: unknown config key 'bais' (known keys: batch_timeout_s, bias)"),
         (["run", "echo", "--dataset", "tiny", "-o", "echo.bias=lots"], "Error: echo: bad value for 'bias'"),
         (["run", "echo", "--dataset", "tiny", "-o", "bias=1"], "Error: bad override 'bias=1'"),
         (["run", "echo", "--dataset", "no-such-dataset"], "Error: no dataset named 'no-such-dataset'"),

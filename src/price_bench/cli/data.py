@@ -26,7 +26,15 @@ def _os_error(exc: OSError) -> str:
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False, width=max(100, int(os.environ.get("COLUMNS", "100") or 100)))
+    # emoji=False: ":x:" in product text stays ":x:".
+    return Console(highlight=False, soft_wrap=False, emoji=False, width=max(100, int(os.environ.get("COLUMNS", "100") or 100)))
+
+
+def _safe(value) -> str:
+    """Dataset-supplied text (names, product text, categories, manifest fields) escaped for Rich markup."""
+    from rich.markup import escape
+
+    return escape("" if value is None else str(value))
 
 
 def _split_csv(values: tuple[str, ...]) -> list[str]:
@@ -131,10 +139,10 @@ def list_cmd() -> None:
         table.add_column(column)
     for ds in datasets:
         sizes = ds.manifest.get("sizes", {})
-        table.add_row(
-            ds.name, str(sizes.get("train", "?")), str(sizes.get("validation", "?")), str(sizes.get("test", "?")),
-            str(ds.manifest.get("recipe", {}).get("id", "?")), "yes" if ds.synthetic else "no", ds.fingerprint[:19],
-        )
+        table.add_row(*(_safe(cell) for cell in (
+            ds.name, sizes.get("train", "?"), sizes.get("validation", "?"), sizes.get("test", "?"),
+            ds.manifest.get("recipe", {}).get("id", "?"), "yes" if ds.synthetic else "no", ds.fingerprint[:19],
+        )))
     _console().print(table)
 
     if problems:  # the readable ones are listed; the unreadable ones were named above
@@ -169,23 +177,24 @@ def info_cmd(name: str) -> None:
     counts = manifest.get("counts", {})
     console = _console()
     synthetic = " — SYNTHETIC (generated demo data)" if ds.synthetic else ""
-    console.print(f"[bold]{ds.name}[/bold]{synthetic}\nrecipe {manifest.get('recipe', {}).get('id')}  fingerprint {ds.fingerprint}\n{ds.path}")
+    console.print(f"[bold]{_safe(ds.name)}[/bold]{synthetic}\n"
+                  + _safe(f"recipe {manifest.get('recipe', {}).get('id')}  fingerprint {ds.fingerprint}\n{ds.path}"))
 
     sizes = Table(title="Splits")
     for column in ("split", "items"):
         sizes.add_column(column)
     for split in SPLITS:
-        sizes.add_row(split, str(manifest.get("sizes", {}).get(split, 0)))
+        sizes.add_row(split, _safe(manifest.get("sizes", {}).get(split, 0)))
     console.print(sizes)
 
-    rejected = Table(title=f"Raw records: {counts.get('read', 0)} read, {counts.get('accepted_records', 0)} accepted")
+    rejected = Table(title=_safe(f"Raw records: {counts.get('read', 0)} read, {counts.get('accepted_records', 0)} accepted"))
     rejected.add_column("rejected because")
     rejected.add_column("records", justify="right")
     for reason, n in counts.get("rejections", {}).items():
         if n:
-            rejected.add_row(reason, str(n))
+            rejected.add_row(_safe(reason), _safe(n))
     for reason, n in counts.get("warnings", {}).items():
-        rejected.add_row(f"(warning) {reason}", str(n))
+        rejected.add_row(_safe(f"(warning) {reason}"), _safe(n))
     console.print(rejected)
 
     raw_bands = counts.get("price_bands", {})
@@ -193,14 +202,14 @@ def info_cmd(name: str) -> None:
     histogram = Table(title="Price histogram")
     histogram.add_column("band")
     for split in bands:
-        histogram.add_column(split, justify="right")
+        histogram.add_column(_safe(split), justify="right")
     histogram.add_column("test share")
     edges = manifest.get("recipe", {}).get("price_bands") or []
     labels = [f"${low:g}-{high:g}" for low, high in zip(edges, edges[1:])] or list(next(iter(bands.values()), {}).keys())
     test_total = max(1, sum(bands.get("test", {}).values()))
     for label in labels:
         test_n = bands.get("test", {}).get(label, 0)
-        histogram.add_row(label, *(str(bands[s].get(label, 0)) for s in bands), "#" * round(40 * test_n / test_total))
+        histogram.add_row(_safe(label), *(_safe(bands[s].get(label, 0)) for s in bands), "#" * round(40 * test_n / test_total))
     console.print(histogram)
 
     categories = {split: counts.get("categories", {}).get(split, {}) for split in SPLITS}
@@ -210,15 +219,15 @@ def info_cmd(name: str) -> None:
         cats.add_column(split, justify="right")
     names = sorted({c for per in categories.values() for c in per})
     for cat in names:
-        cats.add_row(cat, *(str(categories[s].get(cat, 0)) for s in categories))
+        cats.add_row(_safe(cat), *(_safe(categories[s].get(cat, 0)) for s in categories))
     console.print(cats)
 
     sources = Table(title="Sources")
     for column in ("source", "format", "role", "records", "accepted", "sha256"):
         sources.add_column(column)
     for src in manifest.get("sources", []):
-        sources.add_row(src["label"], str(src.get("format")), src.get("role", "any"), str(src.get("records")),
-                        str(src.get("accepted")), (src.get("sha256") or "-")[:19])
+        sources.add_row(*(_safe(cell) for cell in (src["label"], src.get("format"), src.get("role", "any"), src.get("records"),
+                                                    src.get("accepted"), (src.get("sha256") or "-")[:19])))
     console.print(sources)
 
 
@@ -239,14 +248,14 @@ def show_cmd(name: str, split: str, count: int) -> None:
         _fail(str(exc))
         return
     title = f"{ds.name} / {split} (first {len(items)})" + (" — SYNTHETIC" if ds.synthetic else "")
-    table = Table(title=title, show_lines=True)
+    table = Table(title=_safe(title), show_lines=True)
     table.add_column("id")
     table.add_column("price", justify="right")
     table.add_column("category")
     table.add_column("text")
     for item in items:
         text = item.text if len(item.text) <= 300 else item.text[:297] + "..."
-        table.add_row(item.id, f"${item.price:,.2f}", item.category or "-", text)
+        table.add_row(_safe(item.id), f"${item.price:,.2f}", _safe(item.category or "-"), _safe(text))
     _console().print(table)
 
 

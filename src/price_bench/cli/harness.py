@@ -51,19 +51,33 @@ def _user_errors(func: Callable) -> Callable:
     return wrapper
 
 
-def _warn_plugin_failures() -> None:
-    """One stderr line per plugin that failed to load: loud, but never fatal."""
-    from price_bench.plugins.manager import plugin_failures
+def _warn_plugin_failures(registry=None) -> None:
+    """One stderr line per plugin that failed to load and per refused duplicate predictor id: loud, never fatal."""
+    from price_bench.plugins.manager import get_registry, plugin_failures
 
     for info in plugin_failures():
         click.echo(f"warning: plugin {info.name} ({info.distribution} {info.version}) not loaded: {info.error}"
                    " (see `price-bench plugins`)", err=True)
+    for line in (registry if registry is not None else get_registry()).warnings:
+        click.echo(f"warning: {line}", err=True)
 
 
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    # emoji=False: ":x:" in product text or a model answer stays ":x:".
+    return Console(highlight=False, soft_wrap=False, emoji=False, width=None if sys.stdout.isatty() else 160)
+
+
+def _safe(value: Any) -> str:
+    """``value`` as text that Rich shows verbatim: markup escaped (emoji codes are off on :func:`_console`).
+
+    Everything a plugin, a model, a dataset or a result record supplies goes
+    through here before a Rich table or ``console.print`` sees it.
+    """
+    from rich.markup import escape
+
+    return escape("" if value is None else str(value))
 
 
 def _echo_json(data: Any) -> None:
@@ -115,7 +129,8 @@ def list_cmd(as_json: bool) -> None:
     for row in rows:
         status = row["status"] if row["status"] == "ready" else f"{row['status']}: {row['reason']}"
         style = {"ready": "green", "skipped": "yellow"}.get(row["status"], "red")
-        table.add_row(row["id"], f"[{style}]{status}[/]", f"{row['origin']} {row['plugin_version']}", row["description"])
+        table.add_row(_safe(row["id"]), f"[{style}]{_safe(status)}[/]", _safe(f"{row['origin']} {row['plugin_version']}"),
+                      _safe(row["description"]))
     _console().print(table)
 
 
@@ -138,8 +153,8 @@ def plugins_cmd(as_json: bool) -> None:
     for col in ("name", "distribution", "version", "hooks / error"):
         table.add_column(col)
     for info in infos:
-        detail = f"[red]FAILED: {info.error}[/]" if info.error else ", ".join(info.hooks)
-        table.add_row(info.name, info.distribution, info.version, detail)
+        detail = f"[red]FAILED: {_safe(info.error)}[/]" if info.error else _safe(", ".join(info.hooks))
+        table.add_row(_safe(info.name), _safe(info.distribution), _safe(info.version), detail)
     _console().print(table)
 
 
@@ -201,7 +216,7 @@ def run_cmd(
     from price_bench.plugins.manager import get_registry
 
     registry = get_registry()
-    _warn_plugin_failures()
+    _warn_plugin_failures(registry)
     run_ids = resolve_ids(registry, ids, all_)
     options = RunOptions(
         dataset=dataset,
@@ -289,18 +304,18 @@ def _summary_table(outcomes):
             err = r.metrics["error"]
             style = "yellow" if r.item_errors else style
             table.add_row(
-                o.predictor_id,
-                f"[{style}]{o.status}[/]",
+                _safe(o.predictor_id),
+                f"[{style}]{_safe(o.status)}[/]",
                 str(r.n_items) + (" (limit)" if r.limit else ""),
                 f"{_fmt(err.value, '$')} [{_fmt(err.ci_low, '$')}, {_fmt(err.ci_high, '$')}]",
                 _fmt(r.metrics["hits"].value, "%"),
                 _fmt(r.metrics["rmsle"].value, digits=3),
                 _fmt(r.metrics["coverage"].value, "%") + (f" ({r.item_errors} errored)" if r.item_errors else ""),
                 f"{o.new_items}/{o.cached_items}",
-                str(o.path) if o.status == "complete" else (o.reason or ""),
+                _safe(o.path if o.status == "complete" else o.reason),
             )
         else:
-            table.add_row(o.predictor_id, f"[{style}]{o.status}[/]", "-", "-", "-", "-", "-", "-", o.reason or "")
+            table.add_row(_safe(o.predictor_id), f"[{style}]{_safe(o.status)}[/]", "-", "-", "-", "-", "-", "-", _safe(o.reason))
     return table
 
 
@@ -327,21 +342,21 @@ def results_cmd(results, dataset, predictor, as_json) -> None:
         return
     from rich.table import Table
 
-    table = Table(title=f"{len(rows)} records in {_results_dir(results)}")
+    table = Table(title=f"{len(rows)} records in {_safe(_results_dir(results))}")
     for col in ("run id", "predictor", "dataset", "status", "n", "Error", "Hits", "RMSLE", "finished"):
         table.add_column(col)
     for _, r in rows:
         m = r.metrics
         table.add_row(
-            r.run_id,
-            r.predictor.id,
-            r.dataset.name,
-            r.status if r.status != "complete" else ("complete" + (" (limit)" if r.limit else "")),
+            _safe(r.run_id),
+            _safe(r.predictor.id),
+            _safe(r.dataset.name),
+            _safe(r.status) if r.status != "complete" else ("complete" + (" (limit)" if r.limit else "")),
             str(r.n_items),
-            _fmt(m["error"].value, "$") if "error" in m else (r.reason or "-"),
+            _fmt(m["error"].value, "$") if "error" in m else _safe(r.reason or "-"),
             _fmt(m["hits"].value, "%") if "hits" in m else "-",
             _fmt(m["rmsle"].value, digits=3) if "rmsle" in m else "-",
-            r.finished_at,
+            _safe(r.finished_at),
         )
     _console().print(table)
 
@@ -380,13 +395,14 @@ def show_cmd(run, results, as_json) -> None:
 
     console = _console()
     p, d = record.predictor, record.dataset
-    console.print(f"[bold]{record.run_id}[/]  {p.id} ({p.plugin_distribution} {p.plugin_version}, predictor v{p.predictor_version})")
-    console.print(f"dataset {d.name} {d.fingerprint[:19]}  split {d.split}  n={record.n_items}/{record.n_total}"
+    console.print(f"[bold]{_safe(record.run_id)}[/]  "
+                  + _safe(f"{p.id} ({p.plugin_distribution} {p.plugin_version}, predictor v{p.predictor_version})"))
+    console.print(_safe(f"dataset {d.name} {d.fingerprint[:19]}  split {d.split}  n={record.n_items}/{record.n_total}")
                   + (f"  [yellow]--limit {record.limit}: not leaderboard-eligible[/]" if record.limit else ""))
-    console.print(f"status {record.status}" + (f": {record.reason}" if record.reason else "") + f"   record {path}")
+    console.print(_safe(f"status {record.status}" + (f": {record.reason}" if record.reason else "") + f"   record {path}"))
     if record.status != "complete":
         return
-    console.print(f"config {json.dumps(p.config)}  (hash {p.config_hash})   seed {record.seed}   git {record.git_commit or '-'}")
+    console.print(_safe(f"config {json.dumps(p.config)}  (hash {p.config_hash})   seed {record.seed}   git {record.git_commit or '-'}"))
     t, u = record.timing, record.usage
     console.print(
         f"fit {_fmt(t.fit_seconds)} s{' (reused)' if t.fit_reused else ''}   predict {_fmt(t.predict_seconds_per_item, digits=5)} s/item"
@@ -401,14 +417,14 @@ def show_cmd(run, results, as_json) -> None:
         unit = spec.unit if spec else ""
         ci = f"[{_fmt(value.ci_low, unit)}, {_fmt(value.ci_high, unit)}]" if value.ci_low is not None else ""
         direction = {True: "higher", False: "lower", None: "-"}[spec.higher_is_better if spec else value.higher_is_better]
-        table.add_row(spec.label if spec else name, _fmt(value.value, unit if unit in "$%" else ""), ci, direction)
+        table.add_row(spec.label if spec else _safe(name), _fmt(value.value, unit if unit in "$%" else ""), ci, direction)
     console.print(table)
     for title, rows in record.breakdowns.items():
-        sub = Table(title=f"by {title.replace('_', ' ')}")
+        sub = Table(title=f"by {_safe(title.replace('_', ' '))}")
         for col in (title, "n", "mean truth", "Error", "RMSLE", "Hits"):
-            sub.add_column(col)
+            sub.add_column(_safe(col))
         for label, row in rows.items():
-            sub.add_row(label, str(row.n), _fmt(row.mean_truth, "$"), _fmt(row.error, "$"), _fmt(row.rmsle, digits=3), _fmt(row.hits, "%"))
+            sub.add_row(_safe(label), str(row.n), _fmt(row.mean_truth, "$"), _fmt(row.error, "$"), _fmt(row.rmsle, digits=3), _fmt(row.hits, "%"))
         console.print(sub)
 
 
@@ -441,8 +457,8 @@ def compare_cmd(run_a, run_b, n_resamples, results, as_json) -> None:
         return
     console = _console()
     a, b = out["a"], out["b"]
-    console.print(f"A = {a['predictor']} ({a['run_id']})   Error {_fmt(out['error_a'], '$')}")
-    console.print(f"B = {b['predictor']} ({b['run_id']})   Error {_fmt(out['error_b'], '$')}")
+    console.print(_safe(f"A = {a['predictor']} ({a['run_id']})   Error {_fmt(out['error_a'], '$')}"))
+    console.print(_safe(f"B = {b['predictor']} ({b['run_id']})   Error {_fmt(out['error_b'], '$')}"))
     if not out["same_dataset"]:
         console.print("[yellow]warning: different dataset fingerprints; compared on the shared item ids[/]")
     console.print(
@@ -451,7 +467,7 @@ def compare_cmd(run_a, run_b, n_resamples, results, as_json) -> None:
     )
     if out["significant"]:
         winner = a["predictor"] if out["better"] == "A" else b["predictor"]
-        console.print(f"[bold green]significant[/]: {winner} ({out['better']}) has the lower Error")
+        console.print(f"[bold green]significant[/]: {_safe(winner)} ({out['better']}) has the lower Error")
     else:
         console.print("[bold yellow]not significant[/]: the CI of the difference contains 0")
 

@@ -90,6 +90,10 @@ _WORKER_CONTEXTS: list[ChunkContext] = []
 
 def _init_worker(contexts: list[ChunkContext]) -> None:
     global _WORKER_CONTEXTS
+    import signal
+
+    # Ctrl-C reaches the whole process group: the parent stops the pool (exit 130); workers print nothing.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER_CONTEXTS = contexts
 
 

@@ -39,7 +39,7 @@ class RunProgress:
                 TimeRemainingColumn(),
                 TimeElapsedColumn(),
                 TextColumn("Error {task.fields[error]}"),
-                console=Console(stderr=True),
+                console=Console(stderr=True, emoji=False),
                 transient=False,
             )
             self._progress.__enter__()
@@ -53,7 +53,10 @@ class RunProgress:
     def start(self, predictor_id: str, total: int, done: int = 0) -> None:
         """Begin a bar for ``predictor_id``; ``done`` items are already cached."""
         if self._progress is not None:
-            self._task = self._progress.add_task(predictor_id, total=total, completed=done, rate="", error="-")
+            from rich.markup import escape
+
+            # The description goes into a markup template: a plugin's id is escaped first.
+            self._task = self._progress.add_task(escape(predictor_id), total=total, completed=done, rate="", error="-")
 
     def advance(self, n: int, running_error: float | None) -> None:
         """``n`` more items are predicted; show the Error so far."""

@@ -17,18 +17,23 @@ For every requested predictor, :func:`run_predictors`:
    computes metrics and writes the record plus its sidecar.
 
 A predictor that raises gets a ``failed`` record with a one-line error; the
-others still run. ``KeyboardInterrupt`` stops the run after the finished
-batches are committed: rerunning the same command resumes.
+others still run. A batch that runs past the predictor's batch timeout
+(:func:`~price_bench.predictors.contract.batch_timeout`) has its items marked
+as errored and the run moves on. ``KeyboardInterrupt`` stops the run at once
+(batches run on daemon threads, so a batch in flight is never waited for),
+keeping the finished batches committed: rerunning the same command resumes.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import secrets as _secrets
 import subprocess
 import sys
+import threading
 import time
-from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,7 +48,7 @@ from price_bench.harness.progress import RunProgress
 from price_bench.harness.workdir import MARKER, clear_marker, read_marker, verify_marker, workdir_for, write_marker
 from price_bench.items import Item
 from price_bench.parsing import parse_price
-from price_bench.predictors.contract import Prediction, Predictor
+from price_bench.predictors.contract import Prediction, Predictor, batch_timeout
 from price_bench.predictors.registry import PredictorRegistry, PredictorSpec, UnknownPredictorError
 from price_bench.results.schema import DatasetRef, PredictorInfo, RunRecord, Timing, Usage
 
@@ -462,54 +467,86 @@ def _predict_batches(
         progress.advance(len(batch), running.update(batch, predictions))
 
     batches = _batches(missing, getattr(predictor, "batch_size", 64) or 64)
-    if ctx.options.workers == 1:
+    timeout = batch_timeout(predictor)
+    if ctx.options.workers == 1 and timeout is None:
         for batch in batches:
             accept(batch, _call_predict(predictor, batch))
         return fresh
-    _run_pool(predictor, batches, ctx.options.workers, accept)
+    _run_pool(predictor, batches, ctx.options.workers, accept, timeout)
     return fresh
 
 
-def _run_pool(predictor: Predictor, batches: Iterator[list[Item]], workers: int, accept) -> None:
-    """At most ``workers`` batches in flight; results accepted in the calling thread."""
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="predict")
-    in_flight: dict[Future, list[Item]] = {}
+#: After this many batches in a row time out, the remaining items are marked as errored without calling the predictor.
+MAX_CONSECUTIVE_TIMEOUTS = 3
+
+
+def _run_pool(predictor: Predictor, batches: Iterator[list[Item]], workers: int, accept, timeout: float | None = None) -> None:
+    """At most ``workers`` batches in flight, each on a daemon thread; results accepted in the calling thread.
+
+    A batch still running ``timeout`` seconds after it started is abandoned:
+    its items are accepted as errored predictions and its thread is left to
+    finish alone (its late answer is discarded). After
+    :data:`MAX_CONSECUTIVE_TIMEOUTS` timeouts in a row the remaining batches
+    are errored without calling the predictor. The first exception stops new
+    batches; the ones in flight are still accepted, then it is raised.
+    ``KeyboardInterrupt`` propagates at once, never waiting for a batch.
+    """
+    in_flight: dict[Future, tuple[list[Item], float]] = {}
     failure: BaseException | None = None
-    try:
-        for batch in batches:
-            in_flight[pool.submit(_call_predict, predictor, batch)] = batch
-            if len(in_flight) < workers:
-                continue
-            failure = _drain(in_flight, accept, FIRST_COMPLETED)
-            if failure is not None:
+    timeouts = 0
+    pending = iter(batches)
+    while True:
+        while failure is None and len(in_flight) < workers:
+            batch = next(pending, None)
+            if batch is None:
                 break
-        if failure is None:
-            failure = _drain(in_flight, accept, None)
-        else:
-            _drain(in_flight, accept, None, keep_going=True)  # save what the other workers finish
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+            if timeouts >= MAX_CONSECUTIVE_TIMEOUTS:
+                accept(batch, _errored(batch, f"not run: {timeouts} batches in a row timed out (batch_timeout_s)"))
+                continue
+            in_flight[_start_batch(predictor, batch)] = (batch, time.monotonic() + timeout if timeout else math.inf)
+        if not in_flight:
+            break
+        next_deadline = min(deadline for _, deadline in in_flight.values())
+        done, _ = wait(in_flight, timeout=None if next_deadline == math.inf else max(0.0, next_deadline - time.monotonic()),
+                       return_when=FIRST_COMPLETED)
+        for future in done:
+            batch, _ = in_flight.pop(future)
+            try:
+                accept(batch, future.result())
+                timeouts = 0
+            except Exception as exc:
+                failure = failure or exc
+        now = time.monotonic()
+        for future, (batch, deadline) in list(in_flight.items()):
+            if now >= deadline and not future.done():
+                del in_flight[future]
+                timeouts += 1
+                accept(batch, _errored(batch, f"batch timed out after {timeout:g} s (batch_timeout_s)", timeout))
     if failure is not None:
         raise failure
 
 
-def _drain(in_flight: dict[Future, list[Item]], accept, return_when, keep_going: bool = False) -> BaseException | None:
-    """Accept finished futures; return the first exception (KeyboardInterrupt is raised at once)."""
-    if not in_flight:
-        return None
-    done, _ = wait(in_flight, return_when=return_when or ALL_COMPLETED)
-    failure = None
-    for future in done:
-        batch = in_flight.pop(future)
+def _start_batch(predictor: Predictor, batch: list[Item]) -> Future:
+    """Run ``predictor.predict(batch)`` on a new daemon thread; the future gets ``(predictions, seconds)``."""
+    future: Future = Future()
+
+    def work() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
         try:
-            accept(batch, future.result())
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:
-            failure = failure or exc
-    return None if keep_going else failure
+            future.set_result(_call_predict(predictor, batch))
+        except (Exception, KeyboardInterrupt) as exc:  # re-raised in the calling thread
+            future.set_exception(exc)
+        except BaseException as exc:  # e.g. SystemExit from a plugin: it fails this predictor, never the process
+            future.set_exception(RuntimeError(f"predict raised {one_line(exc)}"))
+
+    threading.Thread(target=work, name=f"predict-{predictor.id or 'predictor'}", daemon=True).start()
+    return future
+
+
+def _errored(batch: list[Item], reason: str, seconds: float = 0.0) -> tuple[list[Prediction], float]:
+    """Errored predictions for every item of ``batch`` (never cached: the next run retries them)."""
+    return [Prediction(raw=None, error=reason) for _ in batch], seconds
 
 
 class _RunningError:

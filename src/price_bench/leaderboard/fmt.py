@@ -15,7 +15,8 @@ MISSING = "—"
 
 
 def _missing(value: float | None) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """None, NaN and infinities: not a figure a record can honestly show."""
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
 
 
 def dollars(value: float | None, decimals: int = 2) -> str:

@@ -48,6 +48,8 @@ def score(
     metrics = {}
     for name, value in values.items():
         low, high = cis.get(name, (None, None))
+        if point.finite_or_none(low) is None or point.finite_or_none(high) is None:
+            low = high = None  # an interval with an infinite end says nothing
         metrics[name] = MetricValue(
             value=value, ci_low=low, ci_high=high, higher_is_better=bool(point.METRICS[name].higher_is_better)
         )
@@ -58,12 +60,17 @@ def score(
 
 
 def _cis(t: np.ndarray, g: np.ndarray, n_resamples: int, seed: int) -> dict[str, tuple[float, float]]:
-    le = point.log_errors(t, g)
-    columns = np.column_stack([point.abs_errors(t, g), le * le, point.hit_mask(t, g).astype(np.float64) * 100.0])
-    samples = bootstrap_means(columns, n_resamples, seed)
-    samples[:, 1] = np.sqrt(samples[:, 1])
-    return {name: percentile_ci(samples[:, i]) for i, name in enumerate(CI_METRICS)}
+    with np.errstate(over="ignore", invalid="ignore"):
+        le = point.log_errors(t, g)
+        columns = np.column_stack([point.abs_errors(t, g), le * le, point.hit_mask(t, g).astype(np.float64) * 100.0])
+        samples = bootstrap_means(columns, n_resamples, seed)
+        samples[:, 1] = np.sqrt(samples[:, 1])
+        return {name: percentile_ci(samples[:, i]) for i, name in enumerate(CI_METRICS)}
 
 
 def _rows(table: dict[str, dict]) -> dict[str, BreakdownRow]:
-    return {label: BreakdownRow(**row) for label, row in table.items()}
+    """Breakdown rows; a slice metric that is not a finite number is None (as in :mod:`point`)."""
+    return {
+        label: BreakdownRow(**{k: v if k == "n" else point.finite_or_none(v) for k, v in row.items()})
+        for label, row in table.items()
+    }

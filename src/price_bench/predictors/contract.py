@@ -66,6 +66,11 @@ class PredictorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: Seconds one ``predict`` batch may run before the harness gives up on it
+    #: (None: the predictor's ``default_batch_timeout_s``; 0: no limit). See
+    #: :func:`batch_timeout`. A runtime field: it keys neither the fit nor the cache.
+    batch_timeout_s: float | None = runtime_field(None, ge=0, allow_inf_nan=False)
+
 
 @dataclass
 class Prediction:
@@ -192,6 +197,10 @@ class Predictor:
     #: True when predictions can change between identical calls (e.g. sampled
     #: LLM output without a seed); such predictions are never cached.
     nondeterministic: ClassVar[bool] = False
+    #: The batch timeout of this kind of predictor (seconds), used when the
+    #: config's ``batch_timeout_s`` is None. Generous: it catches a hang, not a
+    #: slow machine. Remote-API and local-LLM predictors declare longer ones.
+    default_batch_timeout_s: ClassVar[float] = 600.0
 
     def __init__(self, config: PredictorConfig | None = None, *, seed: int = 0) -> None:
         self.config = config if config is not None else self.Config()
@@ -253,6 +262,24 @@ class Predictor:
                 value = [part.strip() for part in value.split(",") if part.strip()]
             values[key] = value
         return cls.Config.model_validate(values)
+
+
+def batch_timeout(predictor: Predictor) -> float | None:
+    """Seconds one ``predict`` batch of ``predictor`` may take, or None for no limit.
+
+    The config's ``batch_timeout_s`` when set (``-o ID.batch_timeout_s=30``; 0
+    means no limit), else the class's ``default_batch_timeout_s``. When a batch
+    runs longer, the harness marks its items as errored (not cached: the next
+    run retries them) and moves on; the hung call is abandoned in its thread
+    (a daemon thread, so it never keeps the process alive) and whatever it
+    returns later is discarded. A predictor whose ``predict`` can hang should
+    therefore tolerate a second ``predict`` call starting while an abandoned
+    one is still running.
+    """
+    value = getattr(predictor.config, "batch_timeout_s", None)
+    if value is None:
+        value = getattr(type(predictor), "default_batch_timeout_s", None)
+    return float(value) if value else None
 
 
 def _is_sequence_type(annotation: Any) -> bool:

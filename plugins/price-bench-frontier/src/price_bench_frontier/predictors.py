@@ -102,6 +102,8 @@ class FrontierZeroShot(Predictor):
     version: ClassVar[str] = "1"
     Config: ClassVar[type[PredictorConfig]] = FrontierConfig
     batch_size: ClassVar[int] = 64
+    #: 64 API calls with retries and backoff (or a local LLM on a CPU): half an hour means a hang.
+    default_batch_timeout_s: ClassVar[float] = 1800.0
     example_style: ClassVar[Literal["turns", "context"]] = "turns"
 
     def __init__(self, config: PredictorConfig | None = None, *, seed: int = 0) -> None:

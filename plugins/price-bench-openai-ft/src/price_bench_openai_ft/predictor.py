@@ -80,6 +80,7 @@ class OpenAIFineTune(Predictor):
     version = "1"
     Config = OpenAIFineTuneConfig
     batch_size = 64
+    default_batch_timeout_s = 1800.0  # 64 API calls with retries and backoff
 
     config: OpenAIFineTuneConfig
 

@@ -44,6 +44,8 @@ class QLoRABasePredictor(Predictor):
     Config: ClassVar[type[PredictorConfig]] = BaseModelConfig
     requires: ClassVar[tuple[Requirement, ...]] = _REQUIRES
     batch_size: ClassVar[int] = 64
+    #: Generation for 64 prompts, possibly on a CPU: half an hour means a hang.
+    default_batch_timeout_s: ClassVar[float] = 1800.0
 
     def __init__(self, config: PredictorConfig | None = None, *, seed: int = 0) -> None:
         super().__init__(config, seed=seed)
