@@ -52,8 +52,9 @@ OVERWRITE_MODES: tuple[str, ...] = ("never", "always", "missing")
 #: ``--seed`` is stored in SQLite and JSON as a signed 64-bit integer.
 SEED_MAX = 2**63 - 1
 #: ``--bootstrap``: 0 turns the confidence intervals off; otherwise at least this many
-#: resamples (fewer give percentile bounds too coarse to mean anything).
-MIN_RESAMPLES = 100
+#: resamples (with fewer, the 2.5% and 97.5% percentiles are the extreme resamples
+#: themselves). The default is 1000; 10-100 are for quick checks and tests only.
+MIN_RESAMPLES = 10
 
 
 @dataclass
