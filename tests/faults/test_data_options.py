@@ -49,7 +49,7 @@ def test_bad_option_fails_before_any_prediction(tmp_path, price_bench_home, faul
 
     kit.assert_one_line_error(result, needle)
     assert kit.Counting.predicted == [] and kit.Counting.fits == []
-    assert not (price_bench_home / "cache").exists()
+    assert not (price_bench_home / "cache" / "predictions.sqlite").exists()
     assert not results.exists()
 
 

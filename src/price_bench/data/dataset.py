@@ -136,16 +136,46 @@ class Dataset:
         """Recompute the fingerprint from the splits; DatasetError when it differs from the manifest's.
 
         Reads every split (they are kept for later use). Returns the fingerprint.
+        A successful check is remembered in the data home (``cache/verified-datasets.json``)
+        against each file's device, inode, size, mtime and ctime; a ctime cannot be
+        set back by an ordinary user, so any later change to a file forces a new check.
         """
-        if not self._verified:
-            actual = fingerprint_items({split: self.items(split) for split in SPLITS})
-            if actual != self.fingerprint:
-                raise DatasetError(
-                    f"{self.path / MANIFEST}: fingerprint {self.fingerprint[:19]}… does not match the items "
-                    f"({actual[:19]}…); the folder was changed after it was built: rebuild it"
-                )
+        if self._verified:
+            return self.fingerprint
+        stamp = self._stamp()
+        if stamp is not None and _read_memo().get(str(self.path.resolve())) == {"fingerprint": self.fingerprint, "files": stamp}:
             self._verified = True
+            return self.fingerprint
+        actual = fingerprint_items({split: self.items(split) for split in SPLITS})
+        if actual != self.fingerprint:
+            raise DatasetError(
+                f"{self.path / MANIFEST}: fingerprint {self.fingerprint[:19]}… does not match the items "
+                f"({actual[:19]}…); the folder was changed after it was built: rebuild it"
+            )
+        self._verified = True
+        if stamp is not None and stamp == self._stamp():
+            self._remember(stamp)
         return self.fingerprint
+
+    def _remember(self, stamp: list[list] | None = None) -> None:
+        """Record in the data home that this folder, as it is now, holds its fingerprint's items."""
+        stamp = stamp or self._stamp()
+        if stamp is not None:
+            memo = _read_memo()
+            memo.pop(str(self.path.resolve()), None)
+            memo[str(self.path.resolve())] = {"fingerprint": self.fingerprint, "files": stamp}
+            _write_memo(memo)
+
+    def _stamp(self) -> list[list] | None:
+        """(name, device, inode, size, mtime, ctime) of the manifest and every split; None if one is missing."""
+        out = []
+        for name in (MANIFEST, *(f"{split}.parquet" for split in SPLITS)):
+            try:
+                st = os.lstat(self.path / name)
+            except OSError:
+                return None
+            out.append([name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns])
+        return out
 
     @property
     def synthetic(self) -> bool:
@@ -171,6 +201,33 @@ class Dataset:
     @property
     def test(self) -> list[Item]:
         return self.items("test")
+
+
+#: At most this many remembered dataset checks (oldest dropped first).
+MEMO_MAX = 256
+
+
+def _memo_path() -> Path:
+    return data_home() / "cache" / "verified-datasets.json"
+
+
+def _read_memo() -> dict[str, Any]:
+    try:
+        memo = json.loads(_memo_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return memo if isinstance(memo, dict) else {}
+
+
+def _write_memo(memo: dict[str, Any]) -> None:
+    """Best effort: a data home that cannot be written only costs a re-check next time."""
+    from price_bench.results.store import atomic_write_text
+
+    keep = dict(list(memo.items())[-MEMO_MAX:])
+    try:
+        atomic_write_text(_memo_path(), json.dumps(keep, sort_keys=False) + "\n")
+    except OSError:
+        pass
 
 
 def read_split(path: Path) -> list[Item]:
@@ -280,7 +337,9 @@ def write_dataset(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Dataset(name, target, full_manifest, _verified=True)
+    dataset = Dataset(name, target, full_manifest, _verified=True)
+    dataset._remember()
+    return dataset
 
 
 def ensure_writable(folder: Path, what: str) -> None:
