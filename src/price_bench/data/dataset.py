@@ -443,9 +443,9 @@ def open_folder(path: Path, *, source: str = "home") -> Dataset:
     problem = fingerprint_problem(manifest.get("fingerprint")) if "fingerprint" in manifest else "no 'fingerprint' field"
     if problem:
         raise DatasetError(f"{manifest_path}: {problem}")
-    for key, kind in (("sizes", dict), ("recipe", dict), ("counts", dict), ("synthetic", bool), ("sources", list)):
-        if key in manifest and not isinstance(manifest[key], kind):
-            raise DatasetError(f"{manifest_path}: field {key!r} is not a JSON {'object' if kind is dict else kind.__name__}")
+    problem = _shape_problem(manifest)
+    if problem:
+        raise DatasetError(f"{manifest_path}: {problem}")
     if source == "home":
         name = path.name
     else:
@@ -454,6 +454,33 @@ def open_folder(path: Path, *, source: str = "home") -> Dataset:
         if problem:
             raise DatasetError(f"{manifest_path}: field 'name': {problem}")
     return Dataset(name, path, manifest, source=source)
+
+
+#: The manifest fields the commands read, and the JSON type each must have when present.
+_SHAPE: dict[str, type] = {"sizes": dict, "recipe": dict, "counts": dict, "synthetic": bool, "sources": list}
+_COUNTS_SHAPE: dict[str, type] = {"rejections": dict, "warnings": dict, "price_bands": dict, "categories": dict}
+
+
+def _shape_problem(manifest: dict[str, Any]) -> str | None:
+    """Why a manifest's fields do not have the types the commands read (None when they do)."""
+    kinds = {dict: "object", list: "array", bool: "true/false"}
+    for key, kind in _SHAPE.items():
+        if key in manifest and not isinstance(manifest[key], kind):
+            return f"field {key!r} is not a JSON {kinds[kind]}"
+    for key, kind in _COUNTS_SHAPE.items():
+        value = manifest.get("counts", {}).get(key)
+        if value is not None and not isinstance(value, kind):
+            return f"field 'counts.{key}' is not a JSON {kinds[kind]}"
+        if key in ("price_bands", "categories") and isinstance(value, dict):
+            if not all(isinstance(v, dict) for v in value.values()):
+                return f"field 'counts.{key}' does not hold an object per split"
+    bands = manifest.get("recipe", {}).get("price_bands")
+    if bands is not None and not (isinstance(bands, list) and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bands)):
+        return "field 'recipe.price_bands' is not a list of numbers"
+    for n, source in enumerate(manifest.get("sources", [])):
+        if not isinstance(source, dict) or not isinstance(source.get("label"), str):
+            return f"field 'sources[{n}]' is not an object with a 'label'"
+    return None
 
 
 def list_datasets(home: Path | None = None, problems: list[str] | None = None) -> list[Dataset]:
