@@ -171,7 +171,17 @@ def test_one_name_rule_for_every_command(tmp_path, price_bench_home, faults_data
     assert kit.Counting.predicted == []
 
 
-def test_predictor_id_with_a_path_is_refused(tmp_path, price_bench_home, register_plugin, faults_data_plugin):
+@pytest.fixture
+def faults_data_restore_failures():
+    """Forget the plugin failures a test provoked (the manager keeps them for the process)."""
+    from price_bench.plugins import manager
+
+    saved = list(manager._failures)
+    yield
+    manager._failures[:] = saved
+
+
+def test_predictor_id_with_a_path_is_refused(tmp_path, price_bench_home, register_plugin, faults_data_plugin, faults_data_restore_failures):
     """Case: a plugin registers predictor id '../../x'. Outcome: the registration is refused (the plugin is reported, not a traceback); running it is an unknown predictor; nothing is written outside the results folder."""
     from price_bench import Prediction, Predictor, hookimpl
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -320,6 +319,8 @@ def write_dataset(
     full_manifest["name"] = name
     full_manifest["sizes"] = {split: len(materialised[split]) for split in SPLITS}
     full_manifest["fingerprint"] = fingerprint_items(materialised)
+    from price_bench.data.folders import clean_stale_temp, ensure_writable
+
     ensure_writable(target.parent, "data home")
     clean_stale_temp(target.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-{os.getpid()}-", dir=target.parent))
@@ -340,67 +341,6 @@ def write_dataset(
     dataset = Dataset(name, target, full_manifest, _verified=True)
     dataset._remember()
     return dataset
-
-
-def ensure_writable(folder: Path, what: str) -> None:
-    """Create ``folder`` and prove a file can be written in it; DatasetError (one line) otherwise."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise DatasetError(f"cannot write to the {what} {folder}: {exc.strerror or exc}") from None
-
-
-#: Hidden leftovers of a build: ``.<name>.tmp-<pid>-*`` / ``.<name>.old-<pid>-*`` (dataset
-#: writes) and ``.curate-<pid>-*`` (the curation spill).
-_TEMP = re.compile(r"^\.(?:.+\.(?:tmp|old)|curate)-(\d+)-")
-#: Before pids were part of the names: ``.<name>.<8 random>`` and ``.<name>.old-<pid>``.
-_LEGACY_TEMP = re.compile(r"^\.[A-Za-z0-9][A-Za-z0-9._-]*\.(?:[a-z0-9_]{8}|old-\d+)$")
-LEGACY_STALE_SECONDS = 24 * 3600
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
-def clean_stale_temp(folder: Path) -> list[Path]:
-    """Remove the hidden temporary folders a killed build left in ``folder``; returns what was removed.
-
-    A folder whose name carries a pid is stale when that process is gone; an
-    older-style one (no pid) when it is more than a day old.
-    """
-    import time
-
-    removed: list[Path] = []
-    if not folder.is_dir():
-        return removed
-    for entry in folder.iterdir():
-        if not entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
-            continue
-        match = _TEMP.match(entry.name)
-        if match:
-            stale = not _pid_alive(int(match.group(1)))
-        elif _LEGACY_TEMP.match(entry.name):
-            try:
-                stale = time.time() - entry.stat().st_mtime > LEGACY_STALE_SECONDS
-            except OSError:
-                stale = False
-        else:
-            continue
-        if stale:
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry)
-    return removed
 
 
 def open_dataset(name_or_path: str | Path, *, home: Path | None = None) -> Dataset:

@@ -160,7 +160,7 @@ def check_resamples(n_resamples: int) -> int:
 
 def check_writable(folder: Path, what: str) -> None:
     """Create ``folder`` and prove a file can be written there (HarnessError, one line, otherwise)."""
-    from price_bench.data.dataset import ensure_writable
+    from price_bench.data.folders import ensure_writable
 
     try:
         ensure_writable(folder, what)
