@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import secrets as _secrets
 import subprocess
-import sys
 import time
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -272,6 +271,8 @@ def fit_or_load(
 
 
 def _note(message: str) -> None:
+    import sys
+
     print(f"note: {message}", file=sys.stderr, flush=True)
 
 
