@@ -213,3 +213,14 @@ def test_planted_record_with_a_path_name_writes_nothing_outside(faults_data_resu
         assert str(planted) in warning and "'../../escape'" in warning
     assert {p.parent for p in kit.new_files(before, tmp_path)} == {pages}
     assert not (tmp_path / "escape.md").exists() and not (results.parent / "escape.md").exists()
+
+
+def test_leaderboard_into_an_unwritable_folder(faults_data_results, tmp_path):
+    """Case: `leaderboard --out` where a page cannot be written (the .md path is a folder). Outcome: one line naming it, exit 1, no traceback."""
+    results, _ = faults_data_results
+    pages = tmp_path / "pages"
+    (pages / "tiny.md").mkdir(parents=True)
+
+    board = kit.invoke("leaderboard", "--results", str(results), "--out", str(pages), "--readme", str(tmp_path / "none.md"))
+
+    kit.assert_one_line_error(board, "tiny.md")
