@@ -381,10 +381,14 @@ def _run_one(target: _Target, ctx: _Context, progress: RunProgress) -> RunOutcom
     base = base.model_copy(update={"extra": read_info(workdir)})
     try:
         return _score_and_write(ctx, base, predictions, fit_seconds, fit_reused, len(missing), wall)
-    except HarnessError:
-        raise
+    except RecordWriteError:
+        raise  # nothing can be written: stop the run (the predictions are cached)
     except Exception as exc:  # e.g. a prediction of an unusable type: this predictor fails, the run goes on
         return _finish(ctx, base, "failed", redact(f"scoring failed: {one_line(exc)}"), wall)
+
+
+class RecordWriteError(HarnessError):
+    """A result record could not be written (one line naming it); the run stops, the cache keeps the answers."""
 
 
 class _PredictorFailed(Exception):
@@ -631,10 +635,10 @@ def _write(ctx: _Context, record: RunRecord, rows: list[dict[str, Any]]) -> Path
     try:
         return write_record(ctx.results_dir, record, rows)
     except ResultError as exc:
-        raise HarnessError(str(exc)) from None
+        raise RecordWriteError(str(exc)) from None
     except OSError as exc:
         where = exc.filename or record_path(ctx.results_dir, record)
-        raise HarnessError(
+        raise RecordWriteError(
             f"cannot write the result record {where}: {exc.strerror or exc}; the predictions are cached, "
             "so rerunning the same command after fixing the folder costs nothing"
         ) from None
