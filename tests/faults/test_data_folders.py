@@ -95,3 +95,25 @@ def test_existing_demo_that_is_broken_is_not_rebuilt_silently(price_bench_home):
 
     kit.assert_one_line_error(shown, "manifest.json", "fingerprint")
     assert (demo.path / "manifest.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("counts", {"rejections": ["not", "a", "dict"]}), ("recipe", {"price_bands": "cheap"}), ("sources", [{"no": "label"}]),
+     ("counts", {"categories": {"test": 3}})],
+    ids=["rejections-list", "bands-text", "source-without-label", "categories-flat"],
+)
+def test_manifest_with_wrong_nested_types_is_one_line(tmp_path, price_bench_home, field, value):
+    """Case: a shared manifest.json whose nested fields have the wrong JSON types. Outcome: `data info` of the folder names the file and field in one line (exit 1), no AttributeError traceback."""
+    import shutil
+
+    ds = kit.write_tiny("tiny", home=price_bench_home)
+    folder = tmp_path / "shared"
+    shutil.copytree(ds.path, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest[field] = value
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+    info = kit.invoke("data", "info", str(folder))
+
+    kit.assert_one_line_error(info, str(folder / "manifest.json"), "field")

@@ -37,19 +37,19 @@ def faults_data_plugin(register_plugin, price_bench_home):
     [
         ("--seed", "-1", "--seed must be an integer from 0 to 9223372036854775807"),
         ("--seed", "99999999999999999999", "--seed must be an integer from 0 to 9223372036854775807"),
-        ("--bootstrap", "5", "--bootstrap must be 0 (no confidence intervals) or at least 100"),
-        ("--bootstrap", "-3", "--bootstrap must be 0 (no confidence intervals) or at least 100"),
+        ("--bootstrap", "5", "--bootstrap must be 0 (no confidence intervals) or at least 10"),
+        ("--bootstrap", "-3", "--bootstrap must be 0 (no confidence intervals) or at least 10"),
     ],
 )
 def test_bad_option_fails_before_any_prediction(tmp_path, price_bench_home, faults_data_plugin, option, value, needle):
-    """Case: --seed -1, --seed 99999999999999999999 (overflows SQLite), --bootstrap 5. Outcome: one line, exit 1, before any prediction: the cache and the results folder stay empty."""
+    """Case: --seed -1, --seed 99999999999999999999 (overflows SQLite), --bootstrap 5 (below 10). Outcome: one line, exit 1, before any prediction: the cache and the results folder stay empty."""
     results = tmp_path / "results"
 
     result = kit.invoke("run", "faults-count", "--dataset", "tiny", option, value, "--results", str(results))
 
     kit.assert_one_line_error(result, needle)
     assert kit.Counting.predicted == [] and kit.Counting.fits == []
-    assert not (price_bench_home / "cache").exists()
+    assert not (price_bench_home / "cache" / "predictions.sqlite").exists()
     assert not results.exists()
 
 
@@ -70,9 +70,9 @@ def test_bootstrap_zero_turns_intervals_off(tmp_path, faults_data_plugin):
 
 
 def test_compare_needs_real_resamples(tmp_path, faults_data_plugin):
-    """Case: `compare --bootstrap 0`. Outcome: one line (a paired test needs at least 100 resamples), exit 1."""
+    """Case: `compare --bootstrap 0`. Outcome: one line (a paired test needs at least 10 resamples), exit 1."""
     result = kit.invoke("compare", "a", "b", "--bootstrap", "0", "--results", str(tmp_path / "r"))
-    kit.assert_one_line_error(result, "--bootstrap must be at least 100")
+    kit.assert_one_line_error(result, "--bootstrap must be at least 10")
 
 
 def test_predict_seed_is_checked(faults_data_plugin):

@@ -171,7 +171,17 @@ def test_one_name_rule_for_every_command(tmp_path, price_bench_home, faults_data
     assert kit.Counting.predicted == []
 
 
-def test_predictor_id_with_a_path_is_refused(tmp_path, price_bench_home, register_plugin, faults_data_plugin):
+@pytest.fixture
+def faults_data_restore_failures():
+    """Forget the plugin failures a test provoked (the manager keeps them for the process)."""
+    from price_bench.plugins import manager
+
+    saved = list(manager._failures)
+    yield
+    manager._failures[:] = saved
+
+
+def test_predictor_id_with_a_path_is_refused(tmp_path, price_bench_home, register_plugin, faults_data_plugin, faults_data_restore_failures):
     """Case: a plugin registers predictor id '../../x'. Outcome: the registration is refused (the plugin is reported, not a traceback); running it is an unknown predictor; nothing is written outside the results folder."""
     from price_bench import Prediction, Predictor, hookimpl
 
@@ -202,3 +212,25 @@ def test_predictor_id_with_a_path_is_refused(tmp_path, price_bench_home, registe
 
     with pytest.raises(InvalidPredictorIdError):
         PredictorRegistry().add(PredictorSpec(id="a/b", factory=Escaper))
+
+
+def test_verified_fingerprint_is_remembered_until_a_file_changes(tmp_path, price_bench_home, faults_data_plugin):
+    """Case: a dataset verified once, then a split replaced by another valid split of the same size. Outcome: the remembered check is keyed on each file's inode/size/mtime/ctime, so the change is caught and refused (one line)."""
+    import os
+
+    from price_bench.data.dataset import open_dataset
+
+    folder = _shared_copy(tmp_path, price_bench_home)
+    open_dataset(str(folder)).verify()  # remembered
+    ds = open_dataset(str(folder))
+    ds.verify()
+    assert "test" not in ds._cache  # a remembered check reads no split
+    other = kit.write_tiny("other", home=tmp_path / "other-home", seed=9)
+    stat = (folder / "test.parquet").stat()
+    (folder / "test.parquet").write_bytes((other.path / "test.parquet").read_bytes())
+    os.utime(folder / "test.parquet", ns=(stat.st_atime_ns, stat.st_mtime_ns))  # forge the mtime back
+
+    result = kit.invoke("run", "faults-count", "--dataset", str(folder), "--results", str(tmp_path / "results"))
+
+    kit.assert_one_line_error(result, "does not match the items")
+    assert kit.Counting.predicted == []

@@ -190,3 +190,37 @@ def test_record_write_failure_after_predicting_loses_nothing(register_plugin, pr
     [row] = json.loads(again.stdout)
     assert (row["new_items"], row["cached_items"]) == (0, 30)
     assert kit.Counting.predicted == [30]
+
+
+@pytest.mark.parametrize("field", ["dataset", "predictor"])
+def test_planted_record_with_a_path_name_writes_nothing_outside(faults_data_results, tmp_path, field):
+    """Case: a planted record whose dataset name or predictor id is '../../escape'. Outcome: `leaderboard` and `results` skip it with one warning naming the file; no page is written outside --out."""
+    results, paths = faults_data_results
+    record = json.loads(paths[0].read_text())
+    record["run_id"] = "20990101T000000Z-evil00-0001"
+    record[field]["name" if field == "dataset" else "id"] = "../../escape"
+    planted = paths[0].with_name("20990101T000000Z-evil00-0001.json")
+    planted.write_text(json.dumps(record))
+    pages = tmp_path / "pages"
+    before = kit.snapshot(tmp_path)
+
+    board = kit.invoke("leaderboard", "--results", str(results), "--out", str(pages), "--readme", str(tmp_path / "none.md"))
+    listed = kit.invoke("results", "--results", str(results), "--json")
+
+    assert board.exit_code == 0 and listed.exit_code == 0, board.output + listed.output
+    for out in (board, listed):
+        [warning] = [line for line in kit.lines(out.stderr) if line.startswith("warning:")]
+        assert str(planted) in warning and "'../../escape'" in warning
+    assert {p.parent for p in kit.new_files(before, tmp_path)} == {pages}
+    assert not (tmp_path / "escape.md").exists() and not (results.parent / "escape.md").exists()
+
+
+def test_leaderboard_into_an_unwritable_folder(faults_data_results, tmp_path):
+    """Case: `leaderboard --out` where a page cannot be written (the .md path is a folder). Outcome: one line naming it, exit 1, no traceback."""
+    results, _ = faults_data_results
+    pages = tmp_path / "pages"
+    (pages / "tiny.md").mkdir(parents=True)
+
+    board = kit.invoke("leaderboard", "--results", str(results), "--out", str(pages), "--readme", str(tmp_path / "none.md"))
+
+    kit.assert_one_line_error(board, "tiny.md")

@@ -179,7 +179,7 @@ def plugins_cmd(as_json: bool) -> None:
 @click.option("--refit", is_flag=True, help="Ignore previous fits in the work folders.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed passed to predictors (part of the cache key); 0 to 2**63-1.")
 @click.option("--bootstrap", "n_resamples", type=int, default=1000, show_default=True,
-              help="Bootstrap resamples for the CIs: at least 100, or 0 for no CIs.")
+              help="Bootstrap resamples for the CIs: at least 10 (1000 for reported figures), or 0 for no CIs.")
 @click.option("--progress/--no-progress", default=None, help="Live progress bar (default: when stderr is a terminal).")
 @click.option(
     "--raw-output/--no-raw-output",

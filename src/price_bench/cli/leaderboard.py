@@ -42,6 +42,9 @@ def leaderboard(results_dir: Path | None, dataset: str | None, out_dir: Path, no
             plan = lb.write(results_dir, out_dir, dataset, product_text, readme)
     except (lb.LeaderboardError, ResultError) as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # e.g. a read-only --out folder: one line naming it
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise click.ClickException(f"{where}{exc.strerror or exc}") from None
     if check:
         if problems:
             for line in problems:

@@ -12,12 +12,11 @@ from price_bench.data.dataset import (
     Dataset,
     DatasetError,
     check_dataset_name,
-    clean_stale_temp,
     datasets_dir,
-    ensure_writable,
     open_dataset,
     write_dataset,
 )
+from price_bench.data.folders import clean_stale_temp, ensure_writable
 from price_bench.data.sources import SourceFile, check_categories, resolve
 
 DEMO = "demo"

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -141,16 +140,46 @@ class Dataset:
         """Recompute the fingerprint from the splits; DatasetError when it differs from the manifest's.
 
         Reads every split (they are kept for later use). Returns the fingerprint.
+        A successful check is remembered in the data home (``cache/verified-datasets.json``)
+        against each file's device, inode, size, mtime and ctime; a ctime cannot be
+        set back by an ordinary user, so any later change to a file forces a new check.
         """
-        if not self._verified:
-            actual = fingerprint_items({split: self.items(split) for split in SPLITS})
-            if actual != self.fingerprint:
-                raise DatasetError(
-                    f"{self.path / MANIFEST}: fingerprint {self.fingerprint[:19]}… does not match the items "
-                    f"({actual[:19]}…); the folder was changed after it was built: rebuild it"
-                )
+        if self._verified:
+            return self.fingerprint
+        stamp = self._stamp()
+        if stamp is not None and _read_memo().get(str(self.path.resolve())) == {"fingerprint": self.fingerprint, "files": stamp}:
             self._verified = True
+            return self.fingerprint
+        actual = fingerprint_items({split: self.items(split) for split in SPLITS})
+        if actual != self.fingerprint:
+            raise DatasetError(
+                f"{self.path / MANIFEST}: fingerprint {self.fingerprint[:19]}… does not match the items "
+                f"({actual[:19]}…); the folder was changed after it was built: rebuild it"
+            )
+        self._verified = True
+        if stamp is not None and stamp == self._stamp():
+            self._remember(stamp)
         return self.fingerprint
+
+    def _remember(self, stamp: list[list] | None = None) -> None:
+        """Record in the data home that this folder, as it is now, holds its fingerprint's items."""
+        stamp = stamp or self._stamp()
+        if stamp is not None:
+            memo = _read_memo()
+            memo.pop(str(self.path.resolve()), None)
+            memo[str(self.path.resolve())] = {"fingerprint": self.fingerprint, "files": stamp}
+            _write_memo(memo)
+
+    def _stamp(self) -> list[list] | None:
+        """(name, device, inode, size, mtime, ctime) of the manifest and every split; None if one is missing."""
+        out = []
+        for name in (MANIFEST, *(f"{split}.parquet" for split in SPLITS)):
+            try:
+                st = os.lstat(self.path / name)
+            except OSError:
+                return None
+            out.append([name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns])
+        return out
 
     @property
     def synthetic(self) -> bool:
@@ -196,6 +225,33 @@ class Dataset:
         fingerprint = str(self.manifest.get("fingerprint", "?"))
         short = fingerprint.split(":", 1)[-1][:12]
         return f"Dataset({self.name!r}, {kind}, {counts or 'sizes unknown'}, fingerprint {short}, path {str(self.path)!r})"
+
+
+#: At most this many remembered dataset checks (oldest dropped first).
+MEMO_MAX = 256
+
+
+def _memo_path() -> Path:
+    return data_home() / "cache" / "verified-datasets.json"
+
+
+def _read_memo() -> dict[str, Any]:
+    try:
+        memo = json.loads(_memo_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return memo if isinstance(memo, dict) else {}
+
+
+def _write_memo(memo: dict[str, Any]) -> None:
+    """Best effort: a data home that cannot be written only costs a re-check next time."""
+    from price_bench.results.store import atomic_write_text
+
+    keep = dict(list(memo.items())[-MEMO_MAX:])
+    try:
+        atomic_write_text(_memo_path(), json.dumps(keep, sort_keys=False) + "\n")
+    except OSError:
+        pass
 
 
 def read_split(path: Path) -> list[Item]:
@@ -288,6 +344,8 @@ def write_dataset(
     full_manifest["name"] = name
     full_manifest["sizes"] = {split: len(materialised[split]) for split in SPLITS}
     full_manifest["fingerprint"] = fingerprint_items(materialised)
+    from price_bench.data.folders import clean_stale_temp, ensure_writable
+
     ensure_writable(target.parent, "data home")
     clean_stale_temp(target.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-{os.getpid()}-", dir=target.parent))
@@ -305,68 +363,9 @@ def write_dataset(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Dataset(name, target, full_manifest, _verified=True)
-
-
-def ensure_writable(folder: Path, what: str) -> None:
-    """Create ``folder`` and prove a file can be written in it; DatasetError (one line) otherwise."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise DatasetError(f"cannot write to the {what} {folder}: {exc.strerror or exc}") from None
-
-
-#: Hidden leftovers of a build: ``.<name>.tmp-<pid>-*`` / ``.<name>.old-<pid>-*`` (dataset
-#: writes) and ``.curate-<pid>-*`` (the curation spill).
-_TEMP = re.compile(r"^\.(?:.+\.(?:tmp|old)|curate)-(\d+)-")
-#: Before pids were part of the names: ``.<name>.<8 random>`` and ``.<name>.old-<pid>``.
-_LEGACY_TEMP = re.compile(r"^\.[A-Za-z0-9][A-Za-z0-9._-]*\.(?:[a-z0-9_]{8}|old-\d+)$")
-LEGACY_STALE_SECONDS = 24 * 3600
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
-def clean_stale_temp(folder: Path) -> list[Path]:
-    """Remove the hidden temporary folders a killed build left in ``folder``; returns what was removed.
-
-    A folder whose name carries a pid is stale when that process is gone; an
-    older-style one (no pid) when it is more than a day old.
-    """
-    import time
-
-    removed: list[Path] = []
-    if not folder.is_dir():
-        return removed
-    for entry in folder.iterdir():
-        if not entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
-            continue
-        match = _TEMP.match(entry.name)
-        if match:
-            stale = not _pid_alive(int(match.group(1)))
-        elif _LEGACY_TEMP.match(entry.name):
-            try:
-                stale = time.time() - entry.stat().st_mtime > LEGACY_STALE_SECONDS
-            except OSError:
-                stale = False
-        else:
-            continue
-        if stale:
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry)
-    return removed
+    dataset = Dataset(name, target, full_manifest, _verified=True)
+    dataset._remember()
+    return dataset
 
 
 def open_dataset(name_or_path: str | Path, *, home: Path | None = None) -> Dataset:
@@ -409,9 +408,9 @@ def open_folder(path: Path, *, source: str = "home") -> Dataset:
     problem = fingerprint_problem(manifest.get("fingerprint")) if "fingerprint" in manifest else "no 'fingerprint' field"
     if problem:
         raise DatasetError(f"{manifest_path}: {problem}")
-    for key, kind in (("sizes", dict), ("recipe", dict), ("counts", dict), ("synthetic", bool), ("sources", list)):
-        if key in manifest and not isinstance(manifest[key], kind):
-            raise DatasetError(f"{manifest_path}: field {key!r} is not a JSON {'object' if kind is dict else kind.__name__}")
+    problem = _shape_problem(manifest)
+    if problem:
+        raise DatasetError(f"{manifest_path}: {problem}")
     if source == "home":
         name = path.name
     else:
@@ -420,6 +419,33 @@ def open_folder(path: Path, *, source: str = "home") -> Dataset:
         if problem:
             raise DatasetError(f"{manifest_path}: field 'name': {problem}")
     return Dataset(name, path, manifest, source=source)
+
+
+#: The manifest fields the commands read, and the JSON type each must have when present.
+_SHAPE: dict[str, type] = {"sizes": dict, "recipe": dict, "counts": dict, "synthetic": bool, "sources": list}
+_COUNTS_SHAPE: dict[str, type] = {"rejections": dict, "warnings": dict, "price_bands": dict, "categories": dict}
+
+
+def _shape_problem(manifest: dict[str, Any]) -> str | None:
+    """Why a manifest's fields do not have the types the commands read (None when they do)."""
+    kinds = {dict: "object", list: "array", bool: "true/false"}
+    for key, kind in _SHAPE.items():
+        if key in manifest and not isinstance(manifest[key], kind):
+            return f"field {key!r} is not a JSON {kinds[kind]}"
+    for key, kind in _COUNTS_SHAPE.items():
+        value = manifest.get("counts", {}).get(key)
+        if value is not None and not isinstance(value, kind):
+            return f"field 'counts.{key}' is not a JSON {kinds[kind]}"
+        if key in ("price_bands", "categories") and isinstance(value, dict):
+            if not all(isinstance(v, dict) for v in value.values()):
+                return f"field 'counts.{key}' does not hold an object per split"
+    bands = manifest.get("recipe", {}).get("price_bands")
+    if bands is not None and not (isinstance(bands, list) and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bands)):
+        return "field 'recipe.price_bands' is not a list of numbers"
+    for n, source in enumerate(manifest.get("sources", [])):
+        if not isinstance(source, dict) or not isinstance(source.get("label"), str):
+            return f"field 'sources[{n}]' is not an object with a 'label'"
+    return None
 
 
 def list_datasets(home: Path | None = None, problems: list[str] | None = None) -> list[Dataset]:

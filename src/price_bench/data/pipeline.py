@@ -187,6 +187,8 @@ def curate(
             rejections[reason] += 1
             report(f"{meta['label']}: {reason}")
 
+    from price_bench.data.folders import clean_legacy_spills
+
     clean_legacy_spills()
     prefix = f".curate-{os.getpid()}-" if workspace is not None else f"price-bench-curate-{os.getpid()}-"
     with tempfile.TemporaryDirectory(prefix=prefix, dir=workspace) as tmp:
@@ -239,43 +241,6 @@ def curate(
         "price_bands": {split: _bands(splits[split], recipe) for split in SPLITS},
     }
     return Curated(splits=splits, stats=stats, sources=source_meta)
-
-
-LEGACY_SPILL_STALE_SECONDS = 24 * 3600
-
-
-def clean_legacy_spills() -> list[str]:
-    """Remove ``price-bench-curate-*`` folders (a killed build's ``accepted.pkl``) from the system temp folder.
-
-    Only this user's, and only stale ones: the pid in the name is gone, or
-    (older names without a pid) the folder is more than a day old.
-    """
-    import re
-    import shutil
-    import time
-
-    from price_bench.data.dataset import _pid_alive
-
-    removed = []
-    root = tempfile.gettempdir()
-    try:
-        entries = list(os.scandir(root))
-    except OSError:
-        return removed
-    for entry in entries:
-        if not entry.name.startswith("price-bench-curate-"):
-            continue
-        try:
-            if entry.is_symlink() or not entry.is_dir() or entry.stat().st_uid != getattr(os, "getuid", lambda: entry.stat().st_uid)():
-                continue
-            match = re.match(r"price-bench-curate-(\d+)-", entry.name)
-            stale = (not _pid_alive(int(match.group(1)))) if match else time.time() - entry.stat().st_mtime > LEGACY_SPILL_STALE_SECONDS
-        except OSError:
-            continue
-        if stale:
-            shutil.rmtree(entry.path, ignore_errors=True)
-            removed.append(entry.path)
-    return removed
 
 
 def _top(counter: Counter) -> str:

@@ -268,6 +268,12 @@ class PredictionCache:
                 conn.execute("BEGIN IMMEDIATE")
 
             def __exit__(self_inner, exc_type, exc, tb):
-                conn.execute("ROLLBACK" if exc_type else "COMMIT")
+                if exc_type is None:
+                    conn.execute("COMMIT")
+                    return
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # keep the original error (e.g. a corrupt file), not the failed rollback
 
         return _Tx()

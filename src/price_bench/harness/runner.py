@@ -57,8 +57,9 @@ OVERWRITE_MODES: tuple[str, ...] = ("never", "always", "missing")
 #: ``--seed`` is stored in SQLite and JSON as a signed 64-bit integer.
 SEED_MAX = 2**63 - 1
 #: ``--bootstrap``: 0 turns the confidence intervals off; otherwise at least this many
-#: resamples (fewer give percentile bounds too coarse to mean anything).
-MIN_RESAMPLES = 100
+#: resamples (with fewer, the 2.5% and 97.5% percentiles are the extreme resamples
+#: themselves). The default is 1000; 10-100 are for quick checks and tests only.
+MIN_RESAMPLES = 10
 
 
 @dataclass
@@ -164,7 +165,7 @@ def check_resamples(n_resamples: int) -> int:
 
 def check_writable(folder: Path, what: str) -> None:
     """Create ``folder`` and prove a file can be written there (HarnessError, one line, otherwise)."""
-    from price_bench.data.dataset import ensure_writable
+    from price_bench.data.folders import ensure_writable
 
     try:
         ensure_writable(folder, what)
@@ -276,6 +277,8 @@ def fit_or_load(
 
 
 def _note(message: str) -> None:
+    import sys
+
     print(f"note: {message}", file=sys.stderr, flush=True)
 
 
@@ -384,10 +387,14 @@ def _run_one(target: _Target, ctx: _Context, progress: RunProgress) -> RunOutcom
     base = base.model_copy(update={"extra": read_info(workdir)})
     try:
         return _score_and_write(ctx, base, predictions, fit_seconds, fit_reused, len(missing), wall)
-    except HarnessError:
-        raise
+    except RecordWriteError:
+        raise  # nothing can be written: stop the run (the predictions are cached)
     except Exception as exc:  # e.g. a prediction of an unusable type: this predictor fails, the run goes on
         return _finish(ctx, base, "failed", redact(f"scoring failed: {one_line(exc)}"), wall)
+
+
+class RecordWriteError(HarnessError):
+    """A result record could not be written (one line naming it); the run stops, the cache keeps the answers."""
 
 
 class _PredictorFailed(Exception):
@@ -685,10 +692,10 @@ def _write(ctx: _Context, record: RunRecord, rows: list[dict[str, Any]]) -> Path
     try:
         return write_record(ctx.results_dir, record, rows)
     except ResultError as exc:
-        raise HarnessError(str(exc)) from None
+        raise RecordWriteError(str(exc)) from None
     except OSError as exc:
         where = exc.filename or record_path(ctx.results_dir, record)
-        raise HarnessError(
+        raise RecordWriteError(
             f"cannot write the result record {where}: {exc.strerror or exc}; the predictions are cached, "
             "so rerunning the same command after fixing the folder costs nothing"
         ) from None

@@ -124,8 +124,10 @@ def read_record(path: Path) -> RunRecord:
     """
     path = Path(path)
     try:
-        if path.is_symlink() or not path.is_file():
-            raise ResultError(f"{path}: not a regular file (links are not followed)")
+        if path.is_symlink():
+            raise ResultError(f"{path}: a link (links are not followed)")
+        if not path.is_file():
+            raise ResultError(f"{path}: not a regular file")
         if path.stat().st_size > RECORD_MAX_BYTES:
             raise ResultError(f"{path}: larger than {RECORD_MAX_BYTES // 2**20} MB; not a result record")
         record = RunRecord.model_validate_json(path.read_text(encoding="utf-8"))
