@@ -277,7 +277,6 @@ def fit_or_load(
 
 
 def _note(message: str) -> None:
-    import sys
 
     print(f"note: {message}", file=sys.stderr, flush=True)
 
