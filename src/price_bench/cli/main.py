@@ -22,10 +22,10 @@ def cli() -> None:
 
 
 def _build() -> click.Group:
-    from price_bench.cli import data, harness, leaderboard
+    from price_bench.cli import data, harness, leaderboard, serve
     from price_bench.plugins.manager import pm, load_plugins
 
-    for module in (data, harness, leaderboard):
+    for module in (data, harness, leaderboard, serve):
         module.register(cli)
     load_plugins()
     pm.hook.register_commands(cli=cli)
