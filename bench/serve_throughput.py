@@ -41,46 +41,77 @@ PHASES = (("single", 1, 1), ("single", 8, 1), ("single", 32, 1), ("batch", 1, 10
 # -- load generator (runs in its own process) ---------------------------------------------------------
 
 
+def _bodies(texts: list[str], batch: int):
+    """Request bodies, cycling through the test texts (ids unique per request)."""
+    i = 0
+    while True:
+        if batch == 1:
+            yield json.dumps({"id": f"r{i}", "text": texts[i % len(texts)]}).encode()
+        else:
+            yield json.dumps({"items": [{"id": f"r{i}-{j}", "text": texts[(i * batch + j) % len(texts)]} for j in range(batch)]}).encode()
+        i += 1
+
+
 async def _drive(url: str, texts: list[str], concurrency: int, batch: int, seconds: float, max_requests: int, warmup: float) -> dict:
+    """``concurrency`` clients, each sending its next request when the previous answer arrived (closed loop)."""
+    latencies: list[float] = []
+    state = {"errors": 0, "sent": 0}
+    bodies = _bodies(texts, batch)
+    post = await _poster(url, concurrency)
+    try:
+        async def client(deadline: float, record: bool) -> None:
+            while time.perf_counter() < deadline and (not record or state["sent"] < max_requests):
+                payload = next(bodies)
+                started = time.perf_counter()
+                ok = await post(payload)
+                if record:
+                    state["sent"] += 1
+                    latencies.append(time.perf_counter() - started)
+                    state["errors"] += not ok
+
+        await asyncio.gather(*(client(time.perf_counter() + warmup, False) for _ in range(concurrency)))
+        cpu, started = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(client(started + seconds, True) for _ in range(concurrency)))
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        await post.close()
+    return {"requests": state["sent"], "errors": state["errors"], "seconds": elapsed, "client_cpu_s": cpu, "latencies": latencies, "client": post.name}
+
+
+async def _poster(url: str, concurrency: int):
+    """An async ``post(body) -> ok`` over keep-alive connections: aiohttp when installed, else httpx."""
+    headers = {"content-type": "application/json"}
+    try:
+        import aiohttp
+    except ImportError:
+        aiohttp = None
+    if aiohttp is not None:
+        session = aiohttp.ClientSession(
+            base_url=url, connector=aiohttp.TCPConnector(limit=concurrency), timeout=aiohttp.ClientTimeout(total=30)
+        )
+
+        async def post(body: bytes) -> bool:
+            try:
+                async with session.post("/v1/predict", data=body, headers=headers) as response:
+                    await response.read()
+                    return response.status == 200
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                return False
+
+        post.close, post.name = session.close, f"aiohttp {aiohttp.__version__}"
+        return post
     import httpx
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    latencies: list[float] = []
-    errors = 0
-    sent = 0
-    counter = [0]
+    client = httpx.AsyncClient(base_url=url, limits=httpx.Limits(max_connections=concurrency), timeout=30.0)
 
-    def body() -> bytes:
-        i = counter[0]
-        counter[0] += 1
-        if batch == 1:
-            return json.dumps({"id": f"r{i}", "text": texts[i % len(texts)]}).encode()
-        items = [{"id": f"r{i}-{j}", "text": texts[(i * batch + j) % len(texts)]} for j in range(batch)]
-        return json.dumps({"items": items}).encode()
+    async def post(body: bytes) -> bool:  # noqa: F811
+        try:
+            return (await client.post("/v1/predict", content=body, headers=headers)).status_code == 200
+        except httpx.HTTPError:
+            return False
 
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30.0) as client:
-        headers = {"content-type": "application/json"}
-
-        async def worker(deadline: float, record: bool) -> None:
-            nonlocal errors, sent
-            while time.perf_counter() < deadline and (not record or sent < max_requests):
-                payload = body()
-                started = time.perf_counter()
-                try:
-                    response = await client.post("/v1/predict", content=payload, headers=headers)
-                    ok = response.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                if record:
-                    sent += 1
-                    latencies.append(time.perf_counter() - started)
-                    errors += not ok
-
-        await asyncio.gather(*(worker(time.perf_counter() + warmup, False) for _ in range(concurrency)))
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(started + seconds, True) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return {"requests": sent, "errors": errors, "seconds": elapsed, "latencies": latencies}
+    post.close, post.name = client.aclose, f"httpx {httpx.__version__}"
+    return post
 
 
 def loadgen_main(args: argparse.Namespace) -> None:
@@ -120,11 +151,24 @@ def _prepare(env: dict, tmp: Path) -> tuple[Path, list[str]]:
 
 
 class RssSampler(threading.Thread):
-    """Peak RSS of a process and its children, sampled every 0.2 s."""
+    """Peak RSS of a process and its children, sampled every 0.2 s; their CPU seconds on demand."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid, self.peak, self.stop = pid, 0, threading.Event()
+
+    def cpu_seconds(self) -> float:
+        import psutil
+
+        root = psutil.Process(self.pid)
+        total = 0.0
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+        return total
 
     def run(self) -> None:
         import psutil
@@ -185,7 +229,7 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=200)
     with tempfile.TemporaryDirectory(prefix="price-bench-serve-bench-") as tmp_name:
         tmp = Path(tmp_name)
         env = {**os.environ, "PRICE_BENCH_HOME": str(tmp / "home"), "PRICE_BENCH_RESULTS": str(tmp / "results"),
@@ -196,7 +240,9 @@ def main() -> None:
         texts_file.write_text(json.dumps(texts))
         console.print(f"setup (demo dataset, tfidf-ridge fit and run, bundle): {time.perf_counter() - started:.1f} s; {len(texts)} test texts")
         table = Table(title=f"price-bench serve, tfidf-ridge bundle, {os.cpu_count()} CPUs shared by server and load generator")
-        for column in ("workers", "requests", "concurrency", "requests/s", "items/s", "p50 ms", "p95 ms", "p99 ms", "errors", "error rate", "server peak RSS"):
+        columns = ("workers", "requests", "concurrency", "requests/s", "items/s", "p50 ms", "p95 ms", "p99 ms", "errors", "error rate",
+                   "server peak RSS", "server CPU ms/item", "client CPU ms/req")
+        for column in columns:
             table.add_column(column, justify="right")
         rows = []
         for workers in args.workers:
@@ -206,6 +252,7 @@ def main() -> None:
             sampler.start()
             try:
                 for kind, concurrency, batch in PHASES:
+                    server_cpu = sampler.cpu_seconds()
                     out = subprocess.run(
                         [sys.executable, __file__, "--loadgen", "--url", f"http://127.0.0.1:{port}", "--texts", str(texts_file),
                          "--concurrency", str(concurrency), "--batch", str(batch), "--seconds", str(args.seconds),
@@ -213,18 +260,22 @@ def main() -> None:
                         env=env, capture_output=True, text=True, check=True, timeout=args.seconds + args.warmup + 120,
                     )
                     result = json.loads(out.stdout)
+                    server_cpu = sampler.cpu_seconds() - server_cpu  # includes the warm-up requests: an upper bound
                     n, secs, lat = result["requests"], result["seconds"], result["latencies"]
                     row = {
                         "workers": workers, "kind": kind, "batch": batch, "concurrency": concurrency, "requests": n,
                         "requests_per_s": n / secs, "items_per_s": n * batch / secs,
                         "p50_ms": _percentile(lat, 50), "p95_ms": _percentile(lat, 95), "p99_ms": _percentile(lat, 99),
                         "errors": result["errors"], "error_rate": result["errors"] / max(1, n), "peak_rss_mb": sampler.peak / 1e6,
+                        "server_cpu_ms_per_item": server_cpu * 1000 / max(1, n * batch), "client_cpu_ms_per_request": result["client_cpu_s"] * 1000 / max(1, n),
+                        "client": result["client"],
                     }
                     rows.append(row)
                     table.add_row(
                         str(workers), "single" if batch == 1 else f"batch of {batch}", str(concurrency), f"{row['requests_per_s']:,.0f}",
                         f"{row['items_per_s']:,.0f}", f"{row['p50_ms']:.1f}", f"{row['p95_ms']:.1f}", f"{row['p99_ms']:.1f}",
                         str(row["errors"]), f"{row['error_rate']:.2%}", f"{row['peak_rss_mb']:,.0f} MB",
+                        f"{row['server_cpu_ms_per_item']:.2f}", f"{row['client_cpu_ms_per_request']:.2f}",
                     )
             finally:
                 sampler.stop.set()
@@ -234,6 +285,7 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     server.kill()
         console.print(table)
+        console.print(f"load generator: {rows[0]['client'] if rows else '-'} in a separate process; server CPU ms/item counts the warm-up too")
         load = os.getloadavg()
         console.print(f"load average during the run (1/5/15 min): {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} CPUs")
         print(json.dumps(rows))
