@@ -80,16 +80,20 @@ class EventLog:
         with open(self.folder / LOCK, "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                # Another worker may have rotated while we waited: only rotate a file that is still full.
-                if os.stat(self.path).st_ino == self._inode:
+                # Another worker may have rotated while we waited: only rotate the file we hold, if still there.
+                try:
+                    ours = os.stat(self.path).st_ino == self._inode
+                except FileNotFoundError:
+                    ours = False
+                if ours:
                     for i in range(self.backups - 1, 0, -1):
                         older = self.folder / f"{EVENTS}.{i}"
                         if older.exists():
                             os.replace(older, self.folder / f"{EVENTS}.{i + 1}")
                     os.replace(self.path, self.folder / f"{EVENTS}.1")
+                self._open()
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
-        self._open()
 
     def close(self) -> None:
         with self._lock:
