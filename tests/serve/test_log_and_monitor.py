@@ -181,3 +181,16 @@ def test_reference_histogram_shares_sum_to_one():
     hist = reference_histogram(values)
     assert len(hist["proportions"]) == len(hist["edges"]) + 1
     assert sum(hist["proportions"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_serve_without_the_extra_is_one_line(monkeypatch, tmp_path):
+    import sys
+
+    from click.testing import CliRunner
+
+    from price_bench.cli.main import get_cli
+
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # as if the serve extra were not installed
+    result = CliRunner().invoke(get_cli(), ["serve", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == ["Error: the serve extra is not installed (fastapi missing): pip install 'price-bench[serve]'"]

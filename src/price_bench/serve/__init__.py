@@ -25,8 +25,13 @@ class ServeError(HarnessError):
 
 def require_serve_extra() -> None:
     """Raise :class:`ServeError` (one line) when FastAPI, uvicorn or prometheus-client is missing."""
-    import importlib.util
+    import importlib
 
-    missing = [name for name in ("fastapi", "uvicorn", "prometheus_client") if importlib.util.find_spec(name) is None]
+    missing = []
+    for name in ("fastapi", "uvicorn", "prometheus_client"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
     if missing:
         raise ServeError(f"the serve extra is not installed ({', '.join(missing)} missing): {SERVE_EXTRA_HINT}")
