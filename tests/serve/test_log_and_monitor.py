@@ -194,3 +194,44 @@ def test_serve_without_the_extra_is_one_line(monkeypatch, tmp_path):
     result = CliRunner().invoke(get_cli(), ["serve", str(tmp_path)])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == ["Error: the serve extra is not installed (fastapi missing): pip install 'price-bench[serve]'"]
+
+
+def test_log_tail_reads_only_new_lines_and_follows_rotation(tmp_path):
+    from price_bench.serve.log import LogTail
+
+    log = EventLog(tmp_path, max_bytes=2048, backups=5)
+    tail = LogTail(tmp_path)
+    assert tail.read_new() == []
+    seen = []
+    for i in range(60):
+        log.write([_prediction(f"id-{i}", 1.0 + i)])
+        if i % 7 == 0:
+            seen += [r["id"] for r in tail.read_new()]
+    with open(tmp_path / EVENTS, "a") as fh:
+        fh.write('{"kind": "feedback", "id": "id-1", "pr')  # a line being written: not read yet
+    seen += [r["id"] for r in tail.read_new()]
+    assert seen == [f"id-{i}" for i in range(60)]
+    assert len(event_files(tmp_path)) > 2  # it did rotate
+    with open(tmp_path / EVENTS, "a") as fh:
+        fh.write('ice": 3.0}\n')
+    assert [r["kind"] for r in tail.read_new()] == ["feedback"]
+    log.close()
+
+
+def test_live_join_matches_the_batch_join_on_a_server_log():
+    from price_bench.serve.monitor import LiveJoin, build_report
+
+    rng = random.Random(5)
+    events = []
+    for i in range(300):
+        events.append(_prediction(f"i{i}", 10.0 + rng.random() * 100, rng.choice(["Toys", "Tools"])))
+        if i >= 3 and rng.random() < 0.6:
+            events.append(_feedback(f"i{rng.randrange(i - 3, i)}", 10.0 + rng.random() * 100))
+    live = LiveJoin(window=50)
+    for start in range(0, len(events), 37):
+        live.add(events[start : start + 37])
+    predictions, joined, counts = join(events)
+    batch = build_report(predictions[-50:], joined[-50:], {**counts, "joined": len(joined)}, window=50, manifest=_manifest(), log="x")
+    incremental = live.report(manifest=_manifest(), log="x")
+    assert incremental["overall"]["live"] == pytest.approx(batch["overall"]["live"])
+    assert incremental["counts"] == batch["counts"]

@@ -118,6 +118,73 @@ def event_files(log: Path) -> list[Path]:
     return files
 
 
+def parse_line(line: str | bytes) -> dict[str, Any] | None:
+    """One log line as a prediction or feedback record, or None when it is neither."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and record.get("kind") in ("prediction", "feedback") else None
+
+
+class LogTail:
+    """Reads the records appended to a log folder since the last call (follows rotation).
+
+    The first call reads every file (oldest first); later calls read only new
+    complete lines. When ``events.jsonl`` was rotated, the rest of the file it
+    used to be (now ``events.jsonl.1``, or older) is read before the new one.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self._inode: int | None = None
+        self._offset = 0
+        self.malformed = 0
+
+    def read_new(self) -> list[dict[str, Any]]:
+        current = self.folder / EVENTS
+        try:
+            inode = os.stat(current).st_ino
+        except FileNotFoundError:
+            return []
+        out: list[dict[str, Any]] = []
+        if self._inode is None:
+            for path in event_files(self.folder)[:-1]:
+                out += self._read(path, 0)[0]
+        elif inode != self._inode:
+            for path in event_files(self.folder)[:-1]:
+                try:
+                    if os.stat(path).st_ino == self._inode:
+                        out += self._read(path, self._offset)[0]
+                        break
+                except FileNotFoundError:
+                    continue
+            self._offset = 0
+        if inode != self._inode:
+            self._inode, self._offset = inode, 0
+        records, self._offset = self._read(current, self._offset)
+        return out + records
+
+    def _read(self, path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """Complete lines of ``path`` from ``offset``; returns them and the offset after the last newline."""
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return [], offset
+        end = data.rfind(b"\n") + 1
+        records = []
+        for line in data[:end].splitlines():
+            if line.strip():
+                record = parse_line(line)
+                if record is None:
+                    self.malformed += 1
+                else:
+                    records.append(record)
+        return records, offset + end
+
+
 def read_events(log: Path, warnings: list[str] | None = None) -> Iterator[dict[str, Any]]:
     """Every well-formed record of the log, oldest first.
 
@@ -129,11 +196,8 @@ def read_events(log: Path, warnings: list[str] | None = None) -> Iterator[dict[s
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    record = None
-                if not isinstance(record, dict) or record.get("kind") not in ("prediction", "feedback"):
+                record = parse_line(line)
+                if record is None:
                     if warnings is not None:
                         warnings.append(f"{path}:{lineno}: not a prediction or feedback record; skipped")
                     continue

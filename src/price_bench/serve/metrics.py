@@ -16,10 +16,11 @@ Instruments (names prefixed ``price_bench_``):
 ``drift{check}``, ``drift_value{check}``   gauge     1 when a drift check fires (NaN: not checked)
 ========================================== ========= ================================================
 
-The live figures come from :func:`price_bench.serve.monitor.summarise` over
-the shared log (so every worker reports the same numbers, whichever worker
-saw the prediction or its feedback), recomputed at most every ``ttl_s``
-seconds. Their ``category`` label only takes the offline categories plus
+The live figures come from :class:`price_bench.serve.monitor.LiveJoin` fed
+by a :class:`price_bench.serve.log.LogTail` of the shared log (so every
+worker reports the same numbers, whichever worker saw the prediction or its
+feedback): each scrape, at most every ``ttl_s`` seconds, parses only the
+lines appended since the previous one, and the state is bounded. Their ``category`` label only takes the offline categories plus
 ``all``: a client cannot grow the label set. With several workers
 (``PROMETHEUS_MULTIPROC_DIR`` set), counters and histograms are aggregated
 across workers by prometheus-client's multiprocess mode.
@@ -90,16 +91,20 @@ class LiveCollector:
         self._at = -math.inf
         self._report: dict[str, Any] | None = None
         self._categories = sorted((manifest.get("breakdowns", {}).get("category") or {}).keys())
+        from price_bench.serve.log import LogTail
+        from price_bench.serve.monitor import LiveJoin
+
+        self._tail = LogTail(self.log_dir)
+        self._join = LiveJoin(window)
 
     def report(self) -> dict[str, Any] | None:
-        from price_bench.serve import ServeError
-        from price_bench.serve.monitor import summarise
-
+        """The live report, updated from the lines appended since the last call (at most every ``ttl_s``)."""
         with self._lock:
             if time.monotonic() - self._at >= self.ttl_s:
                 try:
-                    self._report = summarise(self.log_dir, window=self.window, manifest=self.manifest)
-                except (ServeError, OSError):
+                    self._join.add(self._tail.read_new())
+                    self._report = self._join.report(manifest=self.manifest, log=str(self.log_dir))
+                except OSError:
                     self._report = None
                 self._at = time.monotonic()
             return self._report

@@ -133,8 +133,6 @@ def summarise(log: Path, *, window: int = 1000, manifest: dict[str, Any] | None 
     ``manifest`` is the served bundle's manifest (``bundle.json``); by default
     the copy the server keeps in the log folder.
     """
-    from price_bench.metrics.bootstrap import mean_ci
-    from price_bench.metrics.point import abs_errors
     from price_bench.serve.log import event_files, read_events
 
     if window < 1:
@@ -145,7 +143,26 @@ def summarise(log: Path, *, window: int = 1000, manifest: dict[str, Any] | None 
     manifest = manifest if manifest is not None else load_log_manifest(log)
     warnings: list[str] = []
     predictions, joined, counts = join(read_events(log, warnings))
-    pairs = joined[-window:]
+    if len(warnings) > 20:
+        warnings = warnings[:20] + [f"... {len(warnings) - 20} more malformed lines"]
+    return build_report(predictions[-window:], joined[-window:], {**counts, "joined": len(joined)}, window=window, manifest=manifest,
+                        log=str(log), warnings=warnings)
+
+
+def build_report(
+    recent: list[dict[str, Any]],
+    pairs: list[tuple[dict[str, Any], float]],
+    counts: dict[str, int],
+    *,
+    window: int,
+    manifest: dict[str, Any] | None,
+    log: str,
+    warnings: list[str] = (),  # type: ignore[assignment]
+) -> dict[str, Any]:
+    """The report from the window's predictions (``recent``) and joined ``pairs``."""
+    from price_bench.metrics.bootstrap import mean_ci
+    from price_bench.metrics.point import abs_errors
+
     truth = np.array([t for _, t in pairs], dtype=np.float64)
     guess = np.array([p["price"] for p, _ in pairs], dtype=np.float64)
     overall = live_figures(truth, guess)
@@ -153,17 +170,64 @@ def summarise(log: Path, *, window: int = 1000, manifest: dict[str, Any] | None 
         low, high = mean_ci(abs_errors(truth, guess), n_resamples=1000, seed=0)
         overall["error_ci_low"], overall["error_ci_high"] = low, high
     offline = _offline(manifest)
-    report: dict[str, Any] = {
-        "log": str(log),
+    return {
+        "log": log,
         "window": window,
-        "counts": {**counts, "joined": len(joined), "window_joined": int(truth.size)},
+        "counts": {**counts, "window_joined": int(truth.size)},
         "model": _model(manifest),
         "overall": {"live": overall, "offline": offline.get("overall", {})},
         "categories": _categories(pairs, offline.get("categories", {})),
-        "drift": _drift(manifest, overall, predictions[-window:]),
-        "warnings": warnings[:20] + ([f"... {len(warnings) - 20} more malformed lines"] if len(warnings) > 20 else []),
+        "drift": _drift(manifest, overall, recent),
+        "warnings": list(warnings),
     }
-    return report
+
+
+class LiveJoin:
+    """The join of :func:`join`, kept incrementally and bounded (what ``/metrics`` uses).
+
+    Holds the last ``keep_predictions`` predictions by id, the last
+    ``window`` predictions in order and the last ``window`` joined pairs
+    (a repeated feedback for an id replaces its pair). Feedback that arrives
+    before its prediction counts as unmatched (in one server's own log a
+    prediction always comes first).
+    """
+
+    def __init__(self, window: int, keep_predictions: int = 200_000) -> None:
+        from collections import OrderedDict, deque
+
+        self.window = window
+        self.keep = max(window, keep_predictions)
+        self.predictions: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.recent: deque[dict[str, Any]] = deque(maxlen=window)
+        self.pairs: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
+        self.counts = {"predictions": 0, "feedback": 0, "unmatched_feedback": 0, "joined": 0}
+
+    def add(self, events) -> None:
+        for event in events:
+            item_id = event.get("id")
+            if not isinstance(item_id, str):
+                continue
+            if event["kind"] == "prediction" and _number(event.get("price")) is not None:
+                self.predictions.pop(item_id, None)
+                self.predictions[item_id] = event
+                if len(self.predictions) > self.keep:
+                    self.predictions.popitem(last=False)
+                self.recent.append(event)
+                self.counts["predictions"] += 1
+            elif event["kind"] == "feedback" and (_number(event.get("price")) or 0) > 0:
+                self.counts["feedback"] += 1
+                prediction = self.predictions.get(item_id)
+                if prediction is None:
+                    self.counts["unmatched_feedback"] += 1
+                    continue
+                if self.pairs.pop(item_id, None) is None:
+                    self.counts["joined"] += 1
+                self.pairs[item_id] = (prediction, float(event["price"]))
+                if len(self.pairs) > self.window:
+                    self.pairs.popitem(last=False)
+
+    def report(self, *, manifest: dict[str, Any] | None, log: str) -> dict[str, Any]:
+        return build_report(list(self.recent), list(self.pairs.values()), dict(self.counts), window=self.window, manifest=manifest, log=log)
 
 
 def load_log_manifest(log: Path) -> dict[str, Any] | None:
