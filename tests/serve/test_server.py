@@ -231,3 +231,39 @@ def test_serve_a_run_id_and_two_workers(kit, fitted):
         assert sorted(e["id"] for e in events) == sorted(f"w{i}" for i in range(12))
     finally:
         kit.stop_server(srv)
+
+
+def test_graceful_shutdown_finishes_the_request_in_flight(kit, fitted):
+    """SIGTERM while a large batch is in flight: the batch is still answered, then the server exits cleanly."""
+    import threading
+    import time
+
+    import httpx
+
+    srv = kit.start_server(fitted, "graceful", "--max-batch", "2000", "--metrics-ttl", "60", "--no-access-log")
+    long_text = " ".join(fitted.test_texts[:8])[:3900]
+    body = {"items": [{"id": f"g{i}", "text": f"{i} {long_text}"} for i in range(1000)]}
+    result: dict = {}
+
+    def send():
+        try:
+            response = httpx.post(srv.url + "/v1/predict", json=body, timeout=120)
+            result["status"], result["n"] = response.status_code, len(response.json()["items"])
+        except httpx.HTTPError as exc:
+            result["error"] = repr(exc)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    in_flight = 0.0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sender.is_alive():
+        # the scrape counts itself: 2 means the batch is in flight
+        in_flight = kit.metric(httpx.get(srv.url + "/metrics", timeout=30).text, "price_bench_requests_in_flight")
+        if in_flight >= 2:
+            break
+        time.sleep(0.02)
+    kit.stop_server(srv)  # SIGTERM; asserts a clean, graceful exit
+    sender.join(120)
+    assert in_flight >= 2, "the batch finished before the signal: make it bigger"
+    assert result.get("status") == 200 and result.get("n") == 1000, result
+    assert len(kit.jsonl(srv.log_dir / "events.jsonl")) == 1000

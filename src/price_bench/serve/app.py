@@ -422,6 +422,7 @@ class _CountRequests:
             return
         started = time.perf_counter()
         status = [500]
+        self.service.metrics.in_flight.inc()
 
         async def send_and_note(message):
             if message["type"] == "http.response.start":
@@ -431,6 +432,7 @@ class _CountRequests:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
+            self.service.metrics.in_flight.dec()
             path = scope.get("path", "")
             endpoint = path if path in _ROUTES else "other"
             metrics = self.service.metrics

@@ -6,6 +6,7 @@ Instruments (names prefixed ``price_bench_``):
 ``requests_total{endpoint,status}``        counter   every request, by route and HTTP status
 ``request_errors_total{endpoint,code}``    counter   4xx/5xx answers, by error code
 ``request_seconds{endpoint}``              histogram server-side latency
+``requests_in_flight``                     gauge     requests being answered now (summed over workers)
 ``items_total``                            counter   items priced
 ``fallback_items_total``                   counter   items priced with the fallback (train median)
 ``cost_usd_total``                         counter   money spent by the predictor (LLM predictors)
@@ -35,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -54,6 +55,7 @@ class ServeMetrics:
         self.requests = Counter("price_bench_requests", "HTTP requests by route and status.", ["endpoint", "status"], registry=own)
         self.errors = Counter("price_bench_request_errors", "Error answers by route and error code.", ["endpoint", "code"], registry=own)
         self.latency = Histogram("price_bench_request_seconds", "Server-side request latency.", ["endpoint"], buckets=LATENCY_BUCKETS, registry=own)
+        self.in_flight = Gauge("price_bench_requests_in_flight", "Requests being answered now.", registry=own, multiprocess_mode="livesum")
         self.items = Counter("price_bench_items", "Items priced.", registry=own)
         self.fallbacks = Counter("price_bench_fallback_items", "Items priced with the fallback price (train median).", registry=own)
         self.cost = Counter("price_bench_cost_usd", "Predictor spend in USD.", registry=own)
