@@ -95,7 +95,7 @@ async def _poster(url: str, concurrency: int):
                 async with session.post("/v1/predict", data=body, headers=headers) as response:
                     await response.read()
                     return response.status == 200
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (aiohttp.ClientError, TimeoutError):
                 return False
 
         post.close, post.name = session.close, f"aiohttp {aiohttp.__version__}"
@@ -104,7 +104,7 @@ async def _poster(url: str, concurrency: int):
 
     client = httpx.AsyncClient(base_url=url, limits=httpx.Limits(max_connections=concurrency), timeout=30.0)
 
-    async def post(body: bytes) -> bool:  # noqa: F811
+    async def post(body: bytes) -> bool:
         try:
             return (await client.post("/v1/predict", content=body, headers=headers)).status_code == 200
         except httpx.HTTPError:

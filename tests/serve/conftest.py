@@ -63,7 +63,7 @@ def cli_env(root: Path, **extra: str) -> dict[str, str]:
 
 
 def run_cli(*args: str, env: dict[str, str], check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "price_bench", *args], env=env, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run([sys.executable, "-m", "price_bench", *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
     if check and result.returncode != 0:
         raise AssertionError(f"price-bench {' '.join(args)} failed ({result.returncode}): {result.stderr[-2000:]}")
     return result
@@ -129,10 +129,11 @@ def start_server(fitted: Fitted, name: str, *extra: str, env: dict[str, str] | N
     port = free_port()
     log_dir = fitted.root / f"log-{name}"
     stderr_path = fitted.root / f"server-{name}.err"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "price_bench", "serve", target or str(fitted.bundle), "--port", str(port), "--log-dir", str(log_dir), *extra],
-        env=env or fitted.env, stdout=subprocess.DEVNULL, stderr=open(stderr_path, "w"),
-    )
+    with open(stderr_path, "w") as stderr:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "price_bench", "serve", target or str(fitted.bundle), "--port", str(port), "--log-dir", str(log_dir), *extra],
+            env=env or fitted.env, stdout=subprocess.DEVNULL, stderr=stderr,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:

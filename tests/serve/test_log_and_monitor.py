@@ -70,7 +70,7 @@ def test_join_takes_the_latest_prediction_and_feedback():
     predictions, joined, counts = join(events)
     assert [p["id"] for p in predictions] == ["b", "a"]
     assert joined == [(predictions[1], 15.0)]
-    assert counts == {"predictions": 3, "feedback": 3, "unmatched_feedback": 1}
+    assert counts == {"predictions": 3, "feedback": 3, "other_bundle_predictions": 0, "unmatched_feedback": 1}
 
 
 def test_psi():
@@ -235,3 +235,21 @@ def test_live_join_matches_the_batch_join_on_a_server_log():
     incremental = live.report(manifest=_manifest(), log="x")
     assert incremental["overall"]["live"] == pytest.approx(batch["overall"]["live"])
     assert incremental["counts"] == batch["counts"]
+
+
+def test_predictions_of_another_bundle_are_left_out(tmp_path):
+    import hashlib
+
+    log = _write_log(tmp_path / "log", [])
+    ours = hashlib.sha256((log / "bundle.json").read_bytes()).hexdigest()[:16]
+    events = [
+        {**_prediction("old", 100.0), "bundle": "0123456789abcdef"},  # the model served before, same log folder
+        _feedback("old", 10.0),
+        {**_prediction("new", 20.0), "bundle": ours},
+        _feedback("new", 25.0),
+    ]
+    (log / EVENTS).write_text("".join(json.dumps(e) + "\n" for e in events))
+    report = summarise(log)
+    assert report["overall"]["live"]["n"] == 1 and report["overall"]["live"]["error"] == pytest.approx(5.0)
+    assert report["counts"]["other_bundle_predictions"] == 1
+    assert "made by another bundle" in report["warnings"][0]

@@ -7,6 +7,8 @@ import json
 import pytest
 
 pytestmark = pytest.mark.slow
+pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 'price-bench[serve]'")
+pytest.importorskip("httpx", reason="the serve extra is not installed: pip install 'price-bench[serve]'")
 
 
 def _cli_price(kit, fitted, text: str) -> float:

@@ -177,12 +177,13 @@ def monitor_cmd(log, window, bundle_dir, fail_on_drift, as_json) -> None:
     path = Path(log)
     if not path.exists():
         raise ServeError(f"{path}: no such log folder or file")
-    manifest = None
+    manifest = digest = None
     if bundle_dir:
         from price_bench.serve.bundle import verify_bundle
 
-        manifest = verify_bundle(Path(bundle_dir)).manifest.model_dump(mode="json")
-    report = summarise(path, window=window, manifest=manifest)
+        bundle = verify_bundle(Path(bundle_dir))
+        manifest, digest = bundle.manifest.model_dump(mode="json"), bundle.digest
+    report = summarise(path, window=window, manifest=manifest, digest=digest)
     if as_json:
         _echo_json(report)
     else:

@@ -152,12 +152,16 @@ class PricingService:
         log_dir = Path(settings.log_dir)
         self.log = EventLog(log_dir, max_bytes=settings.log_max_bytes, backups=settings.log_backups)
         self._keep_manifest(log_dir)
-        self.metrics = ServeMetrics(log_dir, manifest.model_dump(mode="json"), window=settings.monitor_window, ttl_s=settings.metrics_ttl_s)
+        self.metrics = ServeMetrics(
+            log_dir, manifest.model_dump(mode="json"), window=settings.monitor_window, ttl_s=settings.metrics_ttl_s, digest=bundle.digest
+        )
         self.batcher = MicroBatcher(self.predict, max_items=settings.max_batch, lanes=settings.predict_lanes)
         token_env = settings.token_env
         self.token = os.environ.get(token_env, "").encode() if token_env else None
         if token_env and not self.token:
             raise RuntimeError(f"--token-env {token_env}: the environment variable is not set")
+        if self.token:
+            self.redact = Redactor([*self.redact.secrets, self.token.decode()])
 
     def _keep_manifest(self, log_dir: Path) -> None:
         """Copy the manifest next to the log (monitor reads the offline figures there)."""
@@ -254,7 +258,8 @@ class PricingService:
                     "cost_usd": float(p.cost_usd or 0.0),
                 }
             )
-        self.log.write([{"kind": "prediction", "ts": now, **row} for row in out])
+        made_by = self.bundle.digest[:16]
+        self.log.write([{"kind": "prediction", "ts": now, "bundle": made_by, **row} for row in out])
         m = self.metrics
         m.items.inc(len(out))
         fallbacks = sum(row["fallback"] for row in out)

@@ -157,9 +157,8 @@ def build_bundle(run: str, out: Path, *, results_dir: Path | None = None, home: 
     cls, config = _predictor_for(record.predictor)
     workdir = _workdir_of(record, cls, config, home)
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if not force:
-            raise BundleError(f"{out} exists and is not empty (pass --force to replace it)")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise BundleError(f"{out} exists and is not empty (pass --force to replace it)")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

@@ -8,7 +8,7 @@ Layout of a log folder (``price-bench serve --log-dir``)::
 
 Records (never product text, never headers or tokens)::
 
-    {"kind": "prediction", "ts": 1733040000.12, "id": "...", "price": 41.5, "fallback": false,
+    {"kind": "prediction", "ts": 1733040000.12, "bundle": "9d6550e767035fb4", "id": "...", "price": 41.5, "fallback": false,
      "category": "Toys", "text_chars": 812, "latency_ms": 0.9, "cost_usd": 0.0,
      "tokens_in": 0, "tokens_out": 0, "error": null}
     {"kind": "feedback", "ts": 1733040100.5, "id": "...", "price": 39.99}

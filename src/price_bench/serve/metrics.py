@@ -45,7 +45,7 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 class ServeMetrics:
     """The request instruments and the registry ``/metrics`` renders."""
 
-    def __init__(self, log_dir: Path, manifest: dict[str, Any], *, window: int = 1000, ttl_s: float = 10.0) -> None:
+    def __init__(self, log_dir: Path, manifest: dict[str, Any], *, window: int = 1000, ttl_s: float = 10.0, digest: str | None = None) -> None:
         from prometheus_client import disable_created_metrics
 
         disable_created_metrics()  # no `*_created` series: they double the output and nobody graphs them
@@ -61,7 +61,7 @@ class ServeMetrics:
         self.cost = Counter("price_bench_cost_usd", "Predictor spend in USD.", registry=own)
         self.tokens = Counter("price_bench_tokens", "Predictor tokens.", ["direction"], registry=own)
         self.feedback = Counter("price_bench_feedback", "True prices received.", registry=own)
-        self.live = LiveCollector(log_dir, manifest, window=window, ttl_s=ttl_s)
+        self.live = LiveCollector(log_dir, manifest, window=window, ttl_s=ttl_s, digest=digest)
         self._multiprocess = multiprocess
         if own is not None:
             own.register(self.live)
@@ -87,7 +87,7 @@ class ServeMetrics:
 class LiveCollector:
     """A prometheus collector of the monitor's live figures (cached for ``ttl_s`` seconds)."""
 
-    def __init__(self, log_dir: Path, manifest: dict[str, Any], *, window: int, ttl_s: float) -> None:
+    def __init__(self, log_dir: Path, manifest: dict[str, Any], *, window: int, ttl_s: float, digest: str | None = None) -> None:
         self.log_dir, self.manifest, self.window, self.ttl_s = Path(log_dir), manifest, window, ttl_s
         self._lock = threading.Lock()
         self._at = -math.inf
@@ -97,7 +97,7 @@ class LiveCollector:
         from price_bench.serve.monitor import LiveJoin
 
         self._tail = LogTail(self.log_dir)
-        self._join = LiveJoin(window)
+        self._join = LiveJoin(window, bundle=digest)
 
     def report(self) -> dict[str, Any] | None:
         """The live report, updated from the lines appended since the last call (at most every ``ttl_s``)."""

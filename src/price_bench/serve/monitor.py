@@ -85,17 +85,23 @@ def category_psi(reference_counts: dict[str, int], live: Sequence[str | None]) -
 # -- joining and scoring ------------------------------------------------------------------------
 
 
-def join(events) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], float]], dict[str, int]]:
-    """``(predictions, joined, counts)``: predictions in log order, (prediction, true price) pairs in feedback order."""
+def join(events, bundle: str | None = None) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], float]], dict[str, int]]:
+    """``(predictions, joined, counts)``: predictions in log order, (prediction, true price) pairs in feedback order.
+
+    With ``bundle`` (a digest prefix), predictions made by another bundle
+    (a log folder reused for a new model) are left out and counted.
+    """
     predictions: dict[str, dict[str, Any]] = {}
     feedback: dict[str, tuple[int, float]] = {}
     order = 0
-    counts = {"predictions": 0, "feedback": 0}
+    counts = {"predictions": 0, "feedback": 0, "other_bundle_predictions": 0}
     for event in events:
         item_id = event.get("id")
         if not isinstance(item_id, str):
             continue
-        if event["kind"] == "prediction" and _number(event.get("price")) is not None:
+        if event["kind"] == "prediction" and _other_bundle(event, bundle):
+            counts["other_bundle_predictions"] += 1
+        elif event["kind"] == "prediction" and _number(event.get("price")) is not None:
             predictions.pop(item_id, None)  # re-insert: dicts keep the latest prediction last
             predictions[item_id] = event
             counts["predictions"] += 1
@@ -106,6 +112,11 @@ def join(events) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], float
     pairs = sorted(((o, predictions[i], p) for i, (o, p) in feedback.items() if i in predictions), key=lambda t: t[0])
     counts["unmatched_feedback"] = sum(1 for i in feedback if i not in predictions)
     return list(predictions.values()), [(pred, truth) for _, pred, truth in pairs], counts
+
+
+def _other_bundle(event: dict[str, Any], bundle: str | None) -> bool:
+    made_by = event.get("bundle")
+    return bundle is not None and isinstance(made_by, str) and not bundle.startswith(made_by)
 
 
 def _number(value: Any) -> float | None:
@@ -127,11 +138,12 @@ def live_figures(truth: np.ndarray, guess: np.ndarray) -> dict[str, float | int 
     }
 
 
-def summarise(log: Path, *, window: int = 1000, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+def summarise(log: Path, *, window: int = 1000, manifest: dict[str, Any] | None = None, digest: str | None = None) -> dict[str, Any]:
     """The monitoring report of a serving log (see the module docstring); JSON-ready.
 
-    ``manifest`` is the served bundle's manifest (``bundle.json``); by default
-    the copy the server keeps in the log folder.
+    ``manifest`` is the served bundle's manifest (``bundle.json``) and
+    ``digest`` its sha256; by default the copy the server keeps in the log
+    folder. Predictions logged by another bundle are left out.
     """
     from price_bench.serve.log import event_files, read_events
 
@@ -140,9 +152,12 @@ def summarise(log: Path, *, window: int = 1000, manifest: dict[str, Any] | None 
     log = Path(log)
     if not event_files(log):
         raise ServeError(f"{log}: no serving log here (expected a folder with events.jsonl, or an events file)")
-    manifest = manifest if manifest is not None else load_log_manifest(log)
+    if manifest is None:
+        manifest, digest = load_log_manifest(log)
     warnings: list[str] = []
-    predictions, joined, counts = join(read_events(log, warnings))
+    predictions, joined, counts = join(read_events(log, warnings), bundle=digest)
+    if counts["other_bundle_predictions"]:
+        warnings.insert(0, f"{counts['other_bundle_predictions']} predictions were made by another bundle (the log folder was reused) and are left out")
     if len(warnings) > 20:
         warnings = warnings[:20] + [f"... {len(warnings) - 20} more malformed lines"]
     return build_report(predictions[-window:], joined[-window:], {**counts, "joined": len(joined)}, window=window, manifest=manifest,
@@ -192,22 +207,24 @@ class LiveJoin:
     prediction always comes first).
     """
 
-    def __init__(self, window: int, keep_predictions: int = 200_000) -> None:
+    def __init__(self, window: int, keep_predictions: int = 200_000, bundle: str | None = None) -> None:
         from collections import OrderedDict, deque
 
-        self.window = window
+        self.window, self.bundle = window, bundle
         self.keep = max(window, keep_predictions)
         self.predictions: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.recent: deque[dict[str, Any]] = deque(maxlen=window)
         self.pairs: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
-        self.counts = {"predictions": 0, "feedback": 0, "unmatched_feedback": 0, "joined": 0}
+        self.counts = {"predictions": 0, "feedback": 0, "other_bundle_predictions": 0, "unmatched_feedback": 0, "joined": 0}
 
     def add(self, events) -> None:
         for event in events:
             item_id = event.get("id")
             if not isinstance(item_id, str):
                 continue
-            if event["kind"] == "prediction" and _number(event.get("price")) is not None:
+            if event["kind"] == "prediction" and _other_bundle(event, self.bundle):
+                self.counts["other_bundle_predictions"] += 1
+            elif event["kind"] == "prediction" and _number(event.get("price")) is not None:
                 self.predictions.pop(item_id, None)
                 self.predictions[item_id] = event
                 if len(self.predictions) > self.keep:
@@ -230,18 +247,20 @@ class LiveJoin:
         return build_report(list(self.recent), list(self.pairs.values()), dict(self.counts), window=self.window, manifest=manifest, log=log)
 
 
-def load_log_manifest(log: Path) -> dict[str, Any] | None:
-    """The ``bundle.json`` copy next to the log's events (None when absent or unreadable)."""
+def load_log_manifest(log: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The ``bundle.json`` copy next to the log's events and its sha256 (``(None, None)`` when absent or unreadable)."""
+    import hashlib
     import json
 
     from price_bench.serve.log import MANIFEST_COPY
 
     folder = log if log.is_dir() else log.parent
     try:
-        data = json.loads((folder / MANIFEST_COPY).read_text(encoding="utf-8"))
+        raw = (folder / MANIFEST_COPY).read_bytes()
+        data = json.loads(raw)
     except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+        return None, None
+    return (data, hashlib.sha256(raw).hexdigest()) if isinstance(data, dict) else (None, None)
 
 
 def _model(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
