@@ -269,3 +269,12 @@ def test_graceful_shutdown_finishes_the_request_in_flight(kit, fitted):
     assert in_flight >= 2, "the batch finished before the signal: make it bigger"
     assert result.get("status") == 200 and result.get("n") == 1000, result
     assert len(kit.jsonl(srv.log_dir / "events.jsonl")) == 1000
+
+
+def test_unwritable_log_dir_is_one_line(kit, fitted, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for workers in ("1", "2"):
+        out = kit.run_cli("serve", str(fitted.bundle), "--log-dir", str(blocker / "log"), "--workers", workers, env=fitted.env, check=False)
+        assert out.returncode == 1
+        assert out.stderr.strip().splitlines() == [f"Error: --log-dir {blocker / 'log'}: cannot write the prediction log: Not a directory"]

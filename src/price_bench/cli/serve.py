@@ -105,9 +105,12 @@ def serve_cmd(target, host, port, workers, token_env, max_batch, max_body_bytes,
         monitor_window=metrics_window,
         metrics_ttl_s=metrics_ttl,
     )
+    _check_log_dir(Path(settings.log_dir))
     m = bundle.manifest
     click.echo(f"serving {m.predictor.id} (run {m.run.run_id}, digest {bundle.digest[:12]}) on http://{host}:{port} "
                f"with {workers} worker{'s' if workers > 1 else ''}; log {settings.log_dir}", err=True)
+    if m.run.limit:
+        click.echo(f"note: the bundled run used --limit {m.run.limit}: its offline figures cover {m.run.n_items} of {m.run.n_total} test items", err=True)
     _run_uvicorn(settings, SETTINGS_ENV, host=host, port=port, workers=workers, graceful_timeout=graceful_timeout, access_log=access_log)
 
 
@@ -123,6 +126,19 @@ def _resolve_bundle(target: str, results: str | None, expect_digest: str | None)
     if expect_digest and bundle.digest != expect_digest.strip().lower():
         raise BundleError(f"{bundle.path}: digest {bundle.digest[:16]}… is not the expected {expect_digest[:16]}…")
     return bundle
+
+
+def _check_log_dir(folder: Path) -> None:
+    """Make sure the prediction log can be written before any worker starts (one line if not)."""
+    from price_bench.serve import ServeError
+    from price_bench.serve.log import EVENTS
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / EVENTS, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ServeError(f"--log-dir {folder}: cannot write the prediction log: {exc.strerror or exc}") from None
 
 
 def _is_loopback(host: str) -> bool:

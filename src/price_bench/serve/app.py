@@ -52,6 +52,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from price_bench.serve import ServeError
 from price_bench.serve.bundle import MANIFEST, Bundle, load_predictor, verify_bundle
 from price_bench.serve.log import MANIFEST_COPY, EventLog
 from price_bench.serve.metrics import ServeMetrics
@@ -150,8 +151,11 @@ class PricingService:
         self.predictor = load_predictor(bundle)
         self.redact = Redactor(secret_values(self.predictor.config))
         log_dir = Path(settings.log_dir)
-        self.log = EventLog(log_dir, max_bytes=settings.log_max_bytes, backups=settings.log_backups)
-        self._keep_manifest(log_dir)
+        try:
+            self.log = EventLog(log_dir, max_bytes=settings.log_max_bytes, backups=settings.log_backups)
+            self._keep_manifest(log_dir)
+        except OSError as exc:
+            raise ServeError(f"--log-dir {log_dir}: cannot write the prediction log: {exc.strerror or exc}") from None
         self.metrics = ServeMetrics(
             log_dir, manifest.model_dump(mode="json"), window=settings.monitor_window, ttl_s=settings.metrics_ttl_s, digest=bundle.digest
         )
