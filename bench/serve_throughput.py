@@ -240,7 +240,7 @@ def main() -> None:
         texts_file.write_text(json.dumps(texts))
         console.print(f"setup (demo dataset, tfidf-ridge fit and run, bundle): {time.perf_counter() - started:.1f} s; {len(texts)} test texts")
         table = Table(title=f"price-bench serve, tfidf-ridge bundle, {os.cpu_count()} CPUs shared by server and load generator")
-        columns = ("workers", "requests", "concurrency", "requests/s", "items/s", "p50 ms", "p95 ms", "p99 ms", "errors", "error rate",
+        columns = ("workers", "request", "concurrency", "requests/s", "items/s", "p50 ms", "p95 ms", "p99 ms", "errors", "error rate",
                    "server peak RSS", "server CPU ms/item", "client CPU ms/req")
         for column in columns:
             table.add_column(column, justify="right")
