@@ -43,10 +43,10 @@ def cli() -> None:
 
 
 def _build() -> click.Group:
-    from price_bench.cli import data, describe, harness, leaderboard
+    from price_bench.cli import data, describe, harness, leaderboard, serve
     from price_bench.plugins.manager import register_commands
 
-    for module in (data, harness, describe, leaderboard):
+    for module in (data, harness, describe, leaderboard, serve):
         module.register(cli)
     register_commands(cli)
     return cli
