@@ -82,8 +82,8 @@ def test_one_table_row_per_predictor(visit):
     v = visit()
     rows = v.page.locator("table#leaderboard tbody tr")
     assert rows.count() == 5
-    assert rows.nth(0).locator("td").nth(1).inner_text().startswith("random-forest @1980194")
-    assert rows.nth(4).locator("td").nth(1).inner_text().startswith("constant-mean")
+    assert rows.nth(0).locator("td").nth(2).inner_text().startswith("random-forest · n_estimators=300")
+    assert rows.nth(4).locator("td").nth(2).inner_text().startswith("constant-mean")
 
 
 def test_charts_are_present_and_drawn(visit):
@@ -112,24 +112,24 @@ def test_script_in_a_record_renders_as_text_and_never_runs(visit):
     v = visit()
     v.page.wait_for_timeout(200)
     assert v.dialogs == []
-    cell = v.page.locator("#p-frontier td").filter(has_text="alert(1)")
+    cell = v.page.locator("#p-frontier-gpt-4o-mini td").filter(has_text="alert(1)")
     assert cell.count() == 1
     assert cell.inner_text() == "Price is $5000 <script>alert(1)</script> & <b>bold</b>"
-    assert v.page.locator("#p-frontier b").count() == 0
+    assert v.page.locator("#p-frontier-gpt-4o-mini b").count() == 0
     assert v.page.locator("script").count() == 1
     assert "CUDA out of memory <while loading>" in v.page.locator("#not-run").inner_text()
 
 
 def test_clicking_a_heading_sorts_the_table(visit):
     v = visit()
-    hits = v.page.locator("table#leaderboard thead th").nth(4)
-    first = v.page.locator("table#leaderboard tbody tr").nth(0).locator("td").nth(1)
+    hits = v.page.locator("table#leaderboard thead th").nth(7)
+    first = v.page.locator("table#leaderboard tbody tr").nth(0).locator("td").nth(2)
     hits.click()
     assert hits.get_attribute("aria-sort") == "ascending"
     assert first.inner_text().startswith("constant-mean")
     hits.click()
     assert hits.get_attribute("aria-sort") == "descending"
-    assert v.page.locator("table#leaderboard tbody tr").nth(0).locator("td").nth(1).inner_text().startswith("frontier")
+    assert v.page.locator("table#leaderboard tbody tr").nth(0).locator("td").nth(2).inner_text().startswith("frontier")
     assert v.errors == []
 
 

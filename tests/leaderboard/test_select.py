@@ -14,8 +14,8 @@ def _board(results_dir, name="demo"):
 def test_one_row_per_predictor_and_config_ranked_by_error(results_dir):
     board = _board(results_dir)
     labels = [board.label(e) for e in board.ranked]
-    assert sorted(labels) == sorted(["random-forest @1980194", "random-forest @34b8fbb", "frontier",
-                                     "linear-regression", "constant-mean"])
+    assert sorted(labels) == sorted(["random-forest · n_estimators=300", "random-forest · n_estimators=100",
+                                     "frontier · gpt-4o-mini", "linear-regression", "constant-mean"])
     errors = [e.record.metrics["error"].value for e in board.ranked]
     assert errors == sorted(errors)
     assert board.label(board.ranked[-1]) == "constant-mean"

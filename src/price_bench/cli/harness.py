@@ -181,8 +181,17 @@ def plugins_cmd(as_json: bool) -> None:
     help="missing: reuse cached predictions; always: ignore the cache; never: skip predictors with a complete record.",
 )
 @click.option("--refit", is_flag=True, help="Ignore previous fits in the work folders.")
+@click.option("--vary", "variants", multiple=True, metavar="ID.KEY=VALUE",
+              help="Run matrix: run ID once per value (repeatable; several keys combine), each a separate leaderboard row.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed passed to predictors (part of the cache key).")
+@click.option("--seeds", "seeds", default=None, metavar="0,1,2",
+              help="Run every predictor once per seed; the leaderboard shows the mean and spread across seeds.")
 @click.option("--bootstrap", "n_resamples", type=int, default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
+@click.option("--ci", "ci_method", type=click.Choice(["percentile", "bca"]), default="percentile", show_default=True,
+              help="Bootstrap CI method: percentile, or bias-corrected and accelerated (BCa); the record names it.")
+@click.option("--keep-cache-on-code-change", "keep_cache", is_flag=True,
+              help="Reuse answers and fits made by an earlier version of a predictor's code (for a change known not to "
+                   "matter, when recomputing costs money; also PRICE_BENCH_KEEP_CACHE_ON_CODE_CHANGE=1).")
 @click.option("--progress/--no-progress", default=None, help="Live progress bar (default: when stderr is a terminal).")
 @click.option(
     "--raw-output/--no-raw-output",
@@ -194,13 +203,16 @@ def plugins_cmd(as_json: bool) -> None:
 @results_option
 @json_option
 @_user_errors
-def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, seed, n_resamples, progress, raw_output, results, as_json) -> None:
+def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, variants, seed, seeds, n_resamples, ci_method,
+            keep_cache, progress, raw_output, results, as_json) -> None:
     """Fit and score predictors on a dataset's test split, with caching and resume.
 
     Exit code 1 when any predictor failed (skipped ones are not failures),
     130 when interrupted (rerun the same command to resume).
     """
-    from price_bench.harness.overrides import parse_overrides
+    from dataclasses import replace
+
+    from price_bench.harness.overrides import parse_overrides, parse_seeds, parse_variants
     from price_bench.harness.runner import RunOptions, resolve_ids, run_predictors
     from price_bench.plugins.manager import get_registry
 
@@ -212,6 +224,9 @@ def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, see
         limit=limit,
         workers=workers,
         overrides=parse_overrides(overrides),
+        variants=parse_variants(variants),
+        keep_cache_on_code_change=keep_cache,
+        ci_method=ci_method,
         overwrite=overwrite,
         refit=refit,
         results_dir=_results_dir(results),
@@ -226,8 +241,11 @@ def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, see
         if not as_json and not (progress or sys.stderr.isatty()):
             click.echo(f"{outcome.predictor_id}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""), err=True)
 
+    seed_list = parse_seeds(seeds) if seeds is not None else [seed]
     try:
-        outcomes = run_predictors(run_ids, options, registry=registry, on_outcome=report)
+        outcomes = []
+        for one_seed in seed_list:
+            outcomes += run_predictors(run_ids, replace(options, seed=one_seed), registry=registry, on_outcome=report)
     except KeyboardInterrupt:
         click.echo("Interrupted: finished batches are saved; rerun the same command to resume.", err=True)
         sys.exit(130)

@@ -17,6 +17,7 @@ from price_bench.leaderboard.select import Board, Entry
 from price_bench.leaderboard.table import Cell, HeaderCell, Table
 from price_bench.results.schema import ItemPrediction, MetricValue, RunRecord
 from price_bench.results.store import read_predictions
+from price_bench.metrics.ties import Ranking
 
 MISSES_SHOWN = 5
 RAW_CHARS = 160
@@ -45,6 +46,12 @@ class Page:
     breakdowns: list[Table]
     sections: list[Section]
     notes: list[str] = field(default_factory=list)
+    #: The significance verdicts behind the tiers (None when no two rows have per-item predictions).
+    ranking: Ranking | None = None
+    #: Per ranked row: its tier (None when it could not be tested).
+    tiers: list[int | None] = field(default_factory=list)
+    #: One sentence saying how ties were decided.
+    method: str = ""
 
 
 def _metric(record: RunRecord, key: str) -> MetricValue | None:
@@ -58,10 +65,17 @@ def _value(record: RunRecord, key: str) -> float | None:
 
 
 MAIN_HEADER = [
-    HeaderCell("Rank", None, "Ordered by Error (lower is better).", numeric=True),
-    HeaderCell("Predictor", None, "Predictor id (and config hash when one id ran with several configs).", numeric=False,
-               secondary_detail=True),
+    HeaderCell("Tier", None, "Rows in one tier are not significantly different from the tier's first row "
+               "(paired bootstrap, Holm-Bonferroni over every pair)."),
+    HeaderCell("Rank", None, "Ranks this row could hold given the significant differences: 2-6 means somewhere "
+               "between 2nd and 6th.", numeric=True),
+    HeaderCell("Predictor", None, "What ran: predictor id, model and endpoint kind, or the config fields that tell "
+               "the rows of one id apart.", numeric=False, secondary_detail=True),
     HeaderCell("Error $", True, "Mean absolute error in dollars, with its bootstrap 95% confidence interval."),
+    HeaderCell("vs above", None, "Is this row significantly worse than the row above? (Holm-adjusted p)", numeric=False,
+               secondary_detail=True),
+    HeaderCell("vs best", None, "Is this row significantly worse than the best row? (Holm-adjusted p)", numeric=False,
+               secondary_detail=True),
     HeaderCell("RMSLE", True, "Root mean squared log error (log1p, negatives clipped).", secondary_detail=True),
     HeaderCell("Hits %", False, "Share of items guessed within $40 or within 20% of the true price.", secondary_detail=True),
     HeaderCell("R²", False, "Coefficient of determination of guess against truth."),
@@ -84,15 +98,43 @@ def _metric_cell(record: RunRecord, key: str, show) -> Cell:
     return Cell(metric.value, show(metric.value), detail=detail, title="95% CI " + detail if detail else "")
 
 
-def _main_row(board: Board, rank: int, entry: Entry) -> list[Cell]:
+SAME = "≈"
+WORSE = "worse"
+
+
+def _verdict(ranking: Ranking | None, row: int | None, other: int | None) -> Cell:
+    """"≈" or "worse" for row against other (rows of the ranking), with the adjusted p-value."""
+    if ranking is not None and row == 0:
+        return Cell("", "")
+    if ranking is None or row is None or other is None:
+        return Cell(None, fmt.MISSING)
+    if row == other:
+        return Cell("", "")
+    p = ranking.p_adjusted[other][row]
+    detail = f"p={fmt.p_value(p)}" if not fmt.p_value(p).startswith("<") else f"p{fmt.p_value(p)}"
+    if ranking.worse_than(row, other):
+        return Cell(1, WORSE, detail=detail, title=f"significantly worse (Holm-adjusted p = {fmt.p_value(p)})")
+    return Cell(0, SAME, detail=detail, title=f"not significantly different (Holm-adjusted p = {fmt.p_value(p)})")
+
+
+def _main_row(board: Board, position: int, entry: Entry, ranking: Ranking | None, row: int | None,
+              above: int | None) -> list[Cell]:
     r = entry.record
     info = r.predictor
     r2, coverage = _value(r, "r2"), _value(r, "coverage")
+    if ranking is not None and row is not None:
+        tier = Cell(ranking.tiers[row], str(ranking.tiers[row]))
+        rank = Cell(ranking.rank_low[row], ranking.rank_range(row), title=f"position {position} by Error")
+    else:
+        tier, rank = Cell(None, fmt.MISSING), Cell(position, str(position), title="not tested: no per-item predictions")
     return [
-        Cell(rank, str(rank)),
+        tier,
+        rank,
         Cell(board.label(entry), board.label(entry), detail=f"{info.plugin_distribution} {info.plugin_version}",
              title=info.description),
         _metric_cell(r, "error", fmt.dollars),
+        _verdict(ranking, row, above),
+        _verdict(ranking, row, 0 if ranking is not None and row is not None else None),
         _metric_cell(r, "rmsle", fmt.number),
         _metric_cell(r, "hits", fmt.percent),
         Cell(r2, fmt.number(r2)),
@@ -123,13 +165,58 @@ def mark_best_in_columns(table: Table) -> None:
                 row[col] = replace(row[col], best=True)
 
 
-def main_table(board: Board) -> Table:
-    """The ranked table: one row per (predictor, config)."""
+def main_table(board: Board, ranking: Ranking | None = None, rows: list[int | None] | None = None) -> Table:
+    """The ranked table: one row per (predictor, config); ``rows[i]``: entry i's row in ``ranking`` (None: untested)."""
     table = Table("Leaderboard", list(MAIN_HEADER), table_id="leaderboard")
-    for rank, entry in enumerate(board.ranked, 1):
-        table.add_row(_main_row(board, rank, entry))
+    rows = rows or [None] * len(board.ranked)
+    previous = None
+    for position, (entry, row) in enumerate(zip(board.ranked, rows), 1):
+        table.add_row(_main_row(board, position, entry, ranking, row, previous if row is not None else None))
+        if row is not None:
+            previous = row
     mark_best_in_columns(table)
     return table
+
+
+BOARD_RESAMPLES = 1000
+BOARD_SEED = 0
+
+
+def rank_board(board: Board, predictions: list[list[ItemPrediction] | None]) -> tuple[Ranking | None, list[int | None]]:
+    """Tiers and rank ranges of the ranked rows that have per-item predictions, on the items they all share.
+
+    Returns the ranking and, per ranked entry, its row in it (None when it has no predictions).
+    """
+    from price_bench.metrics.ties import rank_with_ties
+
+    usable = [i for i, rows in enumerate(predictions) if rows]
+    if len(usable) < 2:
+        return None, [None] * len(predictions)
+    by_id = [{p.id: p for p in predictions[i]} for i in usable]
+    common = [p.id for p in predictions[usable[0]] if all(p.id in rows for rows in by_id[1:])]
+    if not common:
+        return None, [None] * len(predictions)
+    truth = [by_id[0][i].truth for i in common]
+    guesses = [[rows[i].guess for i in common] for rows in by_id]
+    ranking = rank_with_ties(truth, guesses, n_resamples=BOARD_RESAMPLES, seed=BOARD_SEED)
+    index = [None] * len(predictions)
+    for row, i in enumerate(usable):
+        index[i] = row
+    return ranking, index
+
+
+def method_note(ranking: Ranking | None) -> str:
+    """How the tiers were decided, in one sentence."""
+    from price_bench.metrics.ties import ALPHA, CORRECTION
+
+    if ranking is None:
+        return ""
+    return (f"Tiers and rank ranges come from paired bootstrap tests of Error between every pair of rows on the same "
+            f"{fmt.count(ranking.n_items)} items ({fmt.count(ranking.n_resamples)} resamples), corrected for "
+            f"{fmt.count(ranking.n_pairs)} comparisons with {CORRECTION} at a family-wise α = {ALPHA:g}: a row starts a new "
+            f"tier when it is significantly worse than the first row of the tier above, and a rank range such as 2-6 "
+            f"means the data cannot order it more precisely than that. CIs: percentile bootstrap unless a record names "
+            f"another method.")
 
 
 BREAKDOWN_TITLES = {"category": ("Error by category", "Category"), "price_band": ("Error by price band", "True price")}
@@ -233,7 +320,9 @@ def _load_predictions(entry: Entry) -> tuple[list[ItemPrediction] | None, str]:
 
 def anchor(label: str) -> str:
     """A safe HTML id for a predictor label."""
-    return "p-" + "".join(ch if ch.isalnum() else "-" for ch in label.lower())
+    import re
+
+    return "p-" + (re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "row")
 
 
 def section(board: Board, entry: Entry, product_text: bool) -> Section:
@@ -273,12 +362,22 @@ def build_page(board: Board, product_text: bool = True) -> Page:
     Raises :class:`ResultError` (naming the file) on an unreadable sidecar.
     """
     tables = [t for t in (breakdown_table(board, "category"), breakdown_table(board, "price_band")) if t]
+    sections = [section(board, e, product_text) for e in board.ranked]
+    seen: dict[str, int] = {}
+    for sec in sections:  # two labels can give one anchor ("a.b", "a-b"): number the later ones
+        seen[sec.anchor] = seen.get(sec.anchor, 0) + 1
+        if seen[sec.anchor] > 1:
+            sec.anchor += f"-{seen[sec.anchor]}"
+    ranking, rows = rank_board(board, [s.predictions for s in sections])
     return Page(
         board=board,
         product_text=product_text,
-        main=main_table(board),
+        main=main_table(board, ranking, rows),
         breakdowns=tables,
-        sections=[section(board, e, product_text) for e in board.ranked],
+        sections=sections,
         notes=_notes(board),
+        ranking=ranking,
+        tiers=[ranking.tiers[r] if ranking is not None and r is not None else None for r in rows],
+        method=method_note(ranking),
     )
 

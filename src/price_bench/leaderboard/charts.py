@@ -1,6 +1,7 @@
 """Leaderboard charts drawn with matplotlib as deterministic, inlineable SVG.
 
-* :func:`error_bars`: Error per predictor with its 95% CI whiskers.
+* :func:`error_bars`: Error per predictor with its 95% CI, coloured by tier,
+  on an axis clipped so the leaders stay distinguishable.
 * :func:`truth_vs_guess`: log-log scatter, the y = x line, points coloured by
   the Hits bands (green: within $40 or 20%; orange: within $80 or 40%; red).
 * :func:`running_error`: the running mean absolute error with its 95% band
@@ -98,32 +99,102 @@ def _to_svg(fig, chart_id: str, label: str, raster_dpi: int | None = None) -> st
     return svg.replace("<svg ", f'<svg class="chart" role="img" aria-label="{escape(label)}" ', 1).rstrip() + "\n"
 
 
-def error_bars(labels: Sequence[str], errors: Sequence[float | None],
-               ci: Sequence[tuple[float | None, float | None]], chart_id: str = "errors") -> str:
-    """Horizontal bars of Error (best at the top) with CI whiskers and value labels."""
-    import matplotlib
+#: Tier colours, shared with the page's CSS (tier 7 reuses tier 1's colour, and so on).
+TIER_COLOURS = ("#2e7d4f", "#4c72b0", "#8c6bb1", "#d08c2a", "#b5543c", "#6b6b6b", "#1a9fa0", "#c04f8f")
+#: The Error axis ends at this multiple of the best row's upper CI bound; rows beyond it are drawn at the edge and annotated.
+CLIP_FACTOR = 3.0
 
-    rows = [(lab, err, lo, hi) for lab, err, (lo, hi) in zip(labels, errors, ci) if err is not None]
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def error_scale(errors: Sequence[float], highs: Sequence[float], lows: Sequence[float] | None = None) -> tuple[float, float]:
+    """The x range of the Error chart: from just below the lowest CI bound to the clip limit.
+
+    The limit is :data:`CLIP_FACTOR` times the best row's upper CI bound (or
+    the largest value, when smaller), so that one predictor with a huge Error
+    or CI cannot squeeze the leaders into one pixel.
+    """
+    best = min(errors)
+    best_high = max(best, min((h for e, h in zip(errors, highs) if e == best), default=best))
+    top = max(list(errors) + list(highs))
+    limit = min(top, max(best_high * CLIP_FACTOR, best_high + 1.0)) * 1.04
+    smallest = min(list(errors) + list(lows or []))
+    low = smallest * 0.9 if smallest > 0 else 0.0
+    if limit <= low:
+        limit = low + 1.0
+    return low, limit
+
+
+def error_bars(labels: Sequence[str], errors: Sequence[float | None],
+               ci: Sequence[tuple[float | None, float | None]], chart_id: str = "errors",
+               tiers: Sequence[int | None] | None = None) -> str:
+    """Error per row (best at the top) as a dot with its 95% CI whiskers, coloured by tier.
+
+    The axis is clipped (see :func:`error_scale`): a row whose Error or CI runs
+    past the limit is drawn to the edge with an arrow and its value written out.
+    Rows with a missing or non-finite Error are left out.
+    """
+    import matplotlib
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter
+
+    tiers = list(tiers) if tiers is not None else [None] * len(labels)
+    rows = []
+    for lab, err, (lo, hi), tier in zip(labels, errors, ci, tiers + [None] * (len(labels) - len(tiers))):
+        if not _finite(err):
+            continue
+        lo = lo if _finite(lo) else None
+        hi = hi if _finite(hi) else None
+        rows.append((lab, float(err), lo, hi, tier))
     with matplotlib.rc_context(RC):
-        fig = _figure(7, 0.42 * max(len(rows), 1) + 1.3, constrained=True)
+        fig = _figure(9, 0.3 * max(len(rows), 1) + 1.6, constrained=True)
         ax = fig.add_subplot()
+        if not rows:
+            ax.text(0.5, 0.5, "no Error to show", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+            return _to_svg(fig, chart_id, "Chart of Error per predictor (empty)")
+        low, limit = error_scale([r[1] for r in rows], [r[3] if r[3] is not None else r[1] for r in rows],
+                                 [r[2] if r[2] is not None else r[1] for r in rows])
+        span = limit - low
         ys = list(range(len(rows)))
-        values = [r[1] for r in rows]
-        ax.barh(ys, values, color=BAR, height=0.62, zorder=2)
-        for y, (_, err, lo, hi) in zip(ys, rows):
+        for y, (_lab, err, lo, hi, tier) in zip(ys, rows):
+            colour = TIER_COLOURS[(tier - 1) % len(TIER_COLOURS)] if tier else BAR
             if lo is not None and hi is not None:
-                ax.errorbar([err], [y], xerr=[[max(err - lo, 0)], [max(hi - err, 0)]], fmt="none",
-                            ecolor=WHISKER, elinewidth=1.2, capsize=4, zorder=3)
-        top = max([r[3] if r[3] is not None else r[1] for r in rows] or [1.0])
-        for y, (_, err, _lo, hi) in zip(ys, rows):
-            ax.text((hi if hi is not None else err) + top * 0.015, y, f"${err:,.2f}", va="center", fontsize=9, color="#222222")
+                ax.plot([max(lo, low), min(hi, limit)], [y, y], color=colour, lw=2.2, solid_capstyle="butt", zorder=2)
+                if hi > limit:
+                    ax.annotate("", xy=(limit, y), xytext=(limit - span * 0.04, y),
+                                arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.2}, zorder=3)
+            clipped = err > limit
+            ax.plot([min(err, limit)], [y], marker=">" if clipped else "o", ms=7, color=colour, zorder=4,
+                    markeredgecolor="white", markeredgewidth=0.8)
+            text = f"${err:,.2f}" + (" ▶" if clipped else "")
+            anchor = min(hi if hi is not None else err, limit)
+            left = min(err, lo if lo is not None else err, limit)
+            if (clipped or anchor + span * 0.14 > limit) and left - span * 0.16 > low:
+                ax.text(left - span * 0.015, y, text, va="center", ha="right", fontsize=8.5, color="#222222")
+            elif clipped or anchor + span * 0.14 > limit:
+                ax.text(limit - span * 0.01, y - 0.36, text, va="center", ha="right", fontsize=8, color="#222222")
+            else:
+                ax.text(anchor + span * 0.015, y, text, va="center", fontsize=8.5, color="#222222")
         ax.set_yticks(ys, [r[0] for r in rows])
         ax.invert_yaxis()
-        ax.set_xlim(0, top * 1.16)
-        ax.set_xlabel("Error: mean absolute error in $ (lower is better); whiskers: 95% CI")
+        ax.set_ylim(len(rows) - 0.4, -0.8)
+        ax.set_xlim(low, limit)
+        clipped_any = any(r[1] > limit or (r[3] is not None and r[3] > limit) for r in rows)
+        ax.set_xlabel("Error in $ (lower is better); lines: 95% bootstrap CI" + ("; ▶ off the scale" if clipped_any else ""))
         ax.grid(axis="x", zorder=0)
         ax.tick_params(axis="y", length=0)
-        return _to_svg(fig, chart_id, "Bar chart of Error per predictor with 95% confidence intervals")
+        ax.xaxis.set_major_formatter(FuncFormatter(_dollar_tick))
+        used = sorted({r[4] for r in rows if r[4]})
+        if len(used) > 1:
+            handles = [Line2D([], [], ls="", marker="o", color=TIER_COLOURS[(t - 1) % len(TIER_COLOURS)], label=f"tier {t}")
+                       for t in used[:8]]
+            ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, frameon=False,
+                      ncol=min(4, len(handles)), title="colour: tier (rows of one tier are statistically tied)",
+                      title_fontsize=8, alignment="left", handletextpad=0.2, columnspacing=0.9)
+        return _to_svg(fig, chart_id, "Chart of Error per predictor with 95% confidence intervals, coloured by tier")
 
 
 def truth_vs_guess(predictions: Sequence[ItemPrediction], title: str, chart_id: str) -> str:

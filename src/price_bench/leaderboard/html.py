@@ -118,9 +118,14 @@ def _td(cell: Cell, head: HeaderCell, link: str = "") -> str:
     return f"<td{attrs}>{body}</td>"
 
 
-def table(tbl: Table, css: str = "", links: dict[int, str] | None = None, link_col: int = -1) -> str:
-    """A sortable HTML table; ``links`` maps a row index to an anchor for the cell in ``link_col``."""
+def table(tbl: Table, css: str = "", links: dict[int, str] | None = None, link_col: int = -1,
+          row_attrs: dict[int, str] | None = None) -> str:
+    """A sortable HTML table; ``links`` maps a row index to an anchor for the cell in ``link_col``.
+
+    ``row_attrs`` maps a row index to extra (already escaped) attributes of its ``<tr>``.
+    """
     links = links or {}
+    row_attrs = row_attrs or {}
     ident = f' id="{escape(tbl.table_id)}"' if tbl.table_id else ""
     classes = f"sortable {css}".strip()
     out = [f'<div class="scroll"><table{ident} class="{classes}">']
@@ -130,7 +135,8 @@ def table(tbl: Table, css: str = "", links: dict[int, str] | None = None, link_c
     out.append("<tbody>")
     for i, row in enumerate(tbl.rows):
         tds = "".join(_td(c, h, links.get(i, "") if col == link_col else "") for col, (c, h) in enumerate(zip(row, tbl.header)))
-        out.append(f"<tr>{tds}</tr>")
+        extra = f" {row_attrs[i]}" if i in row_attrs else ""
+        out.append(f"<tr{extra}>{tds}</tr>")
     out.append("</tbody></table></div>")
     return "\n".join(out)
 
@@ -179,18 +185,51 @@ def _ranking(page: Page) -> str:
     links = {i: s.anchor for i, s in enumerate(page.sections)}
     metrics = [e.record.metrics.get("error") or MetricValue(value=None) for e in b.ranked]
     chart = charts.error_bars([b.label(e) for e in b.ranked], [m.value for m in metrics],
-                              [(m.ci_low, m.ci_high) for m in metrics], chart_id="errors")
+                              [(m.ci_low, m.ci_high) for m in metrics], chart_id="errors", tiers=page.tiers)
+    rows = {i: f'class="tier-{(t - 1) % TIER_COLOURS + 1}" data-tier="{t}"' for i, t in enumerate(page.tiers) if t is not None}
+    method = f'<p class="method">{escape(page.method)}</p>' if page.method else ""
     return "\n".join([
         '<section id="ranking">',
         "<h2>Ranking</h2>",
         '<p class="lede">Ranked by Error, the mean absolute error in dollars; 95% confidence intervals in small print. '
+        "Rows of one tier are statistically tied; the rank range says which places a row could hold. "
         "↓ lower is better, ↑ higher is better; the best value of each column is green. Click a heading to sort, "
         "a predictor for its charts.</p>",
-        table(page.main, css="board", links=links, link_col=1),
+        '<div class="board-table">' + table(page.main, css="board", links=links, link_col=PREDICTOR_COL, row_attrs=rows) + "</div>",
+        _cards(page, links),
+        method,
         "<h3>Error with 95% confidence intervals</h3>",
         f'<div class="chart-box wide">{chart}</div>',
         "</section>",
     ])
+
+
+TIER_COLOURS = len(charts.TIER_COLOURS)
+PREDICTOR_COL = 2
+CARD_COLUMNS = ("Error $", "vs above", "Hits %", "RMSLE", "Cost $", "Time / item")
+
+
+def _cards(page: Page, links: dict[int, str]) -> str:
+    """The ranking as cards, for phone widths (CSS shows either these or the table)."""
+    heads = [h.label for h in page.main.header]
+    where = {label: heads.index(label) for label in CARD_COLUMNS if label in heads}
+    items = []
+    for i, row in enumerate(page.main.rows):
+        tier = page.tiers[i] if i < len(page.tiers) else None
+        cls = f' tier-{(tier - 1) % TIER_COLOURS + 1}' if tier is not None else ""
+        label = escape(row[PREDICTOR_COL].display)
+        name = f'<a href="#{escape(links[i])}">{label}</a>' if i in links else label
+        facts = []
+        for head, col in where.items():
+            cell = row[col]
+            if cell.display in ("", fmt.MISSING) and head != "Error $":
+                continue
+            detail = f" <small>{escape(cell.detail)}</small>" if cell.detail and head == "Error $" else ""
+            facts.append(f"<div><dt>{escape(head)}</dt><dd>{escape(cell.display)}{detail}</dd></div>")
+        tier_text = f"tier {tier}" if tier is not None else "untested"
+        items.append(f'<li class="card{cls}"><p class="card-head"><span class="card-rank">#{escape(row[1].display)}</span> '
+                     f'{name} <span class="card-tier">{tier_text}</span></p><dl>{"".join(facts)}</dl></li>')
+    return '<ol class="cards" aria-label="Ranking">' + "".join(items) + "</ol>"
 
 
 def _not_run(page: Page) -> str:

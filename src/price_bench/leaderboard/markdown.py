@@ -76,8 +76,13 @@ def render(page: Page) -> str:
     out = _header(page) + [""]
     if page.main.rows:
         out += ["Ranked by Error (mean absolute error in dollars, lower is better; 95% confidence intervals in brackets). "
+                "Rows of one **tier** are statistically tied; **Rank** is the range of places a row could hold; "
+                "\"vs above\" and \"vs best\" say whether a row is significantly worse (≈: not significantly different). "
                 "↓ lower is better, ↑ higher is better; the best value of each column is in bold.", ""]
         out.append(table(page.main))
+        if page.method:
+            out += ["", escape(page.method)]
+        out.append("")
     else:
         out += ["No complete run yet.", ""]
     if b.not_run:

@@ -51,6 +51,7 @@ class Board:
     other_fingerprint: list[Entry] = field(default_factory=list)
     limit_runs: int = 0
     superseded: int = 0
+    _labels: dict[tuple[str, str], str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def latest_run(self) -> str | None:
@@ -59,10 +60,18 @@ class Board:
         return max(times, key=parse_time) if times else None
 
     def label(self, entry: Entry) -> str:
-        """The predictor's name on this board: its id, plus the config hash when the id has several."""
-        pid, chash = entry.key
-        hashes = {e.key[1] for e in self.ranked + self.not_run if e.key[0] == pid}
-        return f"{pid} @{chash[:7]}" if len(hashes) > 1 else pid
+        """The row's name on this board: what ran (see :mod:`price_bench.leaderboard.labels`)."""
+        if self._labels is None:
+            from price_bench.leaderboard.labels import board_labels
+
+            self._labels = board_labels(e.record for e in self.ranked + self.not_run)
+        return self._labels.get(entry.key, entry.key[0])
+
+    def is_local(self, entry: Entry) -> bool:
+        """True when the row's model ran on a self-hosted (local) endpoint."""
+        from price_bench.leaderboard.labels import is_local
+
+        return is_local(entry.record)
 
 
 def parse_time(stamp: str) -> datetime:

@@ -190,6 +190,9 @@ class Predictor:
     #: True when predictions can change between identical calls (e.g. sampled
     #: LLM output without a seed); such predictions are never cached.
     nondeterministic: ClassVar[bool] = False
+    #: Config fields that name a run on a leaderboard (e.g. ``("model", "base_url")``:
+    #: ``frontier · gpt-4o-mini · openai``); empty: the model and endpoint fields the config has.
+    label_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: PredictorConfig | None = None, *, seed: int = 0) -> None:
         self.config = config if config is not None else self.Config()

@@ -105,6 +105,7 @@ class FrontierZeroShot(Predictor):
     Config: ClassVar[type[PredictorConfig]] = FrontierConfig
     batch_size: ClassVar[int] = 64
     example_style: ClassVar[Literal["turns", "context"]] = "turns"
+    label_fields: ClassVar[tuple[str, ...]] = ("model", "base_url")  # the leaderboard row: model and endpoint kind
 
     def __init__(self, config: PredictorConfig | None = None, *, seed: int = 0) -> None:
         super().__init__(config, seed=seed)

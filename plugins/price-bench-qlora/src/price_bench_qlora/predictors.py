@@ -45,6 +45,7 @@ class QLoRABasePredictor(Predictor):
     Config: ClassVar[type[PredictorConfig]] = BaseModelConfig
     requires: ClassVar[tuple[Requirement, ...]] = _REQUIRES
     batch_size: ClassVar[int] = 64
+    label_fields: ClassVar[tuple[str, ...]] = ("base_model",)  # the leaderboard row names the open model
 
     def __init__(self, config: PredictorConfig | None = None, *, seed: int = 0) -> None:
         super().__init__(config, seed=seed)
