@@ -172,3 +172,31 @@ def test_help_and_list_import_no_heavy_library(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "HEAVY=\n" in out.stdout, out.stdout[-500:]
+
+
+def test_vary_runs_one_row_per_value_and_compare_takes_labels(cli, tmp_path):
+    out = cli("run", "echo", "--dataset", "tiny", "--vary", "echo.bias=0", "--vary", "echo.bias=50", "--json")
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)
+    assert [r["status"] for r in rows] == ["complete", "complete"] and rows[0]["run_id"] != rows[1]["run_id"]
+    compared = cli("compare", "echo · bias=0", "echo · bias=50", "--json")
+    assert compared.exit_code == 0, compared.output
+    result = json.loads(compared.output)
+    assert [m["metric"] for m in result["metrics"]] == ["Error", "RMSLE", "Hits"]
+    assert {result["a"]["run_id"], result["b"]["run_id"]} == {rows[0]["run_id"], rows[1]["run_id"]}
+    assert result["leaderboard"]["n_pairs"] == 1 and result["provenance_differences"] == []
+    text = cli("compare", "echo · bias=0", "echo · bias=50").output
+    assert "RMSLE" in text and "Hits" in text and "leaderboard tiny" in text
+    unknown = cli("compare", "nope", rows[0]["run_id"])
+    assert unknown.exit_code == 1 and "neither a run nor a predictor" in unknown.output
+
+
+def test_records_carry_provenance_and_show_prints_it(cli):
+    [row] = json.loads(cli("run", "echo", "--dataset", "tiny", "--json").output)
+    shown = json.loads(cli("show", row["run_id"], "--json").output)
+    prov = shown["provenance"]
+    assert prov["python"] and prov["versions"]["numpy"] and prov["cpu_count"] >= 1
+    assert shown["n_resamples"] == 1000 and shown["ci_method"] == "percentile bootstrap"
+    assert len(shown["predictor"]["code_digest"]) == 16
+    human = cli("show", row["run_id"]).output
+    assert "versions price-bench" in human and "code digest" in human and "cpu " in human

@@ -375,6 +375,35 @@ def find_run(run: str, results_dir: Path):
     return matches[0], read_record(matches[0])
 
 
+def resolve_run(name: str, results_dir: Path, dataset: str | None = None):
+    """``(path, record)`` for a run id, id prefix or record path; else a predictor id or leaderboard label.
+
+    A predictor name means its latest complete, leaderboard-eligible run (on
+    ``dataset`` when given); a name found on several datasets must be narrowed with ``dataset``.
+    """
+    from price_bench.harness.errors import HarnessError
+
+    try:
+        return find_run(name, results_dir)
+    except HarnessError as not_a_run:
+        from price_bench.leaderboard.labels import board_labels
+        from price_bench.leaderboard.select import parse_time
+        from price_bench.results.store import load_records
+
+        records = [(p, r) for p, r in load_records(results_dir) if r.is_leaderboard_eligible
+                   and (dataset is None or r.dataset.name == dataset)]
+        labels = board_labels(r for _, r in records)
+        named = [(p, r) for p, r in records
+                 if name in (r.predictor.id, labels.get((r.predictor.id, r.predictor.config_hash)))]
+        if not named:
+            raise HarnessError(f"{name!r} is neither a run nor a predictor with a complete run in {results_dir}"
+                               + (f" for dataset {dataset!r}" if dataset else "") + " (see `price-bench results`)") from not_a_run
+        datasets = sorted({r.dataset.name for _, r in named})
+        if len(datasets) > 1:
+            raise HarnessError(f"{name!r} has runs on several datasets ({', '.join(datasets)}): add --dataset")
+        return max(named, key=lambda pr: (parse_time(pr[1].finished_at), pr[1].run_id))
+
+
 @click.command("show")
 @click.argument("run")
 @results_option
@@ -405,6 +434,8 @@ def show_cmd(run, results, as_json) -> None:
         f"   cost ${u.cost_usd:.4f}   tokens {u.tokens_in}/{u.tokens_out}   cached {u.cached_items} new {u.new_items}"
     )
     console.print(f"parse failures {record.parse_failures}   item errors {record.item_errors}   fallback (train median) {_fmt(record.fallback_price, '$')}")
+    for line in provenance_lines(record):
+        console.print(line, markup=False)
     table = Table(title="metrics")
     for col in ("metric", "value", "95% CI", "better"):
         table.add_column(col)
@@ -424,15 +455,35 @@ def show_cmd(run, results, as_json) -> None:
         console.print(sub)
 
 
+def provenance_lines(record) -> list[str]:
+    """What ``show`` says about where and with what a run ran (older records: what they have)."""
+    p = record.provenance
+    lines = [f"code digest {record.predictor.code_digest or '- (recorded before code digests)'}   "
+             f"CIs {record.ci_method or 'percentile bootstrap'}, {record.n_resamples or '?'} resamples"]
+    if p is None:
+        return lines + ["provenance: not recorded (a record written before provenance was kept)"]
+    git = (record.git_commit or "-")[:12] + (" (dirty)" if p.git_dirty else "" if p.git_dirty is False else " (dirty: unknown)")
+    lines.append(f"python {p.python}   git {git}   platform {p.platform}")
+    lines.append(f"cpu {p.cpu or '-'} ({p.cpu_count or '?'} cores)   gpu {', '.join(p.gpu) or 'none'}   "
+                 f"threads {', '.join(f'{k}={v}' for k, v in p.threads.items()) or 'defaults'}")
+    lines.append("versions " + ", ".join(f"{k} {v}" for k, v in p.versions.items()))
+    return lines
+
+
 # -- compare ---------------------------------------------------------------------------------------------
 
 
 def compare_runs(path_a: Path, record_a, path_b: Path, record_b, n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Paired bootstrap of two runs on the items they share (matched by id)."""
+    """Paired bootstrap of two runs on the items they share (matched by id), for Error, RMSLE and Hits.
+
+    Also says how their provenance differs (versions, hardware, threads, git state).
+    """
     import numpy as np
 
     from price_bench.harness.errors import HarnessError
+    from price_bench.harness.provenance import differences
     from price_bench.metrics.bootstrap import paired_compare
+    from price_bench.metrics.ties import pair_tests
     from price_bench.results.store import read_predictions
 
     rows_a = {row.id: row for row in read_predictions(path_a, record_a)}
@@ -446,48 +497,85 @@ def compare_runs(path_a: Path, record_a, path_b: Path, record_b, n_resamples: in
     if mismatched:
         raise HarnessError(f"item {mismatched[0]!r} has different true prices in the two runs: not the same items")
     truth = np.array([rows_a[i].truth for i in common])
-    comparison = paired_compare(
-        truth, [rows_a[i].guess for i in common], [rows_b[i].guess for i in common], n_resamples=n_resamples, seed=seed
-    )
+    guess_a, guess_b = [rows_a[i].guess for i in common], [rows_b[i].guess for i in common]
+    comparison = paired_compare(truth, guess_a, guess_b, n_resamples=n_resamples, seed=seed)
+    tests = pair_tests(truth, guess_a, guess_b, n_resamples=n_resamples, seed=seed)
+    provenance = differences(record_a.provenance, record_b.provenance)
+    if record_a.git_commit != record_b.git_commit:
+        provenance.insert(0, f"git commit: {(record_a.git_commit or '-')[:12]} vs {(record_b.git_commit or '-')[:12]}")
+    if record_a.predictor.code_digest != record_b.predictor.code_digest:
+        provenance.insert(0, f"predictor code digest: {record_a.predictor.code_digest or '-'} vs {record_b.predictor.code_digest or '-'}")
+    for field_name in ("n_resamples", "ci_method", "seed"):
+        va, vb = getattr(record_a, field_name), getattr(record_b, field_name)
+        if va != vb:
+            provenance.append(f"{field_name}: {va} vs {vb}")
     return {
         "a": {"run_id": record_a.run_id, "predictor": record_a.predictor.id, "n_items": len(rows_a)},
         "b": {"run_id": record_b.run_id, "predictor": record_b.predictor.id, "n_items": len(rows_b)},
         "same_dataset": record_a.dataset.fingerprint == record_b.dataset.fingerprint,
         **comparison.to_dict(),
+        "metrics": [t.to_dict() for t in tests],
+        "provenance_differences": provenance,
     }
 
 
 @click.command("compare")
 @click.argument("run_a")
 @click.argument("run_b")
+@click.option("--dataset", default=None, help="Dataset of the runs when A or B is a predictor name.")
 @click.option("--bootstrap", "n_resamples", type=int, default=1000, show_default=True, help="Bootstrap resamples.")
 @results_option
 @json_option
 @_user_errors
-def compare_cmd(run_a, run_b, n_resamples, results, as_json) -> None:
-    """Is run A's Error really different from run B's? (paired bootstrap on shared items)"""
+def compare_cmd(run_a, run_b, dataset, n_resamples, results, as_json) -> None:
+    """Are two runs really different? Paired bootstrap on the shared items for Error, RMSLE and Hits.
+
+    RUN_A and RUN_B are run ids (or prefixes, or record paths) or predictor
+    names or leaderboard labels (the latest complete run of each). When both
+    are rows of their dataset's leaderboard, the leaderboard's verdict
+    (Holm-corrected over every pair of rows) is printed too. Warns when the
+    runs differ in versions, hardware, threads or code.
+    """
+    from price_bench.leaderboard.build import board_verdict
+    from price_bench.metrics.ties import ALPHA, CORRECTION
+
     results_dir = _results_dir(results)
-    path_a, rec_a = find_run(run_a, results_dir)
-    path_b, rec_b = find_run(run_b, results_dir)
+    path_a, rec_a = resolve_run(run_a, results_dir, dataset)
+    path_b, rec_b = resolve_run(run_b, results_dir, dataset)
     out = compare_runs(path_a, rec_a, path_b, rec_b, n_resamples=n_resamples)
+    out["leaderboard"] = board_verdict(results_dir, rec_a, rec_b)
     if as_json:
         _echo_json(out)
         return
+    from rich.markup import escape
+    from rich.table import Table
+
     console = _console()
     a, b = out["a"], out["b"]
-    console.print(f"A = {a['predictor']} ({a['run_id']})   Error {_fmt(out['error_a'], '$')}")
-    console.print(f"B = {b['predictor']} ({b['run_id']})   Error {_fmt(out['error_b'], '$')}")
+    console.print(f"A = {escape(a['predictor'])} ({a['run_id']})")
+    console.print(f"B = {escape(b['predictor'])} ({b['run_id']})")
     if not out["same_dataset"]:
         console.print("[yellow]warning: different dataset fingerprints; compared on the shared item ids[/]")
-    console.print(
-        f"A - B = {_fmt(out['diff'], '$')}  95% CI [{_fmt(out['ci_low'], '$')}, {_fmt(out['ci_high'], '$')}]"
-        f"  p = {out['p_value']:.4f}  on {out['n']} shared items, {out['n_resamples']} paired resamples"
-    )
-    if out["significant"]:
-        winner = a["predictor"] if out["better"] == "A" else b["predictor"]
-        console.print(f"[bold green]significant[/]: {winner} ({out['better']}) has the lower Error")
-    else:
-        console.print("[bold yellow]not significant[/]: the CI of the difference contains 0")
+    table = Table(title=f"A vs B on {out['n']} shared items, {out['n_resamples']} paired bootstrap resamples")
+    for col in ("metric", "A", "B", "A - B (95% CI)", "p", "verdict"):
+        table.add_column(col)
+    for m in out["metrics"]:
+        unit = "$" if m["metric"] == "Error" else "%" if m["metric"] == "Hits" else ""
+        show = (lambda v: _fmt(v, unit, digits=3 if not unit else 2))  # noqa: E731
+        verdict = "[yellow]not significant[/]" if not m["significant"] else \
+            f"[green]{'A' if m['better'] == 'A' else 'B'} better[/]"
+        table.add_row(m["metric"], show(m["a"]), show(m["b"]),
+                      f"{show(m['diff'])} [{show(m['ci_low'])}, {show(m['ci_high'])}]", f"{m['p_value']:.4f}", verdict)
+    console.print(table)
+    console.print(f"(two-sided paired bootstrap test per metric, α = {ALPHA:g}, no correction across the three metrics)")
+    board = out["leaderboard"]
+    if board is not None:
+        verdict = {"A": "A is significantly better", "B": "B is significantly better", None: "tied (not significantly different)"}
+        console.print(f"leaderboard {escape(board['dataset'])}: A tier {board['tier_a']} (rank {board['rank_a']}), "
+                      f"B tier {board['tier_b']} (rank {board['rank_b']}); Error: {verdict[board['better']]} after "
+                      f"{CORRECTION} over {board['n_pairs']} pairs (adjusted p = {board['p_adjusted']:.4f})")
+    for line in out["provenance_differences"]:
+        console.print(f"[yellow]warning: the runs differ in {escape(line)}[/]")
 
 
 # -- predict ---------------------------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 from price_bench.leaderboard import fmt
 from price_bench.leaderboard.select import Board, Entry
 from price_bench.leaderboard.table import Cell, HeaderCell, Table
+from price_bench.metrics.ties import Ranking
 from price_bench.results.schema import ItemPrediction, MetricValue, RunRecord
 from price_bench.results.store import read_predictions
-from price_bench.metrics.ties import Ranking
 
 MISSES_SHOWN = 5
 RAW_CHARS = 160
@@ -205,6 +205,35 @@ def rank_board(board: Board, predictions: list[list[ItemPrediction] | None]) -> 
     return ranking, index
 
 
+def board_verdict(results_dir, record_a: RunRecord, record_b: RunRecord) -> dict | None:
+    """The leaderboard's verdict on two runs when both are rows of their dataset's board (else None).
+
+    The same tiers, rank ranges and Holm-corrected p-value the page shows.
+    """
+    from pathlib import Path
+
+    from price_bench.leaderboard.select import group_by_dataset, select_board
+    from price_bench.results.store import load_records
+
+    if record_a.dataset.name != record_b.dataset.name:
+        return None
+    entries = [Entry(p, r) for p, r in load_records(Path(results_dir)) if r.dataset.name == record_a.dataset.name]
+    board = select_board(record_a.dataset.name, group_by_dataset(entries).get(record_a.dataset.name, []))
+    if board is None:
+        return None
+    ids = [e.record.run_id for e in board.ranked]
+    if record_a.run_id not in ids or record_b.run_id not in ids or record_a.run_id == record_b.run_id:
+        return None
+    ranking, rows = rank_board(board, [_load_predictions(e)[0] for e in board.ranked])
+    ra, rb = rows[ids.index(record_a.run_id)], rows[ids.index(record_b.run_id)]
+    if ranking is None or ra is None or rb is None:
+        return None
+    better = "A" if ranking.better[ra][rb] else "B" if ranking.better[rb][ra] else None
+    return {"dataset": board.dataset, "tier_a": ranking.tiers[ra], "tier_b": ranking.tiers[rb],
+            "rank_a": ranking.rank_range(ra), "rank_b": ranking.rank_range(rb), "better": better,
+            "p_adjusted": ranking.p_adjusted[ra][rb], "n_pairs": ranking.n_pairs}
+
+
 def method_note(ranking: Ranking | None) -> str:
     """How the tiers were decided, in one sentence."""
     from price_bench.metrics.ties import ALPHA, CORRECTION
@@ -300,9 +329,31 @@ def _facts(entry: Entry) -> list[tuple[str, str]]:
                            f"fallback {fmt.dollars(r.fallback_price)}"),
         ("Tokens", f"{fmt.count(r.usage.tokens_in)} in, {fmt.count(r.usage.tokens_out)} out"),
         ("Versions", f"price-bench {r.price_bench_version}" + (f", commit {r.git_commit[:12]}" if r.git_commit else "")),
+        ("Label", ", ".join(r.predictor.label_fields) if r.predictor.label_fields else "default (model and endpoint fields)"),
     ]
     if r.timing.fit_reused:
         facts.append(("Fit", "reused from an earlier run (fit time is the original's)"))
+    facts += _provenance_facts(r)
+    return facts
+
+
+def _provenance_facts(r: RunRecord) -> list[tuple[str, str]]:
+    """Code, CI method and machine facts of a run (records before provenance say so)."""
+    facts = [("Statistics", f"{r.ci_method or 'percentile bootstrap'} 95% CIs"
+                            + (f", {fmt.count(r.n_resamples)} resamples" if r.n_resamples else "") + f"; seed {r.seed}")]
+    if r.predictor.code_digest:
+        facts.append(("Code digest", r.predictor.code_digest))
+    p = r.provenance
+    if p is None:
+        facts.append(("Provenance", "not recorded (the record predates provenance)"))
+        return facts
+    git = (r.git_commit or fmt.MISSING)[:12] + {True: " (uncommitted changes)", False: " (clean)", None: ""}[p.git_dirty]
+    facts += [
+        ("Machine", f"{p.cpu or fmt.MISSING} × {p.cpu_count or '?'}; GPU {', '.join(p.gpu) or 'none'}; {p.platform or fmt.MISSING}"),
+        ("Threads", ", ".join(f"{k}={v}" for k, v in p.threads.items()) or "library defaults"),
+        ("Libraries", f"Python {p.python}; " + ", ".join(f"{k} {v}" for k, v in p.versions.items())),
+        ("Git", git),
+    ]
     return facts
 
 
