@@ -89,23 +89,42 @@ def test_one_table_row_per_predictor(visit):
 def test_charts_are_present_and_drawn(visit):
     v = visit()
     charts = v.page.locator("svg.chart")
-    assert charts.count() == 1 + 2 * 5
+    assert charts.count() == 1 + 1 + 2 * 5  # Error, calibration by price band, two per predictor
     box = charts.nth(0).bounding_box()
     assert box["width"] > 400 and box["height"] > 150
     assert v.page.locator("#ranking svg.chart text").filter(has_text="constant-mean").count() == 1
     assert v.page.locator("#predictors svg.chart text").filter(has_text="guess = truth").count() == 5
 
 
-def test_screenshots_desktop_and_phone(visit, tmp_path):
-    desktop = visit()
-    desktop.page.screenshot(path=str(tmp_path / "desktop.png"), full_page=True)
-    phone = visit(width=390)
-    phone.page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
-    assert (tmp_path / "desktop.png").stat().st_size > 50_000 and (tmp_path / "phone.png").stat().st_size > 50_000
+SCREENSHOTS_ENV = "PRICE_BENCH_SCREENSHOTS"
+
+
+@pytest.mark.parametrize("name", ["demo", "amazon-course"])
+def test_screenshots_desktop_and_phone(visit, tmp_path, name):
+    """Screenshots at desktop and phone width (copied to $PRICE_BENCH_SCREENSHOTS when set, e.g. docs/screenshots)."""
+    import os
+    import shutil
+
+    desktop = visit(f"{name}.html")
+    desktop.page.screenshot(path=str(tmp_path / f"{name}-desktop.png"), full_page=True)
+    phone = visit(f"{name}.html", width=390)
+    phone.page.screenshot(path=str(tmp_path / f"{name}-phone.png"), full_page=True)
+    assert (tmp_path / f"{name}-desktop.png").stat().st_size > 50_000 and (tmp_path / f"{name}-phone.png").stat().st_size > 20_000
     # At phone width the page itself never scrolls sideways: wide tables scroll inside their box.
     assert phone.page.evaluate("document.documentElement.scrollWidth") <= 390
     chart = phone.page.locator("svg.chart").nth(0).bounding_box()
     assert chart["width"] <= 390
+    # ... and the ranking is a list of readable cards instead of a table cut to three columns.
+    assert phone.page.locator("table#leaderboard").is_visible() is False
+    cards = phone.page.locator("ol.cards li.card")
+    assert cards.count() == phone.page.locator("table#leaderboard tbody tr").count() and cards.nth(0).is_visible()
+    assert cards.nth(0).bounding_box()["width"] <= 390 and "tier 1" in cards.nth(0).inner_text()
+    assert desktop.page.locator("ol.cards").is_visible() is False and desktop.page.locator("table#leaderboard").is_visible()
+    target = os.environ.get(SCREENSHOTS_ENV)
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        for shot in tmp_path.glob(f"{name}-*.png"):
+            shutil.copy(shot, Path(target) / shot.name)
 
 
 def test_script_in_a_record_renders_as_text_and_never_runs(visit):
@@ -139,7 +158,7 @@ def test_readable_without_javascript(playwright_driver, shared_site, tmp_path):
         page = context.new_page()
         page.goto((shared_site / "leaderboards" / "demo.html").as_uri())
         assert page.locator("table#leaderboard tbody tr").count() == 5
-        assert page.locator("svg.chart").count() == 11
+        assert page.locator("svg.chart").count() == 12
         assert page.locator("#breakdowns table").count() == 2
     finally:
         context.close()

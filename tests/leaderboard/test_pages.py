@@ -192,7 +192,8 @@ def test_missing_sidecar_is_said_on_the_page(results_dir, tmp_path):
     plan = lb.plan(results_dir, tmp_path)
     html = plan.files[tmp_path / "demo.html"]
     assert f"Per-item predictions file {sidecar.name} is not present." in html
-    assert html.count("<svg") == 1 + 2 * 4
+    assert html.count("<svg") == 1 + 1 + 2 * 4  # Error, calibration, two per predictor with predictions
+    assert "constant-mean" in html.split("id=\"leaderboard\"")[1].split("</table>")[0]  # still ranked, untested
 
 
 def test_only_limit_runs_write_nothing_and_say_so(tmp_path, kit, cli):

@@ -10,6 +10,7 @@ under any metric that has one.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field, replace
 
 from price_bench.leaderboard import fmt
@@ -269,20 +270,33 @@ def breakdown_table(board: Board, kind: str) -> Table | None:
         for entry in board.ranked:
             row = entry.record.breakdowns.get(kind, {}).get(name)
             errors.append(row.error if row is not None else None)
-        table.add_row([Cell.text(name), Cell(slices[name], fmt.count(slices[name]))] + _heat_cells(errors))
+        table.add_row([Cell.text(name), Cell(slices[name], fmt.count(slices[name]))] + _heat_cells(errors, slices[name]))
     return table
 
 
-def _heat_cells(errors: list[float | None]) -> list[Cell]:
-    known = [e for e in errors if e is not None]
-    low, high = (min(known), max(known)) if known else (0.0, 0.0)
+#: A slice with fewer items than this is greyed out and never marked best: its Error is too noisy to compare.
+MIN_SLICE_N = 30
+
+
+def _heat_cells(errors: list[float | None], n: int = MIN_SLICE_N) -> list[Cell]:
+    """Error cells of one slice, tinted by rank within the row (best green .. worst red); greyed below MIN_SLICE_N items.
+
+    Ranks, not min-max: one outlier cannot turn every other cell green.
+    """
+    known = sorted(e for e in errors if e is not None and math.isfinite(e))
+    low = known[0] if known else None
     cells = []
     for err in errors:
         if err is None:
             cells.append(Cell(None, fmt.MISSING))
             continue
-        heat = (err - low) / (high - low) if high > low else 0.0
-        cells.append(Cell(err, fmt.dollars(err, 0 if err >= 1000 else 2), best=len(known) > 1 and err == low, heat=round(heat, 3)))
+        shown = fmt.dollars(err, 0 if abs(err) >= 1000 else 2) if math.isfinite(err) else fmt.MISSING
+        if n < MIN_SLICE_N:
+            cells.append(Cell(err, shown, muted=True, title=f"only {n} items: too few to compare"))
+            continue
+        below = sum(1 for e in known if e < err)
+        heat = below / (len(known) - 1) if len(known) > 1 else 0.0
+        cells.append(Cell(err, shown, best=len(known) > 1 and err == low, heat=round(heat, 3)))
     return cells
 
 

@@ -4,8 +4,10 @@
   on an axis clipped so the leaders stay distinguishable.
 * :func:`truth_vs_guess`: log-log scatter, the y = x line, points coloured by
   the Hits bands (green: within $40 or 20%; orange: within $80 or 40%; red).
-* :func:`running_error`: the running mean absolute error with its 95% band
-  (mean ± 1.96·sd/√n), as in the reference pipeline.
+* :func:`running_error`: the running mean absolute error with its 95%
+  percentile-bootstrap band (the CI method of the whole page).
+* :func:`band_calibration`: median guess / truth per true-price band.
+* :func:`cost_frontier`: Error against cost or latency, Pareto front highlighted.
 
 matplotlib is imported inside the functions (``price-bench --help`` stays
 fast) and only through the object API (no pyplot, no GUI, no global state).
@@ -240,29 +242,176 @@ def truth_vs_guess(predictions: Sequence[ItemPrediction], title: str, chart_id: 
         return _to_svg(fig, chart_id, f"Scatter of guess against true price for {title}", raster_dpi=RASTER_DPI)
 
 
-def running_error(predictions: Sequence[ItemPrediction], title: str, chart_id: str) -> str:
-    """Running mean absolute error over the items in order, with its 95% band."""
+#: Distinct colours for lines of different rows (colour-blind-safe Okabe-Ito order).
+SERIES_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000", "#f0e442")
+#: Checkpoints of the running-error band, and bootstrap resamples per checkpoint.
+BAND_POINTS = 40
+BAND_RESAMPLES = 300
+
+
+def running_band(err, points: int = BAND_POINTS, n_resamples: int = BAND_RESAMPLES, seed: int = 0):
+    """(checkpoints k, low, high): the percentile-bootstrap 95% band of the mean of the first k errors.
+
+    The same method as every CI on the page (never a normal approximation).
+    """
+    import numpy as np
+
+    from price_bench.metrics.bootstrap import bootstrap_means, percentile_ci
+
+    n = len(err)
+    if n == 0:
+        return np.arange(0), np.arange(0.0), np.arange(0.0)
+    ks = np.unique(np.linspace(1, n, min(points, n)).round().astype(int))
+    lows, highs = [], []
+    for k in ks:
+        low, high = percentile_ci(bootstrap_means(err[:k], n_resamples, seed + int(k)))
+        lows.append(low)
+        highs.append(high)
+    return ks, np.array(lows), np.array(highs)
+
+
+def running_error(predictions: Sequence[ItemPrediction], title: str, chart_id: str,
+                  ci: tuple[float | None, float | None] | None = None) -> str:
+    """Running mean absolute error over the items in order, with its 95% percentile-bootstrap band.
+
+    ``ci`` is the record's CI of the final Error (the table's number), shown in the title when given.
+    """
     import matplotlib
     import numpy as np
 
     err = np.abs(np.array([p.guess - p.truth for p in predictions], dtype=float))
+    err = np.where(np.isfinite(err), err, np.nan)
+    err = err[~np.isnan(err)]
     k = np.arange(1, len(err) + 1, dtype=float)
-    mean = np.cumsum(err) / k
-    var = np.maximum(np.cumsum(err * err) / k - mean * mean, 0.0) * k / np.maximum(k - 1, 1)
-    half = 1.96 * np.sqrt(var) / np.sqrt(k)
+    mean = np.cumsum(err) / k if len(err) else err
     step = max(1, math.ceil(len(err) / LINE_POINTS))
     keep = np.unique(np.append(np.arange(0, len(err), step), len(err) - 1)) if len(err) else np.arange(0)
+    ks, lows, highs = running_band(err)
     with matplotlib.rc_context(RC):
         fig = _figure(5.2, 4.6)
         ax = fig.add_subplot()
-        ax.fill_between(k[keep], (mean - half)[keep], (mean + half)[keep], color=BAR, alpha=0.18, linewidth=0, label="95% band")
+        ax.fill_between(ks, lows, highs, color=BAR, alpha=0.18, linewidth=0, label="95% bootstrap band")
         ax.plot(k[keep], mean[keep], color=BAR, lw=1.6, label="running Error")
         ax.set_xlim(1, max(len(err), 2))
-        ax.set_ylim(0, float(np.max(mean[min(len(err) - 1, 9):] + half[min(len(err) - 1, 9):])) * 1.1 if len(err) else 1)
+        if len(err):
+            skip = min(len(ks) - 1, 3)
+            top = float(np.nanmax(np.append(highs[skip:], mean[min(len(err) - 1, 9):])))
+            ax.set_ylim(0, top * 1.1 if math.isfinite(top) and top > 0 else 1)
         ax.set_xlabel("Items scored")
         ax.set_ylabel("Mean absolute error ($)")
-        final = f"${mean[-1]:,.2f} ± ${half[-1]:,.2f}" if len(err) else "no items"
+        if not len(err):
+            final = "no items"
+        elif ci is not None and _finite(ci[0]) and _finite(ci[1]):
+            final = f"${mean[-1]:,.2f} (${ci[0]:,.2f}–${ci[1]:,.2f})"
+        else:
+            final = f"${mean[-1]:,.2f} (${lows[-1]:,.2f}–${highs[-1]:,.2f})"
         ax.set_title(f"{title}: {final}", loc="left")
         ax.grid(True)
         ax.legend(loc="upper right", fontsize=8)
         return _to_svg(fig, chart_id, f"Running average error for {title}")
+
+
+def band_calibration(series: Sequence[tuple[str, int | None, Sequence[ItemPrediction]]], chart_id: str = "calibration") -> str:
+    """Median guess / truth per true-price band, one line per row: does a predictor under-price expensive items?
+
+    ``series`` holds (label, tier, predictions); lines get distinct colours. 1 is calibrated; below 1 the
+    predictor guesses too low for the band. Bands with fewer than 5 items are left out.
+    """
+    import matplotlib
+    import numpy as np
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    from price_bench.metrics.breakdown import PRICE_BAND_EDGES, band_labels
+
+    labels = band_labels()
+    with matplotlib.rc_context(RC):
+        fig = _figure(7.5, 4.4, constrained=True)
+        ax = fig.add_subplot()
+        ax.axhline(1.0, color="#999999", lw=1.2, zorder=1)
+        markers = "osD^vP*X"
+        drawn = 0
+        for index, (label, tier, preds) in enumerate(series):
+            truth = np.array([p.truth for p in preds], dtype=float)
+            guess = np.array([p.guess for p in preds], dtype=float)
+            ok = np.isfinite(truth) & np.isfinite(guess) & (truth > 0)
+            truth, guess = truth[ok], guess[ok]
+            codes = np.searchsorted(np.asarray(PRICE_BAND_EDGES), truth, side="right")
+            xs, ys = [], []
+            for band in range(len(labels)):
+                ratio = np.clip(guess[codes == band], 0, None) / truth[codes == band]
+                if ratio.size >= 5:
+                    xs.append(band)
+                    ys.append(max(float(np.median(ratio)), 0.01))
+            if not xs:
+                continue
+            colour = SERIES_COLOURS[index % len(SERIES_COLOURS)]
+            ax.plot(xs, ys, marker=markers[index % len(markers)], ms=5, lw=1.4, color=colour, alpha=0.9, label=label, zorder=2)
+            drawn += 1
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(FixedLocator([0.1, 0.25, 0.5, 1, 2, 4, 10]))
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"×{v:g}"))
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_xlabel("True price band")
+        ax.set_ylabel("Median guess / truth (×1 = right on average)")
+        ax.grid(True, axis="y")
+        if drawn:
+            ax.legend(loc="lower left", fontsize=7.5, frameon=True, framealpha=0.9, ncol=2)
+        return _to_svg(fig, chart_id, "Median guess over true price per true-price band, one line per predictor")
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both axes (lower x and lower y), by ascending x."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
+    front, best = [], math.inf
+    for i in order:
+        if points[i][1] < best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def cost_frontier(rows: Sequence[tuple[str, float | None, float | None, int | None]], x_label: str,
+                  chart_id: str = "frontier", x_format=None) -> str:
+    """Error against cost or latency (log x), Pareto front highlighted and labelled.
+
+    ``rows`` holds (label, x, Error, tier); rows with a missing, non-positive or
+    non-finite value are left out (a free predictor has no place on a log axis,
+    so callers pass latency when nothing costs money).
+    """
+    import matplotlib
+    from matplotlib.ticker import FuncFormatter
+
+    usable = [(lab, float(x), float(e), t) for lab, x, e, t in rows if _finite(x) and _finite(e) and x > 0]
+    with matplotlib.rc_context(RC):
+        fig = _figure(7.5, 4.6, constrained=True)
+        ax = fig.add_subplot()
+        if not usable:
+            ax.text(0.5, 0.5, "nothing to plot", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+            return _to_svg(fig, chart_id, "Error against cost or latency (empty)")
+        low, limit = error_scale([u[2] for u in usable], [u[2] for u in usable])
+        front = pareto_front([(u[1], u[2]) for u in usable])
+        for i, (lab, x, e, tier) in enumerate(usable):
+            colour = TIER_COLOURS[(tier - 1) % len(TIER_COLOURS)] if tier else BAR
+            on_front = i in front
+            ax.scatter([x], [min(e, limit)], s=46 if on_front else 22, color=colour, zorder=3,
+                       marker="^" if e > limit else "o", edgecolors="#222222" if on_front else "none", linewidths=0.9)
+        xs = [usable[i][1] for i in front]
+        ys = [min(usable[i][2], limit) for i in front]
+        ax.step(xs + [max(u[1] for u in usable) * 1.5], ys + [ys[-1]], where="post", color="#222222", lw=1.2,
+                alpha=0.7, zorder=2, label="Pareto front: nothing is both cheaper and better")
+        for i in front:
+            lab, x, e, _t = usable[i]
+            ax.annotate(lab if len(lab) <= 34 else lab[:33] + "…", (x, min(e, limit)), xytext=(6, 4),
+                        textcoords="offset points", fontsize=8, color="#222222")
+        ax.set_xscale("log")
+        if x_format is not None:
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: x_format(v)))
+        ax.set_ylim(low, limit)
+        ax.yaxis.set_major_formatter(FuncFormatter(_dollar_tick))
+        ax.set_xlabel(x_label + " (log scale)")
+        ax.set_ylabel("Error ($, lower is better)")
+        ax.grid(True, which="major")
+        ax.legend(loc="upper right", fontsize=8)
+        return _to_svg(fig, chart_id, f"Error against {x_label} with the Pareto front")

@@ -16,7 +16,7 @@ from html import escape
 from importlib import resources
 
 from price_bench.leaderboard import charts, fmt
-from price_bench.leaderboard.build import Page, Section
+from price_bench.leaderboard.build import MIN_SLICE_N, Page, Section
 from price_bench.leaderboard.table import Cell, HeaderCell, Table
 from price_bench.results.schema import MetricValue
 
@@ -101,6 +101,8 @@ def _td(cell: Cell, head: HeaderCell, link: str = "") -> str:
     classes = ["num"] if head.numeric else []
     if cell.best:
         classes.append("best")
+    if cell.muted:
+        classes.append("grey")
     if not head.numeric and len(cell.display) > 40:
         classes.append("wrap-text")
     attrs = f' data-value="{escape(str(cell.value))}"' if cell.value is not None else ' data-value=""'
@@ -200,7 +202,51 @@ def _ranking(page: Page) -> str:
         method,
         "<h3>Error with 95% confidence intervals</h3>",
         f'<div class="chart-box wide">{chart}</div>',
+        _frontier(page),
         "</section>",
+    ])
+
+
+def _frontier(page: Page) -> str:
+    """Error against cost (when anything cost money) or time per item, with the Pareto front."""
+    b = page.board
+    costs = [e.record.usage.cost_usd for e in b.ranked]
+    use_cost = any(c and c > 0 for c in costs)
+    rows = []
+    for entry, tier in zip(b.ranked, page.tiers + [None] * (len(b.ranked) - len(page.tiers))):
+        r = entry.record
+        error = r.metrics.get("error")
+        x = (r.usage.cost_usd * 1000 / r.n_items if r.n_items else None) if use_cost else r.timing.predict_seconds_per_item
+        rows.append((b.label(entry), x, error.value if error else None, tier))
+    if sum(1 for _, x, e, _ in rows if x and e is not None) < 2:
+        return ""
+    if use_cost:
+        label, show, what = "Cost per 1,000 items ($)", (lambda v: f"${v:g}"), "cost"
+    else:
+        label, show, what = "Prediction time per item", fmt.per_item, "time per item"
+    chart = charts.cost_frontier(rows, label, chart_id="frontier", x_format=show)
+    note = ("" if use_cost else " Nothing on this board cost money, so the x axis is the prediction time per item.")
+    return "\n".join([
+        f"<h3>Error against {what}</h3>",
+        f'<p class="lede">The Pareto front joins the rows that nothing beats on both Error and {what}.{escape(note)}</p>',
+        f'<div class="chart-box wide">{chart}</div>',
+    ])
+
+
+CALIBRATION_ROWS = 6
+
+
+def _calibration(page: Page) -> str:
+    """Median guess / truth per true-price band for the leading rows."""
+    series = [(s.label, page.tiers[i] if i < len(page.tiers) else None, s.predictions)
+              for i, s in enumerate(page.sections) if s.predictions][:CALIBRATION_ROWS]
+    if not series:
+        return ""
+    return "\n".join([
+        "<h3>Calibration by true price</h3>",
+        f'<p class="lede">Median guess over true price in each price band, for the {len(series)} leading rows: ×1 is right '
+        "on average; below ×1 a predictor under-prices the band (common for expensive items).</p>",
+        f'<div class="chart-box wide">{charts.band_calibration(series, chart_id="calibration")}</div>',
     ])
 
 
@@ -256,9 +302,11 @@ def _breakdowns(page: Page) -> str:
     if not page.breakdowns:
         return ""
     parts = ['<section id="breakdowns">', "<h2>Where predictors miss</h2>",
-             '<p class="lede">Error in dollars per slice of the test items. Cells are tinted from green (best in the row) to red (worst).</p>']
+             '<p class="lede">Error in dollars per slice of the test items. Cells are tinted by rank within the row, from '
+             f'green (best) to red (worst); grey: a slice of fewer than {MIN_SLICE_N} items, too few to compare.</p>']
     for tbl in page.breakdowns:
         parts += [f"<h3>{escape(tbl.title)}</h3>", table(tbl, css="slices")]
+    parts.append(_calibration(page))
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -277,7 +325,7 @@ def _section(index: int, page: Page, sec: Section) -> str:
         slug = sec.anchor
         parts.append('<div class="charts">'
                      f'<div class="chart-box">{charts.truth_vs_guess(sec.predictions, sec.label, chart_id=slug + "-scatter")}</div>'
-                     f'<div class="chart-box">{charts.running_error(sec.predictions, sec.label, chart_id=slug + "-running")}</div>'
+                     f'<div class="chart-box">{charts.running_error(sec.predictions, sec.label, chart_id=slug + "-running", ci=_ci(r))}</div>'
                      "</div>")
     else:
         parts.append(f'<p class="lede">{escape(sec.note)}</p>')
@@ -287,6 +335,11 @@ def _section(index: int, page: Page, sec: Section) -> str:
         parts += [f"<h3>Worst misses{note}</h3>", table(sec.misses)]
     parts += ["</div>", "</details>"]
     return "\n".join(parts)
+
+
+def _ci(record) -> tuple[float | None, float | None] | None:
+    error = record.metrics.get("error")
+    return (error.ci_low, error.ci_high) if error is not None else None
 
 
 def _footer(page: Page) -> str:
