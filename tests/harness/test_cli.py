@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -69,7 +70,7 @@ def cli(register_plugin, tiny_dataset, tmp_path):
     results = str(tmp_path / "results")
 
     def invoke(*args: str):
-        return runner.invoke(get_cli(), list(args) + (["--results", results] if args[0] in ("run", "results", "show", "compare") else []))
+        return runner.invoke(get_cli(), list(args) + (["--results", results] if args[0] in ("run", "results", "show", "compare", "export") else []))
 
     return invoke
 
@@ -188,7 +189,7 @@ def test_vary_runs_one_row_per_value_and_compare_takes_labels(cli, tmp_path):
     text = cli("compare", "echo · bias=0", "echo · bias=50").output
     assert "RMSLE" in text and "Hits" in text and "leaderboard tiny" in text
     unknown = cli("compare", "nope", rows[0]["run_id"])
-    assert unknown.exit_code == 1 and "neither a run nor a predictor" in unknown.output
+    assert unknown.exit_code == 1 and "no predictor or label of that name" in unknown.output
 
 
 def test_records_carry_provenance_and_show_prints_it(cli):
@@ -200,3 +201,40 @@ def test_records_carry_provenance_and_show_prints_it(cli):
     assert len(shown["predictor"]["code_digest"]) == 16
     human = cli("show", row["run_id"]).output
     assert "versions price-bench" in human and "code digest" in human and "cpu " in human
+
+
+def test_show_worst_and_export_csv_and_parquet(cli, tmp_path):
+    [row] = json.loads(cli("run", "echo", "--dataset", "tiny", "--json").output)
+    worst = json.loads(cli("show", row["run_id"], "--worst", "5", "--text", "--json").output)
+    assert len(worst) == 5 and worst == sorted(worst, key=lambda r: -r["error"])
+    assert all(r["title"].startswith("Product ") for r in worst)
+    one = json.loads(cli("show", "echo", "--worst", "3", "--category", "Toys", "--json").output)
+    assert one and all(r["category"] == "Toys" for r in one)
+    human = cli("show", row["run_id"], "--worst", "3", "--text")
+    assert human.exit_code == 0 and "worst misses" in human.output and "Product" in human.output
+
+    csv_path, pq_path = tmp_path / "items.csv", tmp_path / "items.parquet"
+    assert cli("export", row["run_id"], "--out", str(csv_path), "--text").exit_code == 0
+    lines = csv_path.read_text().splitlines()
+    assert lines[0] == "id,category,truth,guess,error,parsed,unparsed,title" and len(lines) == 31
+    assert cli("export", "echo", "--format", "parquet", "--out", str(pq_path)).exit_code == 0
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(pq_path)
+    assert table.num_rows == 30 and "error" in table.column_names and "title" not in table.column_names
+    assert oct(csv_path.stat().st_mode & 0o777) == oct(0o644 & ~_umask())
+
+
+def _umask() -> int:
+    import os
+
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def test_record_files_are_readable_like_any_other_output(cli, tmp_path):
+    [row] = json.loads(cli("run", "echo", "--dataset", "tiny", "--json").output)
+    record = Path(row["record"])
+    for path in (record, record.with_name(record.stem + ".predictions.jsonl")):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~_umask()

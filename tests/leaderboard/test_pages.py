@@ -106,7 +106,7 @@ def test_no_product_text_leaves_out_raw_outputs_and_is_kept(results_dir, tmp_pat
     html = (out / "demo.html").read_text()
     assert "Price is $" not in html and "alert(1)" not in html and "cannot tell" not in html
     assert "Raw output" not in html and "Product text omitted" in html
-    assert "Worst misses (raw outputs omitted)" in html
+    assert "Worst misses (titles and raw outputs omitted)" in html and "Title<" not in html
     assert "product-text: omitted" in (out / "demo.md").read_text().splitlines()[0]
     # Regenerating without the flag keeps the page's mode; --product-text switches it back.
     before = html
@@ -318,3 +318,25 @@ def test_a_dataset_with_no_complete_run_still_gets_a_page(tmp_path, kit):
     md, html = plan.files[tmp_path / "lb" / "demo.md"], plan.files[tmp_path / "lb" / "demo.html"]
     assert "No complete run yet." in md and "- **frontier** — skipped: OPENAI\\_API\\_KEY is not set" in md
     assert "No complete run yet." in html and "<svg" not in html and "boom" in html
+
+
+def test_worst_misses_show_titles_from_a_local_dataset_and_filter_by_category(results_dir, tmp_path, kit, price_bench_home):
+    """With a local copy of the dataset (same fingerprint), misses carry titles; every category has its own worst rows."""
+    import json
+
+    from price_bench.data.dataset import write_dataset
+    from price_bench.items import Item
+
+    test = [Item(id=i, text=f"<b>Product</b> {i}\nmore text", price=t, category=c, title=f"Title <b>{i}</b>")
+            for i, t, c in kit.items()]
+    ds = write_dataset("demo", {"train": test[:5], "validation": test[:2], "test": test}, {"recipe": {"name": "t", "version": 1}})
+    for path in (results_dir / "demo").rglob("*.json"):  # the records name this dataset's fingerprint
+        data = json.loads(path.read_text())
+        data["dataset"]["fingerprint"] = ds.fingerprint
+        path.write_text(json.dumps(data))
+    html = lb.plan(results_dir, tmp_path / "lb", dataset="demo").files[tmp_path / "lb" / "demo.html"]
+    assert ">Title</th>" in html and "Title &lt;b&gt;B00000" in html and "<b>B0" not in html
+    assert 'id="category-filter"' in html and '<option value="Office_Products">' in html
+    assert 'data-extra="1" hidden' in html  # per-category rows wait for the filter
+    omitted = lb.plan(results_dir, tmp_path / "lb2", dataset="demo", product_text=False).files[tmp_path / "lb2" / "demo.html"]
+    assert "Title &lt;b&gt;" not in omitted

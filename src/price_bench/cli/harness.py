@@ -21,7 +21,7 @@ OVERWRITE_CHOICES = ("never", "always", "missing")
 
 def register(cli: click.Group) -> None:
     """Add this module's commands to ``cli``."""
-    for command in (list_cmd, plugins_cmd, run_cmd, results_cmd, show_cmd, compare_cmd, predict_cmd):
+    for command in (list_cmd, plugins_cmd, run_cmd, results_cmd, show_cmd, compare_cmd, predict_cmd, export_cmd):
         cli.add_command(command)
 
 
@@ -396,8 +396,8 @@ def resolve_run(name: str, results_dir: Path, dataset: str | None = None):
         named = [(p, r) for p, r in records
                  if name in (r.predictor.id, labels.get((r.predictor.id, r.predictor.config_hash)))]
         if not named:
-            raise HarnessError(f"{name!r} is neither a run nor a predictor with a complete run in {results_dir}"
-                               + (f" for dataset {dataset!r}" if dataset else "") + " (see `price-bench results`)") from not_a_run
+            raise HarnessError(f"no run {name!r} in {results_dir}, and no predictor or label of that name with a complete "
+                               "run" + (f" on dataset {dataset!r}" if dataset else "") + " (see `price-bench results`)") from None
         datasets = sorted({r.dataset.name for _, r in named})
         if len(datasets) > 1:
             raise HarnessError(f"{name!r} has runs on several datasets ({', '.join(datasets)}): add --dataset")
@@ -406,12 +406,22 @@ def resolve_run(name: str, results_dir: Path, dataset: str | None = None):
 
 @click.command("show")
 @click.argument("run")
+@click.option("--worst", "worst_n", type=click.IntRange(min=1), default=None, metavar="N",
+              help="List the N items with the largest error instead of the summary.")
+@click.option("--category", default=None, help="With --worst: only items of this category.")
+@click.option("--text", "with_text", is_flag=True,
+              help="With --worst: add each item's title from the local copy of the dataset (same fingerprint only).")
 @results_option
 @json_option
 @_user_errors
-def show_cmd(run, results, as_json) -> None:
-    """Metrics with 95% CIs and breakdowns of one run (run id, id prefix or record path)."""
-    path, record = find_run(run, _results_dir(results))
+def show_cmd(run, worst_n, category, with_text, results, as_json) -> None:
+    """Metrics with 95% CIs and breakdowns of one run (run id, id prefix, record path or predictor name)."""
+    path, record = resolve_run(run, _results_dir(results))
+    if worst_n is not None:
+        _show_worst(path, record, worst_n, category, with_text, as_json)
+        return
+    if category or with_text:
+        raise click.UsageError("--category and --text go with --worst N")
     if as_json:
         _echo_json(record.model_dump(mode="json"))
         return
@@ -453,6 +463,69 @@ def show_cmd(run, results, as_json) -> None:
         for label, row in rows.items():
             sub.add_row(label, str(row.n), _fmt(row.mean_truth, "$"), _fmt(row.error, "$"), _fmt(row.rmsle, digits=3), _fmt(row.hits, "%"))
         console.print(sub)
+
+
+def _titles_or_fail(record):
+    from price_bench.harness.errors import HarnessError
+    from price_bench.results.drilldown import titles
+
+    found, why = titles(record)
+    if found is None:
+        raise HarnessError(f"no titles for run {record.run_id}: {why}")
+    return found
+
+
+def _show_worst(path, record, n: int, category: str | None, with_text: bool, as_json: bool) -> None:
+    """``show RUN --worst N``: the worst misses, as a table or JSON."""
+    from rich.markup import escape
+
+    from price_bench.results.drilldown import item_rows, worst
+
+    rows = worst(item_rows(path, record), n, category)
+    found = _titles_or_fail(record) if with_text else None
+    if found is not None:
+        rows = [{**row, "title": found.get(row["id"], "")} for row in rows]
+    if as_json:
+        _echo_json(rows)
+        return
+    from rich.table import Table
+
+    where = f" in {category}" if category else ""
+    table = Table(title=f"{len(rows)} worst misses{where} of {record.predictor.id} ({record.run_id})")
+    for col in ("item", "category", "truth", "guess", "error") + (("title",) if found is not None else ()):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        cells = [row["id"], row["category"] or "-", _fmt(row["truth"], "$"),
+                 _fmt(row["guess"], "$") + (" (unparsed)" if row["unparsed"] else ""), _fmt(row["error"], "$")]
+        if found is not None:
+            cells.append(row["title"])
+        table.add_row(*(escape(str(c)) for c in cells))  # ids, categories and titles are untrusted text
+    _console().print(table)
+
+
+@click.command("export")
+@click.argument("run")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output file [default: <run id>.<format> in the current folder; '-' writes CSV to stdout].")
+@click.option("--text", "with_text", is_flag=True,
+              help="Add each item's title from the local copy of the dataset (same fingerprint only).")
+@results_option
+@_user_errors
+def export_cmd(run, fmt, out, with_text, results) -> None:
+    """Per-item results of one run (id, category, truth, guess, error, parsed) as CSV or Parquet."""
+    from price_bench.results.drilldown import export, export_text, item_rows
+
+    path, record = resolve_run(run, _results_dir(results))
+    rows = item_rows(path, record)
+    found = _titles_or_fail(record) if with_text else None
+    if out is not None and str(out) == "-":
+        if fmt != "csv":
+            raise click.UsageError("--out - writes CSV only")
+        click.echo(export_text(rows, found), nl=False)
+        return
+    target = export(rows, out or Path(f"{record.run_id}.{fmt}"), fmt, found)
+    click.echo(f"wrote {len(rows)} items of {record.predictor.id} ({record.run_id}) to {target}", err=True)
 
 
 def provenance_lines(record) -> list[str]:

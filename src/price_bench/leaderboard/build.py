@@ -35,6 +35,9 @@ class Section:
     predictions: list[ItemPrediction] | None
     note: str = ""
     misses: Table | None = None
+    #: Per row of ``misses``: its category, and whether it is among the overall worst (else shown by the category filter).
+    miss_categories: list[str | None] = field(default_factory=list)
+    miss_overall: list[bool] = field(default_factory=list)
 
 
 @dataclass
@@ -53,6 +56,8 @@ class Page:
     tiers: list[int | None] = field(default_factory=list)
     #: One sentence saying how ties were decided.
     method: str = ""
+    #: Why worst misses have no titles although product text is allowed ("" when they have them).
+    titles_note: str = ""
 
 
 def _metric(record: RunRecord, key: str) -> MetricValue | None:
@@ -300,10 +305,38 @@ def _heat_cells(errors: list[float | None], n: int = MIN_SLICE_N) -> list[Cell]:
     return cells
 
 
-def misses_table(predictions: list[ItemPrediction], product_text: bool) -> Table:
-    """The worst misses by absolute error; raw outputs only when product text may be shown."""
-    header = [
-        HeaderCell("Item", None, numeric=False),
+MISSES_PER_CATEGORY = 5
+
+
+def worst_items(predictions: list[ItemPrediction]) -> tuple[list[ItemPrediction], list[bool]]:
+    """The misses a page lists: the worst :data:`MISSES_SHOWN` overall plus the worst few of every category.
+
+    Returns the rows (worst first) and, per row, whether it is among the overall
+    worst (the others show when a reader filters by category).
+    """
+    ordered = sorted(predictions, key=lambda p: (-abs(p.guess - p.truth), p.id))
+    overall = ordered[:MISSES_SHOWN]
+    picked = {p.id for p in overall}
+    per_category: dict[str | None, int] = {}
+    rows = list(overall)
+    for p in ordered:
+        if p.id in picked:
+            per_category[p.category] = per_category.get(p.category, 0) + 1
+            continue
+        if per_category.get(p.category, 0) < MISSES_PER_CATEGORY:
+            per_category[p.category] = per_category.get(p.category, 0) + 1
+            rows.append(p)
+    rows.sort(key=lambda p: (-abs(p.guess - p.truth), p.id))
+    return rows, [p.id in picked for p in rows]
+
+
+def misses_table(predictions: list[ItemPrediction], product_text: bool, titles: dict[str, str] | None = None) -> Table:
+    """The worst misses by absolute error; titles and raw outputs only when product text may be shown."""
+    titles = titles if product_text else None
+    header = [HeaderCell("Item", None, numeric=False)]
+    if titles is not None:
+        header.append(HeaderCell("Title", None, "The product's title (from the local copy of the dataset).", numeric=False))
+    header += [
         HeaderCell("Category", None, numeric=False),
         HeaderCell("Truth", None),
         HeaderCell("Guess", None),
@@ -312,11 +345,12 @@ def misses_table(predictions: list[ItemPrediction], product_text: bool) -> Table
     if product_text:
         header.append(HeaderCell("Raw output", None, "What the predictor answered (truncated).", numeric=False))
     table = Table("Worst misses", header)
-    worst = sorted(predictions, key=lambda p: (-abs(p.guess - p.truth), p.id))[:MISSES_SHOWN]
-    for p in worst:
+    for p in predictions:
         guess_detail = "unparsed: train median" if p.parsed is None else ""
-        row = [
-            Cell.text(p.id),
+        row = [Cell.text(p.id)]
+        if titles is not None:
+            row.append(Cell.text(titles.get(p.id) or fmt.MISSING))
+        row += [
             Cell.text(p.category or fmt.MISSING),
             Cell(p.truth, fmt.dollars(p.truth)),
             Cell(p.guess, fmt.dollars(p.guess), detail=guess_detail),
@@ -390,10 +424,11 @@ def anchor(label: str) -> str:
     return "p-" + (re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "row")
 
 
-def section(board: Board, entry: Entry, product_text: bool) -> Section:
+def section(board: Board, entry: Entry, product_text: bool, titles: dict[str, str] | None = None) -> Section:
     """The detail section of one ranked predictor."""
     label = board.label(entry)
     predictions, note = _load_predictions(entry)
+    misses, overall = worst_items(predictions) if predictions else ([], [])
     return Section(
         entry=entry,
         label=label,
@@ -401,7 +436,9 @@ def section(board: Board, entry: Entry, product_text: bool) -> Section:
         facts=_facts(entry),
         predictions=predictions,
         note=note,
-        misses=misses_table(predictions, product_text) if predictions else None,
+        misses=misses_table(misses, product_text, titles) if predictions else None,
+        miss_categories=[p.category for p in misses],
+        miss_overall=overall,
     )
 
 
@@ -427,7 +464,8 @@ def build_page(board: Board, product_text: bool = True) -> Page:
     Raises :class:`ResultError` (naming the file) on an unreadable sidecar.
     """
     tables = [t for t in (breakdown_table(board, "category"), breakdown_table(board, "price_band")) if t]
-    sections = [section(board, e, product_text) for e in board.ranked]
+    titles, titles_note = _titles(board) if product_text else (None, "")
+    sections = [section(board, e, product_text, titles) for e in board.ranked]
     seen: dict[str, int] = {}
     for sec in sections:  # two labels can give one anchor ("a.b", "a-b"): number the later ones
         seen[sec.anchor] = seen.get(sec.anchor, 0) + 1
@@ -444,5 +482,15 @@ def build_page(board: Board, product_text: bool = True) -> Page:
         ranking=ranking,
         tiers=[ranking.tiers[r] if ranking is not None and r is not None else None for r in rows],
         method=method_note(ranking),
+        titles_note=titles_note,
     )
+
+
+def _titles(board: Board) -> tuple[dict[str, str] | None, str]:
+    """Titles of the board's items from a local copy of its dataset (None and why when there is none)."""
+    from price_bench.results.drilldown import titles
+
+    if not board.ranked:
+        return None, ""
+    return titles(board.ranked[0].record)
 

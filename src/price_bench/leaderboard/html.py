@@ -44,6 +44,17 @@ SORT_SCRIPT = """
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", asc ? "ascending" : "descending");
   }
+  var filter = document.getElementById("category-filter");
+  if (filter) {
+    document.getElementById("category-filter-box").hidden = false;
+    filter.addEventListener("change", function () {
+      var want = filter.value;
+      Array.prototype.forEach.call(document.querySelectorAll("table.misses tbody tr"), function (tr) {
+        var show = want === "" ? !tr.hasAttribute("data-extra") : tr.getAttribute("data-category") === want;
+        tr.hidden = !show;
+      });
+    });
+  }
   Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
       th.classList.add("sortable");
@@ -331,8 +342,10 @@ def _section(index: int, page: Page, sec: Section) -> str:
         parts.append(f'<p class="lede">{escape(sec.note)}</p>')
     parts.append(f'<dl class="facts">{facts}</dl>')
     if sec.misses is not None:
-        note = "" if page.product_text else " (raw outputs omitted)"
-        parts += [f"<h3>Worst misses{note}</h3>", table(sec.misses)]
+        note = "" if page.product_text else " (titles and raw outputs omitted)"
+        attrs = {i: f'data-category="{escape(cat or "")}"' + ("" if overall else ' data-extra="1" hidden')
+                 for i, (cat, overall) in enumerate(zip(sec.miss_categories, sec.miss_overall))}
+        parts += [f"<h3>Worst misses{note}</h3>", table(sec.misses, css="misses", row_attrs=attrs)]
     parts += ["</div>", "</details>"]
     return "\n".join(parts)
 
@@ -340,6 +353,19 @@ def _section(index: int, page: Page, sec: Section) -> str:
 def _ci(record) -> tuple[float | None, float | None] | None:
     error = record.metrics.get("error")
     return (error.ci_low, error.ci_high) if error is not None else None
+
+
+def _category_filter(page: Page) -> str:
+    """A category picker for the worst-miss tables (hidden until the script runs: it needs JavaScript)."""
+    categories = sorted({c for s in page.sections for c in s.miss_categories if c}, key=str.casefold)
+    if not categories:
+        return ""
+    options = "".join(f'<option value="{escape(c)}">{escape(c)}</option>' for c in categories)
+    note = ""
+    if page.product_text and page.titles_note:
+        note = f'<p class="lede">No titles in the worst misses: {escape(page.titles_note)}.</p>'
+    return (f'{note}<p class="filter" id="category-filter-box" hidden><label for="category-filter">Worst misses in </label>'
+            f'<select id="category-filter"><option value="">every category</option>{options}</select></p>\n')
 
 
 def _footer(page: Page) -> str:
@@ -354,7 +380,8 @@ def _footer(page: Page) -> str:
 def render(page: Page) -> str:
     """The whole HTML page as text."""
     sections = [_section(i, page, s) for i, s in enumerate(page.sections, 1)]
-    predictors = ('<section id="predictors">\n<h2>Predictors</h2>\n' + "\n".join(sections) + "\n</section>") if sections else ""
+    predictors = ('<section id="predictors">\n<h2>Predictors</h2>\n' + _category_filter(page) + "\n".join(sections)
+                  + "\n</section>") if sections else ""
     body = [
         _head(page),
         "<body>",
