@@ -238,3 +238,12 @@ def test_record_files_are_readable_like_any_other_output(cli, tmp_path):
     record = Path(row["record"])
     for path in (record, record.with_name(record.stem + ".predictions.jsonl")):
         assert path.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def test_seeds_run_each_predictor_once_per_seed(cli):
+    rows = json.loads(cli("run", "echo", "--dataset", "tiny", "--seeds", "0,1,2", "--json").output)
+    assert [r["status"] for r in rows] == ["complete"] * 3
+    seeds = [json.loads(cli("show", r["run_id"], "--json").output)["seed"] for r in rows]
+    assert seeds == [0, 1, 2]
+    bad = cli("run", "echo", "--dataset", "tiny", "--seeds", "0,x")
+    assert bad.exit_code == 1 and "'x' is not a non-negative integer" in bad.output

@@ -104,6 +104,55 @@ def _metric_cell(record: RunRecord, key: str, show) -> Cell:
     return Cell(metric.value, show(metric.value), detail=detail, title="95% CI " + detail if detail else "")
 
 
+@dataclass
+class SeedSummary:
+    """A row run with several seeds: the per-seed Errors, and per-item Errors averaged over the seeds."""
+
+    seeds: list[int]
+    errors: list[float]
+    item_errors: dict[str, float]
+    truth: dict[str, float]
+    ci: tuple[float, float] | None
+
+    @property
+    def mean(self) -> float:
+        return sum(self.errors) / len(self.errors)
+
+    @property
+    def sd(self) -> float:
+        m = self.mean
+        return (sum((e - m) ** 2 for e in self.errors) / (len(self.errors) - 1)) ** 0.5 if len(self.errors) > 1 else 0.0
+
+    def as_predictions(self) -> list[ItemPrediction]:
+        """Per-item rows whose absolute error is the seed-averaged one (what the tier tests compare)."""
+        return [ItemPrediction(id=i, truth=self.truth[i], guess=self.truth[i] + e, parsed=self.truth[i] + e)
+                for i, e in self.item_errors.items()]
+
+
+def seed_summary(board: Board, entry: Entry) -> SeedSummary | None:
+    """The seed statistics of ``entry``'s row (None for a row with one seed)."""
+    from price_bench.metrics.bootstrap import mean_ci
+
+    runs = board.seed_runs.get(entry.key)
+    if not runs:
+        return None
+    errors = [_value(e.record, "error") for e in runs]
+    if any(e is None for e in errors):
+        return None
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    truth: dict[str, float] = {}
+    for run in runs:
+        rows, _ = _load_predictions(run)
+        for p in rows or []:
+            sums[p.id] = sums.get(p.id, 0.0) + abs(p.guess - p.truth)
+            counts[p.id] = counts.get(p.id, 0) + 1
+            truth[p.id] = p.truth
+    common = {i: sums[i] / len(runs) for i in sums if counts[i] == len(runs)}
+    ci = mean_ci(list(common.values()), n_resamples=BOARD_RESAMPLES, seed=BOARD_SEED) if common else None
+    return SeedSummary([e.record.seed for e in runs], errors, common, truth, ci)
+
+
 SAME = "≈"
 WORSE = "worse"
 
@@ -123,8 +172,24 @@ def _verdict(ranking: Ranking | None, row: int | None, other: int | None) -> Cel
     return Cell(0, SAME, detail=detail, title=f"not significantly different (Holm-adjusted p = {fmt.p_value(p)})")
 
 
+def _seed_error_cell(summary: SeedSummary) -> Cell:
+    detail = f"{fmt.dollars(summary.ci[0])}–{fmt.dollars(summary.ci[1])}" if summary.ci else ""
+    spread = f"{len(summary.seeds)} seeds, sd {fmt.dollars(summary.sd)}"
+    title = (f"mean over seeds {', '.join(map(str, summary.seeds))} (per seed: "
+             + ", ".join(fmt.dollars(e) for e in summary.errors) + f"); 95% CI over items {detail}")
+    return Cell(summary.mean, fmt.dollars(summary.mean), detail=f"{detail}; {spread}" if detail else spread, title=title)
+
+
+def _mean_metric_cell(runs: list[Entry], key: str, show) -> Cell:
+    values = [_value(e.record, key) for e in runs]
+    if any(v is None for v in values):
+        return Cell(None, fmt.MISSING)
+    mean = sum(values) / len(values)
+    return Cell(mean, show(mean), title=f"mean over {len(values)} seeds")
+
+
 def _main_row(board: Board, position: int, entry: Entry, ranking: Ranking | None, row: int | None,
-              above: int | None) -> list[Cell]:
+              above: int | None, seeds: SeedSummary | None = None) -> list[Cell]:
     r = entry.record
     info = r.predictor
     r2, coverage = _value(r, "r2"), _value(r, "coverage")
@@ -133,16 +198,17 @@ def _main_row(board: Board, position: int, entry: Entry, ranking: Ranking | None
         rank = Cell(ranking.rank_low[row], ranking.rank_range(row), title=f"position {position} by Error")
     else:
         tier, rank = Cell(None, fmt.MISSING), Cell(position, str(position), title="not tested: no per-item predictions")
+    runs = board.seed_runs.get(entry.key) if seeds is not None else None
+    label = board.label(entry)
     return [
         tier,
         rank,
-        Cell(board.label(entry), board.label(entry), detail=f"{info.plugin_distribution} {info.plugin_version}",
-             title=info.description),
-        _metric_cell(r, "error", fmt.dollars),
+        Cell(label, label, detail=f"{info.plugin_distribution} {info.plugin_version}", title=info.description),
+        _seed_error_cell(seeds) if seeds is not None else _metric_cell(r, "error", fmt.dollars),
         _verdict(ranking, row, above),
         _verdict(ranking, row, 0 if ranking is not None and row is not None else None),
-        _metric_cell(r, "rmsle", fmt.number),
-        _metric_cell(r, "hits", fmt.percent),
+        _mean_metric_cell(runs, "rmsle", fmt.number) if runs else _metric_cell(r, "rmsle", fmt.number),
+        _mean_metric_cell(runs, "hits", fmt.percent) if runs else _metric_cell(r, "hits", fmt.percent),
         Cell(r2, fmt.number(r2)),
         Cell(coverage, fmt.percent(coverage)),
         Cell(r.usage.cost_usd, fmt.cost(r.usage.cost_usd)),
@@ -171,13 +237,15 @@ def mark_best_in_columns(table: Table) -> None:
                 row[col] = replace(row[col], best=True)
 
 
-def main_table(board: Board, ranking: Ranking | None = None, rows: list[int | None] | None = None) -> Table:
+def main_table(board: Board, ranking: Ranking | None = None, rows: list[int | None] | None = None,
+               seeds: list[SeedSummary | None] | None = None) -> Table:
     """The ranked table: one row per (predictor, config); ``rows[i]``: entry i's row in ``ranking`` (None: untested)."""
     table = Table("Leaderboard", list(MAIN_HEADER), table_id="leaderboard")
     rows = rows or [None] * len(board.ranked)
+    seeds = seeds or [None] * len(board.ranked)
     previous = None
-    for position, (entry, row) in enumerate(zip(board.ranked, rows), 1):
-        table.add_row(_main_row(board, position, entry, ranking, row, previous if row is not None else None))
+    for position, (entry, row, summary) in enumerate(zip(board.ranked, rows, seeds), 1):
+        table.add_row(_main_row(board, position, entry, ranking, row, previous if row is not None else None, summary))
         if row is not None:
             previous = row
     mark_best_in_columns(table)
@@ -230,7 +298,9 @@ def board_verdict(results_dir, record_a: RunRecord, record_b: RunRecord) -> dict
     ids = [e.record.run_id for e in board.ranked]
     if record_a.run_id not in ids or record_b.run_id not in ids or record_a.run_id == record_b.run_id:
         return None
-    ranking, rows = rank_board(board, [_load_predictions(e)[0] for e in board.ranked])
+    summaries = [seed_summary(board, e) for e in board.ranked]
+    ranking, rows = rank_board(board, [sm.as_predictions() if sm else _load_predictions(e)[0]
+                                       for e, sm in zip(board.ranked, summaries)])
     ra, rb = rows[ids.index(record_a.run_id)], rows[ids.index(record_b.run_id)]
     if ranking is None or ra is None or rb is None:
         return None
@@ -471,11 +541,17 @@ def build_page(board: Board, product_text: bool = True) -> Page:
         seen[sec.anchor] = seen.get(sec.anchor, 0) + 1
         if seen[sec.anchor] > 1:
             sec.anchor += f"-{seen[sec.anchor]}"
-    ranking, rows = rank_board(board, [s.predictions for s in sections])
+    seeds = [seed_summary(board, e) for e in board.ranked]
+    ranking, rows = rank_board(board, [sm.as_predictions() if sm else s.predictions for s, sm in zip(sections, seeds)])
+    for sec, summary in zip(sections, seeds):
+        if summary is not None:
+            sec.facts.insert(0, ("Seeds", f"{len(summary.seeds)} runs (seeds {', '.join(map(str, summary.seeds))}): Error "
+                                 + ", ".join(fmt.dollars(e) for e in summary.errors) + f"; mean {fmt.dollars(summary.mean)}, "
+                                 f"sd {fmt.dollars(summary.sd)}. Charts and misses: the run with seed {sec.entry.record.seed}."))
     return Page(
         board=board,
         product_text=product_text,
-        main=main_table(board, ranking, rows),
+        main=main_table(board, ranking, rows, seeds),
         breakdowns=tables,
         sections=sections,
         notes=_notes(board),
