@@ -247,3 +247,31 @@ def test_seeds_run_each_predictor_once_per_seed(cli):
     assert seeds == [0, 1, 2]
     bad = cli("run", "echo", "--dataset", "tiny", "--seeds", "0,x")
     assert bad.exit_code == 1 and "'x' is not a non-negative integer" in bad.output
+
+
+def test_results_prune_keeps_what_a_leaderboard_shows(cli):
+    first = json.loads(cli("run", "echo", "--dataset", "tiny", "--json").output)[0]
+    second = json.loads(cli("run", "echo", "--dataset", "tiny", "--json").output)[0]  # supersedes the first
+    limited = json.loads(cli("run", "echo", "--dataset", "tiny", "--limit", "3", "--json").output)[0]
+    dry = cli("results", "prune", "--dry-run")
+    assert dry.exit_code == 0 and "would delete 2 record(s)" in dry.output
+    assert {r["run_id"] for r in json.loads(cli("results", "--json").output)} == {first["run_id"], second["run_id"], limited["run_id"]}
+    assert "deleted 2 record(s)" in cli("results", "prune").output
+    [kept] = [r["run_id"] for r in json.loads(cli("results", "--json").output)]
+    assert kept in (first["run_id"], second["run_id"])  # the later of two runs finished in the same second
+    gone = first if kept == second["run_id"] else second
+    assert not Path(gone["record"]).exists() and not Path(gone["record"]).with_name(gone["run_id"] + ".predictions.jsonl").exists()
+
+
+def test_run_inside_a_git_repository_warns_where_records_go(register_plugin, tiny_dataset, tmp_path, monkeypatch):
+    from price_bench.cli.main import get_cli
+
+    register_plugin(Plugin(), name="cli-test-plugin")
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "repo")
+    monkeypatch.delenv("PRICE_BENCH_RESULTS", raising=False)
+    out = CliRunner().invoke(get_cli(), ["run", "echo", "--dataset", "tiny"])
+    assert out.exit_code == 0, out.output
+    assert "inside the git repository" in out.output and f"written to {tmp_path / 'repo' / 'results'}" in out.output
+    quiet = CliRunner().invoke(get_cli(), ["run", "echo", "--dataset", "tiny", "--results", str(tmp_path / "elsewhere")])
+    assert "inside the git repository" not in quiet.output

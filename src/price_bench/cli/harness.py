@@ -242,6 +242,7 @@ def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, var
             click.echo(f"{outcome.predictor_id}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""), err=True)
 
     seed_list = parse_seeds(seeds) if seeds is not None else [seed]
+    _warn_repository_results(results)
     try:
         outcomes = []
         for one_seed in seed_list:
@@ -253,10 +254,34 @@ def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, var
         _echo_json([_outcome_dict(o) for o in outcomes])
     else:
         console.print(_summary_table(outcomes))
+        written = [o for o in outcomes if o.path is not None and o.status != "up-to-date"]
+        if written:
+            click.echo(f"{len(written)} record(s) written to {options.results_dir.resolve()}", err=True)
     if any(o.status == "failed" for o in outcomes):
         failed = [o.predictor_id for o in outcomes if o.status == "failed"]
         click.echo(f"Error: {len(failed)} predictor(s) failed: {', '.join(failed)}", err=True)
         sys.exit(1)
+
+
+def repository_root(path: Path) -> Path | None:
+    """The git work tree that holds ``path`` (None outside one)."""
+    for folder in [path.resolve(), *path.resolve().parents]:
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def _warn_repository_results(results: str | None) -> None:
+    """Say so when records are about to go into a git repository's results/ without being asked for."""
+    import os
+
+    if results or os.environ.get("PRICE_BENCH_RESULTS"):
+        return
+    target = _results_dir(None)
+    root = repository_root(target.parent if not target.exists() else target)
+    if root is not None:
+        click.echo(f"warning: writing records to {target.resolve()}, inside the git repository {root} (its committed "
+                   "results?); pass --results DIR or set PRICE_BENCH_RESULTS to write elsewhere", err=True)
 
 
 def _outcome_dict(outcome) -> dict[str, Any]:
@@ -303,14 +328,17 @@ def _summary_table(outcomes):
 # -- results / show ---------------------------------------------------------------------------------
 
 
-@click.command("results")
+@click.group("results", invoke_without_command=True)
 @results_option
 @click.option("--dataset", default=None, help="Only this dataset.")
 @click.option("--predictor", default=None, help="Only this predictor id.")
 @json_option
+@click.pass_context
 @_user_errors
-def results_cmd(results, dataset, predictor, as_json) -> None:
-    """Table of the result records in the results folder."""
+def results_cmd(ctx, results, dataset, predictor, as_json) -> None:
+    """Table of the result records in the results folder (``results prune``: delete the runs no leaderboard shows)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from price_bench.results.store import load_records
 
     rows = []
@@ -340,6 +368,30 @@ def results_cmd(results, dataset, predictor, as_json) -> None:
             r.finished_at,
         )
     _console().print(table)
+
+
+@results_cmd.command("prune")
+@results_option
+@click.option("--dataset", default=None, help="Only this dataset.")
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+@_user_errors
+def results_prune_cmd(results, dataset, dry_run) -> None:
+    """Delete the records no leaderboard shows (superseded, older, other-fingerprint and --limit runs).
+
+    Kept: every run a leaderboard ranks (each seed of a multi-seed row) and the
+    latest skipped or failed run of a predictor. Cached predictions are not
+    touched, so a deleted run can be rescored for free.
+    """
+    from price_bench import leaderboard as lb
+
+    results_dir = _results_dir(results)
+    doomed = lb.prunable(results_dir, dataset)
+    for path in doomed:
+        click.echo(("would delete " if dry_run else "deleted ") + str(path))
+        if not dry_run:
+            path.unlink()
+    records = sum(1 for p in doomed if not p.name.endswith(".predictions.jsonl"))
+    click.echo(f"{'would delete' if dry_run else 'deleted'} {records} record(s) in {results_dir}", err=True)
 
 
 def _record_summary(record) -> dict[str, Any]:
