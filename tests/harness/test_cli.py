@@ -275,3 +275,27 @@ def test_run_inside_a_git_repository_warns_where_records_go(register_plugin, tin
     assert "inside the git repository" in out.output and f"written to {tmp_path / 'repo' / 'results'}" in out.output
     quiet = CliRunner().invoke(get_cli(), ["run", "echo", "--dataset", "tiny", "--results", str(tmp_path / "elsewhere")])
     assert "inside the git repository" not in quiet.output
+
+
+def test_terminal_surfaces_exclude_stdin_and_summary(cli, tmp_path):
+    out = cli("run", "--all", "--exclude", "broken", "--exclude", "locked", "--exclude", "interrupted", "--dataset", "tiny",
+              "--json")
+    assert out.exit_code == 0, out.output
+    assert "broken" not in {r["predictor"] for r in json.loads(out.output)}
+    assert cli("run", "echo", "--exclude", "broken", "--dataset", "tiny").exit_code == 1
+    summary = cli("run", "echo", "--dataset", "tiny")
+    assert "run id" in summary.output and "tiny" in summary.output
+    runner = CliRunner()
+    from price_bench.cli.main import get_cli
+
+    piped = runner.invoke(get_cli(), ["predict", "echo", "-", "--dataset", "tiny", "--json"], input="twelve chars")
+    assert piped.exit_code == 0, piped.output
+    assert json.loads(piped.output)["price"] == 36.0
+    text_file = tmp_path / "item.txt"
+    text_file.write_text("twelve chars")
+    from_file = runner.invoke(get_cli(), ["predict", "echo", str(text_file), "--file", "--dataset", "tiny", "--json"])
+    assert json.loads(from_file.output)["price"] == 36.0
+    listed = runner.invoke(get_cli(), ["data", "list", "--json"])
+    assert listed.exit_code == 0 and "tiny" in {d["name"] for d in json.loads(listed.output)}
+    shown = runner.invoke(get_cli(), ["data", "show", "tiny", "-n", "2", "--json"])
+    assert len(json.loads(shown.output)) == 2

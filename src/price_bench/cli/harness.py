@@ -169,6 +169,7 @@ def plugins_cmd(as_json: bool) -> None:
 @click.command("run")
 @click.argument("ids", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Run every registered predictor.")
+@click.option("--exclude", "exclude", multiple=True, metavar="ID", help="With --all: leave this predictor out (repeatable).")
 @click.option("--dataset", default="demo", show_default=True, help="Dataset name (or folder).")
 @click.option("--limit", type=int, default=None, help="Score only the first N test items (such runs never reach a leaderboard).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Batches predicted concurrently (threads).")
@@ -203,7 +204,7 @@ def plugins_cmd(as_json: bool) -> None:
 @results_option
 @json_option
 @_user_errors
-def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, variants, seed, seeds, n_resamples, ci_method,
+def run_cmd(ids, all_, exclude, dataset, limit, workers, overrides, overwrite, refit, variants, seed, seeds, n_resamples, ci_method,
             keep_cache, progress, raw_output, results, as_json) -> None:
     """Fit and score predictors on a dataset's test split, with caching and resume.
 
@@ -219,6 +220,15 @@ def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, var
     registry = get_registry()
     _warn_plugin_failures()
     run_ids = resolve_ids(registry, ids, all_)
+    if exclude:
+        from price_bench.harness.errors import HarnessError
+
+        if not all_:
+            raise HarnessError("--exclude goes with --all")
+        unknown = [pid for pid in exclude if pid not in registry]
+        if unknown:
+            raise HarnessError(f"--exclude {unknown[0]}: unknown predictor (see `price-bench list`)")
+        run_ids = [pid for pid in run_ids if pid not in set(exclude)]
     options = RunOptions(
         dataset=dataset,
         limit=limit,
@@ -302,8 +312,9 @@ def _summary_table(outcomes):
     from rich.table import Table
 
     table = Table(title="run summary")
-    for col in ("predictor", "status", "n", "Error (95% CI)", "Hits", "RMSLE", "coverage", "new/cached", "record / reason"):
-        table.add_column(col)
+    for col in ("predictor", "status", "run id", "dataset", "n", "Error (95% CI)", "Hits", "RMSLE", "coverage", "new/cached",
+                "reason"):
+        table.add_column(col, no_wrap=col in ("run id", "status"), overflow="fold")
     for o in outcomes:
         r = o.record
         style = {"complete": "green", "up-to-date": "green", "skipped": "yellow"}.get(o.status, "red")
@@ -312,16 +323,20 @@ def _summary_table(outcomes):
             table.add_row(
                 o.predictor_id,
                 f"[{style}]{o.status}[/]",
+                r.run_id,
+                r.dataset.name,
                 str(r.n_items) + (" (limit)" if r.limit else ""),
                 f"{_fmt(err.value, '$')} [{_fmt(err.ci_low, '$')}, {_fmt(err.ci_high, '$')}]",
                 _fmt(r.metrics["hits"].value, "%"),
                 _fmt(r.metrics["rmsle"].value, digits=3),
                 _fmt(r.metrics["coverage"].value, "%"),
                 f"{o.new_items}/{o.cached_items}",
-                str(o.path) if o.status == "complete" else (o.reason or ""),
+                o.reason or "" if o.status != "complete" else "",
             )
         else:
-            table.add_row(o.predictor_id, f"[{style}]{o.status}[/]", "-", "-", "-", "-", "-", "-", o.reason or "")
+            run_id = r.run_id if r is not None else "-"
+            name = r.dataset.name if r is not None else "-"
+            table.add_row(o.predictor_id, f"[{style}]{o.status}[/]", run_id, name, "-", "-", "-", "-", "-", "-", o.reason or "")
     return table
 
 
@@ -353,7 +368,8 @@ def results_cmd(ctx, results, dataset, predictor, as_json) -> None:
 
     table = Table(title=f"{len(rows)} records in {_results_dir(results)}")
     for col in ("run id", "predictor", "dataset", "status", "n", "Error", "Hits", "RMSLE", "finished"):
-        table.add_column(col)
+        # ids and dates are never cut: other columns fold to make room in a narrow terminal
+        table.add_column(col, no_wrap=col in ("run id", "finished", "n"), overflow="fold", min_width=len(col))
     for _, r in rows:
         m = r.metrics
         table.add_row(
@@ -365,7 +381,7 @@ def results_cmd(ctx, results, dataset, predictor, as_json) -> None:
             _fmt(m["error"].value, "$") if "error" in m else (r.reason or "-"),
             _fmt(m["hits"].value, "%") if "hits" in m else "-",
             _fmt(m["rmsle"].value, digits=3) if "rmsle" in m else "-",
-            r.finished_at,
+            r.finished_at.replace("T", " ").replace("+00:00", "Z"),
         )
     _console().print(table)
 
@@ -703,19 +719,38 @@ def compare_cmd(run_a, run_b, dataset, n_resamples, results, as_json) -> None:
         console.print(f"[yellow]warning: the runs differ in {escape(line)}[/]")
 
 
+def _product_text(text: str, from_file: bool) -> str:
+    """The text to price: the argument itself, stdin for '-', or a file's content with --file."""
+    from price_bench.harness.errors import HarnessError
+
+    if text == "-":
+        value = click.get_text_stream("stdin").read()
+    elif from_file:
+        try:
+            value = Path(text).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise HarnessError(f"{text}: cannot read the product text: {exc.strerror or exc}") from None
+    else:
+        value = text
+    if not value.strip():
+        raise HarnessError("the product text is empty")
+    return value
+
+
 # -- predict ---------------------------------------------------------------------------------------------
 
 
 @click.command("predict")
 @click.argument("predictor_id")
 @click.argument("text")
+@click.option("--file", "from_file", is_flag=True, help="TEXT is a file to read the product text from ('-': stdin).")
 @click.option("--dataset", default="demo", show_default=True, help="Dataset whose train split fits the predictor.")
 @click.option("-o", "--override", "overrides", multiple=True, metavar="ID.KEY=VALUE", help="Override a config field.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @json_option
 @_user_errors
-def predict_cmd(predictor_id, text, dataset, overrides, seed, as_json) -> None:
-    """Fit (or load a previous fit) on the dataset's train split, then price one TEXT."""
+def predict_cmd(predictor_id, text, from_file, dataset, overrides, seed, as_json) -> None:
+    """Fit (or load a previous fit) on the dataset's train split, then price one TEXT ('-': read it from stdin)."""
     from price_bench.harness.errors import HarnessError
     from price_bench.harness.overrides import build_config, config_hash, parse_overrides
     from price_bench.harness.runner import fit_or_load, one_line, open_dataset_by_name
@@ -724,6 +759,7 @@ def predict_cmd(predictor_id, text, dataset, overrides, seed, as_json) -> None:
     from price_bench.parsing import parse_price
     from price_bench.plugins.manager import get_registry
 
+    text = _product_text(text, from_file)
     spec = get_registry().get(predictor_id)
     parsed_overrides = parse_overrides(overrides)
     stray = sorted(set(parsed_overrides) - {predictor_id})

@@ -344,7 +344,9 @@ def _predict_missing(
     try:
         predictor = cls(config, seed=ctx.options.seed)
         stage = "fit"
+        progress.phase("fitting")
         fit_seconds, reused = fit_or_load(predictor, ctx.dataset, workdir, refit=ctx.options.refit)
+        progress.phase("predicting")
         stage = "predict"
         fresh = _predict_batches(predictor, missing, ctx, key, redact, progress)
         stage = "info"
