@@ -101,7 +101,7 @@ SCREENSHOTS_ENV = "PRICE_BENCH_SCREENSHOTS"
 
 @pytest.mark.parametrize("name", ["demo", "amazon-course"])
 def test_screenshots_desktop_and_phone(visit, tmp_path, name):
-    """Screenshots at desktop and phone width (copied to $PRICE_BENCH_SCREENSHOTS when set, e.g. docs/screenshots)."""
+    """Screenshots at desktop and phone width (copied to $PRICE_BENCH_SCREENSHOTS_FIXTURE when set)."""
     import os
     import shutil
 
@@ -120,8 +120,8 @@ def test_screenshots_desktop_and_phone(visit, tmp_path, name):
     assert cards.count() == phone.page.locator("table#leaderboard tbody tr").count() and cards.nth(0).is_visible()
     assert cards.nth(0).bounding_box()["width"] <= 390 and "tier 1" in cards.nth(0).inner_text()
     assert desktop.page.locator("ol.cards").is_visible() is False and desktop.page.locator("table#leaderboard").is_visible()
-    target = os.environ.get(SCREENSHOTS_ENV)
-    if target:
+    target = os.environ.get(SCREENSHOTS_ENV + "_FIXTURE")
+    if target:  # the test records' pages (not the committed ones: see the next test)
         Path(target).mkdir(parents=True, exist_ok=True)
         for shot in tmp_path.glob(f"{name}-*.png"):
             shutil.copy(shot, Path(target) / shot.name)
@@ -172,3 +172,41 @@ def test_a_predictor_link_opens_its_closed_section(visit):
     v.page.wait_for_timeout(200)
     assert section.get_attribute("open") is not None
     assert v.page.locator("#p-constant-mean svg.chart").nth(0).is_visible()
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["demo", "amazon-course"])
+def test_committed_pages_at_desktop_and_phone_width(browser_context, tmp_path, name):
+    """The committed leaderboards/ pages: no console error, phone cards, no sideways scroll; screenshots of both widths.
+
+    With $PRICE_BENCH_SCREENSHOTS set (e.g. docs/screenshots) the first screen and the ranking of each are kept there.
+    """
+    import os
+    import shutil
+
+    page_file = REPO / "leaderboards" / f"{name}.html"
+    if not page_file.exists():
+        pytest.skip(f"{page_file} is not committed")
+    shots = []
+    for width in (1280, 390):
+        v = Visit(browser_context, page_file, width)
+        try:
+            assert v.errors == [] and [u for u in v.requests if not u.startswith(("file:", "data:"))] == []
+            assert v.page.evaluate("document.documentElement.scrollWidth") <= width
+            cards, table = v.page.locator("ol.cards"), v.page.locator("table#leaderboard")
+            assert (cards.is_visible(), table.is_visible()) == ((True, False) if width < 640 else (False, True))
+            first = tmp_path / f"{name}-{'phone' if width < 640 else 'desktop'}.png"
+            v.page.screenshot(path=str(first))
+            ranking = first.with_name(first.stem + "-ranking.png")
+            v.page.locator("#ranking").screenshot(path=str(ranking))
+            shots += [first, ranking]
+        finally:
+            v.page.close()
+    assert all(p.stat().st_size > 10_000 for p in shots)
+    target = os.environ.get(SCREENSHOTS_ENV)
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        for shot in shots:
+            shutil.copy(shot, Path(target) / shot.name)

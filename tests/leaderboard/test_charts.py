@@ -88,3 +88,13 @@ def test_many_points_are_one_embedded_image_and_still_byte_stable():
     first = charts.truth_vs_guess(preds, "p", chart_id="big")
     assert first.count("<image") == 1 and 'xlink:href="data:image/png;base64,' in first
     assert first == charts.truth_vs_guess(preds, "p", chart_id="big")
+
+
+def test_page_css_colours_tiers_like_the_charts():
+    from importlib import resources
+
+    css = resources.files("price_bench.leaderboard").joinpath("style.css").read_text()
+    for tier, colour in enumerate(charts.TIER_COLOURS, 1):
+        assert f".tier-{tier} {{ --tier: {colour}; }}" in css
+    assert f".tier-more {{ --tier: {charts.MORE_TIERS}; }}" in css
+    assert charts.tier_colour(len(charts.TIER_COLOURS) + 1) == charts.MORE_TIERS

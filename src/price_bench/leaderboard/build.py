@@ -319,7 +319,7 @@ def method_note(ranking: Ranking | None) -> str:
     return (f"Tiers and rank ranges come from paired bootstrap tests of Error between every pair of rows on the same "
             f"{fmt.count(ranking.n_items)} items ({fmt.count(ranking.n_resamples)} resamples), corrected for "
             f"{fmt.count(ranking.n_pairs)} comparisons with {CORRECTION} at a family-wise α = {ALPHA:g}: a row starts a new "
-            f"tier when it is significantly worse than the first row of the tier above, and a rank range such as 2-6 "
+            f"tier when it is significantly worse than the first row of the current tier, and a rank range such as 2-6 "
             f"means the data cannot order it more precisely than that. CIs: percentile bootstrap unless a record names "
             f"another method.")
 

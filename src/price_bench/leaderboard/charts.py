@@ -103,6 +103,16 @@ def _to_svg(fig, chart_id: str, label: str, raster_dpi: int | None = None) -> st
 
 #: Tier colours, shared with the page's CSS (tier 7 reuses tier 1's colour, and so on).
 TIER_COLOURS = ("#2e7d4f", "#4c72b0", "#8c6bb1", "#d08c2a", "#b5543c", "#6b6b6b", "#1a9fa0", "#c04f8f")
+MORE_TIERS = "#a3a3a3"  # tiers past the palette share one grey (never a colour of a leading tier)
+
+
+def tier_colour(tier: int | None) -> str:
+    """The colour of ``tier`` (1-based); the default bar colour when untested."""
+    if not tier:
+        return BAR
+    return TIER_COLOURS[tier - 1] if tier <= len(TIER_COLOURS) else MORE_TIERS
+
+
 #: The Error axis ends at this multiple of the best row's upper CI bound; rows beyond it are drawn at the edge and annotated.
 CLIP_FACTOR = 3.0
 
@@ -162,7 +172,7 @@ def error_bars(labels: Sequence[str], errors: Sequence[float | None],
         span = limit - low
         ys = list(range(len(rows)))
         for y, (_lab, err, lo, hi, tier) in zip(ys, rows):
-            colour = TIER_COLOURS[(tier - 1) % len(TIER_COLOURS)] if tier else BAR
+            colour = tier_colour(tier)
             if lo is not None and hi is not None:
                 ax.plot([max(lo, low), min(hi, limit)], [y, y], color=colour, lw=2.2, solid_capstyle="butt", zorder=2)
                 if hi > limit:
@@ -191,8 +201,11 @@ def error_bars(labels: Sequence[str], errors: Sequence[float | None],
         ax.xaxis.set_major_formatter(FuncFormatter(_dollar_tick))
         used = sorted({r[4] for r in rows if r[4]})
         if len(used) > 1:
-            handles = [Line2D([], [], ls="", marker="o", color=TIER_COLOURS[(t - 1) % len(TIER_COLOURS)], label=f"tier {t}")
-                       for t in used[:8]]
+            handles = [Line2D([], [], ls="", marker="o", color=tier_colour(t), label=f"tier {t}")
+                       for t in used if t <= len(TIER_COLOURS)]
+            if used[-1] > len(TIER_COLOURS):
+                handles.append(Line2D([], [], ls="", marker="o", color=MORE_TIERS,
+                                      label=f"tiers {len(TIER_COLOURS) + 1}-{used[-1]}"))
             ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, frameon=False,
                       ncol=min(4, len(handles)), title="colour: tier (rows of one tier are statistically tied)",
                       title_fontsize=8, alignment="left", handletextpad=0.2, columnspacing=0.9)
@@ -390,10 +403,11 @@ def cost_frontier(rows: Sequence[tuple[str, float | None, float | None, int | No
             ax.text(0.5, 0.5, "nothing to plot", ha="center", va="center", transform=ax.transAxes)
             ax.set_axis_off()
             return _to_svg(fig, chart_id, "Error against cost or latency (empty)")
-        low, limit = error_scale([u[2] for u in usable], [u[2] for u in usable])
         front = pareto_front([(u[1], u[2]) for u in usable])
+        low, _ = error_scale([u[2] for u in usable], [u[2] for u in usable])
+        limit = max(usable[i][2] for i in front) * 1.08  # the whole front is on the chart; rows above it may run off
         for i, (lab, x, e, tier) in enumerate(usable):
-            colour = TIER_COLOURS[(tier - 1) % len(TIER_COLOURS)] if tier else BAR
+            colour = tier_colour(tier)
             on_front = i in front
             ax.scatter([x], [min(e, limit)], s=46 if on_front else 22, color=colour, zorder=3,
                        marker="^" if e > limit else "o", edgecolors="#222222" if on_front else "none", linewidths=0.9)

@@ -199,7 +199,7 @@ def _ranking(page: Page) -> str:
     metrics = [e.record.metrics.get("error") or MetricValue(value=None) for e in b.ranked]
     chart = charts.error_bars([b.label(e) for e in b.ranked], [m.value for m in metrics],
                               [(m.ci_low, m.ci_high) for m in metrics], chart_id="errors", tiers=page.tiers)
-    rows = {i: f'class="tier-{(t - 1) % TIER_COLOURS + 1}" data-tier="{t}"' for i, t in enumerate(page.tiers) if t is not None}
+    rows = {i: f'class="{tier_class(t)}" data-tier="{t}"' for i, t in enumerate(page.tiers) if t is not None}
     method = f'<p class="method">{escape(page.method)}</p>' if page.method else ""
     return "\n".join([
         '<section id="ranking">',
@@ -261,8 +261,12 @@ def _calibration(page: Page) -> str:
     ])
 
 
-TIER_COLOURS = len(charts.TIER_COLOURS)
 PREDICTOR_COL = 2
+
+
+def tier_class(tier: int) -> str:
+    """The CSS class that colours a tier like the charts do (``tier-more`` past the palette)."""
+    return f"tier-{tier}" if tier <= len(charts.TIER_COLOURS) else "tier-more"
 CARD_COLUMNS = ("Error $", "vs above", "Hits %", "RMSLE", "Cost $", "Time / item")
 
 
@@ -273,7 +277,7 @@ def _cards(page: Page, links: dict[int, str]) -> str:
     items = []
     for i, row in enumerate(page.main.rows):
         tier = page.tiers[i] if i < len(page.tiers) else None
-        cls = f' tier-{(tier - 1) % TIER_COLOURS + 1}' if tier is not None else ""
+        cls = f" {tier_class(tier)}" if tier is not None else ""
         label = escape(row[PREDICTOR_COL].display)
         name = f'<a href="#{escape(links[i])}">{label}</a>' if i in links else label
         facts = []

@@ -83,8 +83,7 @@ def render(page: Page) -> str:
                 "↓ lower is better, ↑ higher is better; the best value of each column is in bold.", ""]
         out.append(table(page.main))
         if page.method:
-            out += ["", escape(page.method)]
-        out.append("")
+            out += [escape(page.method), ""]
     else:
         out += ["No complete run yet.", ""]
     if b.not_run:
