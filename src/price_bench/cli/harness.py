@@ -77,7 +77,7 @@ def _fmt(value: float | None, unit: str = "", digits: int = 2) -> str:
     if value is None:
         return "-"
     if unit == "$":
-        return f"${value:,.{digits}f}"
+        return f"-${-value:,.{digits}f}" if value < 0 else f"${value:,.{digits}f}"
     if unit == "%":
         return f"{value:.1f}%"
     return f"{value:,.{digits}f}" if abs(value) < 1e6 else f"{value:,.3g}"
@@ -706,7 +706,8 @@ def compare_cmd(run_a, run_b, dataset, n_resamples, results, as_json) -> None:
         verdict = "[yellow]not significant[/]" if not m["significant"] else \
             f"[green]{'A' if m['better'] == 'A' else 'B'} better[/]"
         table.add_row(m["metric"], show(m["a"]), show(m["b"]),
-                      f"{show(m['diff'])} [{show(m['ci_low'])}, {show(m['ci_high'])}]", f"{m['p_value']:.4f}", verdict)
+                      f"{show(m['diff'])} [{show(m['ci_low'])}, {show(m['ci_high'])}]",
+                      "<0.0001" if m["p_value"] < 0.0001 else f"{m['p_value']:.4f}", verdict)
     console.print(table)
     console.print(f"(two-sided paired bootstrap test per metric, α = {ALPHA:g}, no correction across the three metrics)")
     board = out["leaderboard"]
