@@ -7,14 +7,13 @@ rich and pyarrow are imported inside the commands, so ``--help`` stays fast.
 from __future__ import annotations
 
 import os
-import sys
 
 import click
 
 
 def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+    """One line, ``Error: ...``, exit 1: the error style of every price-bench command."""
+    raise click.ClickException(str(message).splitlines()[0] if str(message) else "failed")
 
 
 def _console():

@@ -453,7 +453,7 @@ def resolve_run(name: str, results_dir: Path, dataset: str | None = None):
 
     try:
         return find_run(name, results_dir)
-    except HarnessError as not_a_run:
+    except HarnessError:
         from price_bench.leaderboard.labels import board_labels
         from price_bench.leaderboard.select import parse_time
         from price_bench.results.store import load_records
