@@ -258,8 +258,8 @@ def truth_vs_guess(predictions: Sequence[ItemPrediction], title: str, chart_id: 
 #: Distinct colours for lines of different rows (colour-blind-safe Okabe-Ito order).
 SERIES_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000", "#f0e442")
 #: Checkpoints of the running-error band, and bootstrap resamples per checkpoint.
-BAND_POINTS = 40
-BAND_RESAMPLES = 300
+BAND_POINTS = 25
+BAND_RESAMPLES = 200
 
 
 def running_band(err, points: int = BAND_POINTS, n_resamples: int = BAND_RESAMPLES, seed: int = 0):
