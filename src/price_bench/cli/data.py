@@ -13,8 +13,8 @@ import click
 
 
 def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+    """One line, ``Error: ...``, exit 1: the error style of every price-bench command."""
+    raise click.ClickException(str(message).splitlines()[0] if str(message) else "failed")
 
 
 def _os_error(exc: OSError) -> str:
@@ -113,8 +113,18 @@ def build_cmd(name, sources, categories, train_sources, test_sources, recipe, st
     )
 
 
+_json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+
+
+def _echo_json(data) -> None:
+    import json
+
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
 @data_group.command("list")
-def list_cmd() -> None:
+@_json_option
+def list_cmd(as_json: bool = False) -> None:
     """List the datasets built under the data home."""
     from rich.table import Table
 
@@ -131,6 +141,12 @@ def list_cmd() -> None:
         return
     for problem in problems:
         click.echo(f"warning: skipped {problem}", err=True)
+    if as_json:
+        _echo_json([{"name": ds.name, "path": str(ds.path), "fingerprint": ds.fingerprint, "synthetic": ds.synthetic,
+                     "sizes": ds.manifest.get("sizes", {}), "recipe": ds.manifest.get("recipe", {}).get("id")} for ds in datasets])
+        if problems:
+            sys.exit(1)
+        return
     if not datasets and not problems:
         click.echo("no datasets yet; `price-bench data build demo` makes the synthetic demo")
         return
@@ -166,7 +182,8 @@ def _open(name: str):
 
 @data_group.command("info")
 @click.argument("name")
-def info_cmd(name: str) -> None:
+@_json_option
+def info_cmd(name: str, as_json: bool = False) -> None:
     """Counts, rejections, price histogram and categories of dataset NAME."""
     from rich.table import Table
 
@@ -174,6 +191,10 @@ def info_cmd(name: str) -> None:
 
     ds = _open(name)
     manifest = ds.manifest
+    if as_json:
+        _echo_json({"name": ds.name, "path": str(ds.path), "fingerprint": ds.fingerprint, "synthetic": ds.synthetic,
+                    "manifest": manifest})
+        return
     counts = manifest.get("counts", {})
     console = _console()
     synthetic = " — SYNTHETIC (generated demo data)" if ds.synthetic else ""
@@ -235,7 +256,8 @@ def info_cmd(name: str) -> None:
 @click.argument("name")
 @click.option("--split", type=click.Choice(["train", "validation", "test"]), default="test", show_default=True)
 @click.option("-n", "count", type=click.IntRange(min=1), default=5, show_default=True)
-def show_cmd(name: str, split: str, count: int) -> None:
+@_json_option
+def show_cmd(name: str, split: str, count: int, as_json: bool = False) -> None:
     """Print the first N items of a split."""
     from rich.table import Table
 
@@ -246,6 +268,9 @@ def show_cmd(name: str, split: str, count: int) -> None:
         items = ds.items(split)[:count]
     except DatasetError as exc:
         _fail(str(exc))
+        return
+    if as_json:
+        _echo_json([{"id": i.id, "price": i.price, "category": i.category, "title": i.title, "text": i.text} for i in items])
         return
     title = f"{ds.name} / {split} (first {len(items)})" + (" — SYNTHETIC" if ds.synthetic else "")
     table = Table(title=_safe(title), show_lines=True)

@@ -1,9 +1,10 @@
 """The per-item prediction cache: SQLite in WAL mode.
 
 One row per (run key, item id). The run key is the sha256 of the predictor
-id, config hash, plugin version, predictor version, seed and dataset
-fingerprint, so anything that could change a prediction gives a new key; the
-parts are kept readable in the ``keys`` table.
+id, config hash, plugin version, predictor version, seed, dataset
+fingerprint and the digest of the predictor's source code
+(:mod:`price_bench.harness.codedigest`), so anything that could change a
+prediction gives a new key; the parts are kept readable in the ``keys`` table.
 
 The runner writes from one thread only (workers only call ``predict``) and
 commits after every finished batch: a crash or Ctrl-C loses at most the
@@ -43,7 +44,8 @@ CREATE TABLE IF NOT EXISTS keys (
     plugin_version TEXT NOT NULL,
     predictor_version TEXT NOT NULL,
     seed INTEGER NOT NULL,
-    fingerprint TEXT NOT NULL
+    fingerprint TEXT NOT NULL,
+    code_digest TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS predictions (
     key TEXT NOT NULL,
@@ -75,11 +77,14 @@ class CacheKey:
     predictor_version: str
     fingerprint: str
     seed: int = 0
+    code_digest: str = ""
 
     @functools.cached_property
     def digest(self) -> str:
-        """sha256 of the canonical JSON of the parts."""
+        """sha256 of the canonical JSON of the parts (a key without a code digest hashes as before it existed)."""
         parts = [self.predictor_id, self.config_hash, self.plugin_version, self.predictor_version, self.fingerprint, self.seed]
+        if self.code_digest:
+            parts.append(self.code_digest)
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
@@ -153,6 +158,9 @@ class PredictionCache:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.executescript(SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(keys)")}
+            if "code_digest" not in columns:  # a cache written before code digests: its keys have none
+                conn.execute("ALTER TABLE keys ADD COLUMN code_digest TEXT NOT NULL DEFAULT ''")
             conn.execute("SELECT 1 FROM keys LIMIT 1").fetchall()
             conn.execute("SELECT 1 FROM predictions LIMIT 1").fetchall()
         except BaseException:
@@ -239,10 +247,39 @@ class PredictionCache:
     def _put(self, key: CacheKey, values: list[tuple]) -> None:
         with self._transaction():
             self.conn.execute(
-                "INSERT OR IGNORE INTO keys VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key.digest, key.predictor_id, key.config_hash, key.plugin_version, key.predictor_version, key.seed, key.fingerprint),
+                "INSERT OR IGNORE INTO keys (key, predictor_id, config_hash, plugin_version, predictor_version, seed, fingerprint,"
+                " code_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key.digest, key.predictor_id, key.config_hash, key.plugin_version, key.predictor_version, key.seed, key.fingerprint,
+                 key.code_digest),
             )
             self.conn.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+
+    def adopt_other_code(self, key: CacheKey) -> int:
+        """Copy the answers cached for ``key`` under another code digest (the escape hatch); returns how many.
+
+        Only items ``key`` has no answer for are copied; the newest other key wins.
+        """
+        others = [row[0] for row in self.conn.execute(
+            "SELECT key FROM keys WHERE predictor_id = ? AND config_hash = ? AND plugin_version = ? AND predictor_version = ?"
+            " AND seed = ? AND fingerprint = ? AND key != ? ORDER BY rowid DESC",
+            (key.predictor_id, key.config_hash, key.plugin_version, key.predictor_version, key.seed, key.fingerprint, key.digest))]
+        legacy = CacheKey(key.predictor_id, key.config_hash, key.plugin_version, key.predictor_version, key.fingerprint, key.seed)
+        if legacy.digest != key.digest and legacy.digest not in others:
+            others.append(legacy.digest)
+        copied = 0
+        with self._transaction():
+            for other in others:
+                cursor = self.conn.execute(
+                    "INSERT OR IGNORE INTO predictions SELECT ?, item_id, raw, raw_is_number, price, cost_usd, latency_s,"
+                    " tokens_in, tokens_out FROM predictions WHERE key = ?", (key.digest, other))
+                copied += cursor.rowcount
+            if copied:
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO keys (key, predictor_id, config_hash, plugin_version, predictor_version, seed,"
+                    " fingerprint, code_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (key.digest, key.predictor_id, key.config_hash, key.plugin_version, key.predictor_version, key.seed,
+                     key.fingerprint, key.code_digest))
+        return copied
 
     def summary(self) -> list[dict]:
         """Per predictor id: how many run keys and cached predictions (sorted by id)."""

@@ -58,6 +58,13 @@ class RunProgress:
             # The description goes into a markup template: a plugin's id is escaped first.
             self._task = self._progress.add_task(escape(predictor_id), total=total, completed=done, rate="", error="-")
 
+    def phase(self, name: str) -> None:
+        """Show what the current predictor is doing ("fitting", "predicting"); the elapsed time keeps running."""
+        if self._progress is not None and self._task is not None:
+            task = self._progress.tasks[-1]
+            base = task.description.split(" · ", 1)[0]
+            self._progress.update(self._task, description=f"{base} · {name}" if name else base)
+
     def advance(self, n: int, running_error: float | None) -> None:
         """``n`` more items are predicted; show the Error so far."""
         if self._progress is not None and self._task is not None:

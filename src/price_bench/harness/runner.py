@@ -42,16 +42,18 @@ from typing import Any, Callable, Iterator, Literal, Sequence
 from price_bench import __version__
 from price_bench.data.dataset import Dataset, DatasetError
 from price_bench.harness.cache import CacheKey, PredictionCache
+from price_bench.harness.codedigest import code_digest, keep_cache_on_code_change
 from price_bench.harness.errors import HarnessError
 from price_bench.harness.overrides import Redactor, build_config, config_hash, is_secret_field, scrubbed_config, secret_values
 from price_bench.harness.progress import RunProgress
 from price_bench.harness.workdir import MARKER, clear_marker, read_marker, verify_marker, workdir_for, write_marker
 from price_bench.items import Item
 from price_bench.parsing import parse_price
-from price_bench.predictors.contract import Prediction, Predictor, batch_timeout
+from price_bench.predictors.contract import Prediction, Predictor, batch_timeout, field_role
 from price_bench.predictors.registry import PredictorRegistry, PredictorSpec, UnknownPredictorError
 from price_bench.results.schema import DatasetRef, PredictorInfo, RunRecord, Timing, Usage
 
+CI_METHOD_NAMES = {"percentile": "percentile bootstrap", "bca": "BCa bootstrap"}
 Overwrite = Literal["never", "always", "missing"]
 OVERWRITE_MODES: tuple[str, ...] = ("never", "always", "missing")
 #: ``--seed`` is stored in SQLite and JSON as a signed 64-bit integer.
@@ -88,6 +90,14 @@ class RunOptions:
     #: False: the sidecar keeps parsed prices but no raw model text, which can
     #: quote the product (for data that must not be redistributed).
     raw_output: bool = True
+    #: Run matrix: per predictor id, the override sets to run it with (one row each),
+    #: applied on top of ``overrides``; see :func:`price_bench.harness.overrides.parse_variants`.
+    variants: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    #: Reuse answers and fits made by an earlier version of the predictor's code
+    #: (see :mod:`price_bench.harness.codedigest`).
+    keep_cache_on_code_change: bool = False
+    #: "percentile" or "bca": how the bootstrap CIs are computed.
+    ci_method: str = "percentile"
 
 
 @dataclass
@@ -208,10 +218,11 @@ def run_predictors(
 
         registry = get_registry()
     ids = resolve_ids(registry, ids)
-    stray = sorted(set(options.overrides) - set(ids))
+    stray = sorted((set(options.overrides) | set(options.variants)) - set(ids))
     if stray:
-        raise HarnessError(f"-o {stray[0]}.…: predictor {stray[0]!r} is not part of this run")
-    targets = [_target(registry.get(pid), options.overrides.get(pid, {})) for pid in ids]
+        raise HarnessError(f"-o/--vary {stray[0]}.…: predictor {stray[0]!r} is not part of this run")
+    targets = [_target(registry.get(pid), {**options.overrides.get(pid, {}), **variant})
+               for pid in ids for variant in (options.variants.get(pid) or [{}])]
     if dataset is None:
         dataset = open_dataset_by_name(options.dataset)
     else:
@@ -306,6 +317,18 @@ class _Context:
         self._cache: PredictionCache | None = None
         self._fallback: float | None = None
         self.git_commit = git_commit()
+        self._provenance = None
+
+    def provenance(self, plugin: str):
+        """This machine's :class:`Provenance` (collected once), with ``plugin``'s version."""
+        from price_bench.harness.provenance import collect, package_version
+
+        if self._provenance is None:
+            self._provenance = collect()
+        version = package_version(plugin)
+        if version is None or plugin in self._provenance.versions:
+            return self._provenance
+        return self._provenance.model_copy(update={"versions": {**self._provenance.versions, plugin: version}})
 
     @property
     def cache(self) -> PredictionCache:
@@ -364,10 +387,18 @@ def _run_one(target: _Target, ctx: _Context, progress: RunProgress) -> RunOutcom
         if existing is not None:
             path, record = existing
             return RunOutcome(spec.id, "up-to-date", record, path, "a complete record exists (--overwrite never)")
-    key = CacheKey(spec.id, base.predictor.config_hash, spec.plugin_version, cls.version, ctx.dataset.fingerprint, ctx.options.seed)
+    code = base.predictor.code_digest or ""
+    key = CacheKey(spec.id, base.predictor.config_hash, spec.plugin_version, cls.version, ctx.dataset.fingerprint, ctx.options.seed,
+                   code)
     fit_hash = config_hash(config, roles=("fit",))
-    workdir = workdir_for(spec.id, fit_hash, key.plugin_version, key.predictor_version, key.fingerprint, key.seed, ctx.options.home)
+    workdir = workdir_for(spec.id, fit_hash, key.plugin_version, key.predictor_version, key.fingerprint, key.seed, ctx.options.home,
+                          code_digest=code)
     use_cache = not cls.nondeterministic
+    keep_old = keep_cache_on_code_change(ctx.options.keep_cache_on_code_change)
+    if keep_old:
+        workdir = _adopt_earlier_fit(workdir)
+    if use_cache and keep_old and ctx.options.overwrite != "always":
+        ctx.cache.adopt_other_code(key)
     predictions = ctx.cache.get(key) if use_cache and ctx.options.overwrite != "always" else {}
     missing = [item for item in ctx.items if item.id not in predictions]
     marker = read_marker(workdir)
@@ -395,6 +426,15 @@ def _run_one(target: _Target, ctx: _Context, progress: RunProgress) -> RunOutcom
 class RecordWriteError(HarnessError):
     """A result record could not be written (one line naming it); the run stops, the cache keeps the answers."""
 
+def _adopt_earlier_fit(workdir: Path) -> Path:
+    """The escape hatch for fits: with no fit under the current code, reuse the newest one made under other code."""
+    from price_bench.harness.workdir import earlier_code_workdir
+
+    if read_marker(workdir) is not None:
+        return workdir
+    earlier = earlier_code_workdir(workdir)
+    return earlier if earlier is not None else workdir
+
 
 class _PredictorFailed(Exception):
     """The predictor raised in __init__, load, fit or predict (message is one line)."""
@@ -415,7 +455,9 @@ def _predict_missing(
     try:
         predictor = cls(config, seed=ctx.options.seed)
         stage = "fit"
+        progress.phase("fitting")
         fit_seconds, reused = fit_or_load(predictor, ctx.dataset, workdir, refit=ctx.options.refit)
+        progress.phase("predicting")
         stage = "predict"
         fresh = _predict_batches(predictor, missing, ctx, key, redact, progress)
         stage = "info"
@@ -633,7 +675,8 @@ def _score_and_write(
     if not parsed_mask.any():
         return _no_usable_answer(ctx, base, n, item_errors, parse_failures, first_error, new_items, wall)
     metrics, breakdowns = score(
-        truth, guess, parsed_mask, [item.category for item in items], n_resamples=ctx.options.n_resamples, seed=ctx.options.seed
+        truth, guess, parsed_mask, [item.category for item in items], n_resamples=ctx.options.n_resamples, seed=ctx.options.seed,
+        ci_method=ctx.options.ci_method,
     )
     record = base.model_copy(
         update={
@@ -711,6 +754,9 @@ def _base_record(ctx: _Context, spec: PredictorSpec, cls: type[Predictor] | None
             predictor_version=str(cls.version),
             plugin_distribution=spec.origin,
             plugin_version=spec.plugin_version,
+            label_fields=list(getattr(cls, "label_fields", ()) or ()) or None,
+            runtime_fields=[name for name in type(config).model_fields if field_role(type(config), name) == "runtime"],
+            code_digest=code_digest(cls) or None,
         )
     else:
         info = PredictorInfo(
@@ -739,6 +785,9 @@ def _base_record(ctx: _Context, spec: PredictorSpec, cls: type[Predictor] | None
         git_commit=ctx.git_commit,
         started_at=started_at,
         finished_at=started_at,
+        n_resamples=opts.n_resamples,
+        ci_method=CI_METHOD_NAMES.get(opts.ci_method, opts.ci_method),
+        provenance=ctx.provenance(spec.origin),
     )
 
 
@@ -759,6 +808,7 @@ def find_complete_record(results_dir: Path, like: RunRecord) -> tuple[Path, RunR
             record.status == "complete"
             and (p.config_hash, p.plugin_version, p.predictor_version) == (q.config_hash, q.plugin_version, q.predictor_version)
             and record.dataset.fingerprint == like.dataset.fingerprint
+            and (p.code_digest is None or q.code_digest is None or p.code_digest == q.code_digest)
             and record.limit == like.limit
             and record.seed == like.seed
         ):

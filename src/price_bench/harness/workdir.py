@@ -2,14 +2,15 @@
 
 Layout::
 
-    <home>/work/<fingerprint-short>/<predictor id>/<config_hash>-<plugin_version>-<predictor_version>[-s<seed>]/
+    <home>/work/<fingerprint-short>/<predictor id>/<config_hash>-<plugin_version>-<predictor_version>[-s<seed>][-c<code>]/
         fit.json      the marker: written only after ``fit`` returned, holds the fit
                       time and the sha256 of every file the fit left in the folder
         ...           whatever the predictor saved
 
 A folder is keyed exactly like the prediction cache, so a new config, a new
 plugin or predictor version, a new seed or a new dataset gets a fresh folder
-and never reuses stale artefacts. Every part of the path is a validated value
+and never reuses stale artefacts; ``<code>`` is the first 12 hex digits of
+the predictor's code digest (an edited predictor refits). Every part of the path is a validated value
 (:mod:`price_bench.names`: the predictor id, the dataset fingerprint) or a
 hash/version reduced to safe characters, so the folder is always under
 ``<home>/work``.
@@ -58,8 +59,9 @@ def workdir_for(
     fingerprint: str,
     seed: int = 0,
     home: Path | None = None,
+    code_digest: str = "",
 ) -> Path:
-    """The work folder for this exact predictor, config, versions, seed and dataset (not created).
+    """The work folder for this exact predictor, config, versions, seed, code and dataset (not created).
 
     ValueError when the predictor id or the fingerprint is not valid.
     """
@@ -69,7 +71,24 @@ def workdir_for(
     leaf = f"{_safe(config_hash)}-{_safe(plugin_version)}-{_safe(predictor_version)}"
     if seed:
         leaf += f"-s{int(seed)}"
+    if code_digest:
+        leaf += f"-c{_safe(code_digest[:12])}"
     return (home or data_home()) / "work" / fingerprint_short(fingerprint) / predictor_id / leaf
+
+
+def earlier_code_workdir(workdir: Path) -> Path | None:
+    """The newest finished fit of the same predictor, config, versions and seed under other code (escape hatch)."""
+    name = workdir.name
+    stem = name.rsplit("-c", 1)[0] if "-c" in name else name
+    candidates = []
+    for other in workdir.parent.glob(stem + "*"):
+        rest = other.name[len(stem):]
+        if other == workdir or not (rest == "" or rest.startswith("-c")):
+            continue
+        marker = read_marker(other)
+        if marker is not None:
+            candidates.append((marker.finished_at, other.name, other))
+    return max(candidates)[2] if candidates else None
 
 
 @dataclass

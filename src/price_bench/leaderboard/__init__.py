@@ -125,6 +125,32 @@ def write(results_dir: Path, out_dir: Path, dataset: str | None = None, product_
     return result
 
 
+def prunable(results_dir: Path, dataset: str | None = None) -> list[Path]:
+    """Record files (with their sidecars) that no leaderboard shows: superseded, older, other-fingerprint and --limit runs.
+
+    What stays is exactly what :func:`plan` puts on the pages (ranked rows, every
+    seed of a multi-seed row, and the latest skipped or failed run of a predictor).
+    """
+    entries = [Entry(path, record) for path, record in load_records(Path(results_dir))]
+    doomed: list[Path] = []
+    for name, group in group_by_dataset(entries).items():
+        if dataset is not None and name != dataset:
+            continue
+        board = select_board(name, group)
+        keep = set()
+        if board is not None:
+            keep = {e.path for e in board.ranked + board.not_run}
+            keep |= {e.path for runs in board.seed_runs.values() for e in runs}
+        for entry in group:
+            if entry.path not in keep:
+                doomed.append(entry.path)
+                if entry.record.predictions_file:
+                    sidecar = entry.path.with_name(entry.record.predictions_file)
+                    if sidecar.exists():
+                        doomed.append(sidecar)
+    return sorted(doomed)
+
+
 def _generated_pages(out_dir: Path) -> list[Path]:
     pages = []
     for path in sorted(Path(out_dir).glob("*.md")) + sorted(Path(out_dir).glob("*.html")):
@@ -175,4 +201,4 @@ def _first_difference(old: str, new: str) -> str:
     return f"{len(old_lines)} lines committed, {len(new_lines)} expected"
 
 
-__all__ = ["LeaderboardError", "Plan", "ResultError", "check", "plan", "write"]
+__all__ = ["LeaderboardError", "Plan", "ResultError", "check", "plan", "prunable", "write"]

@@ -94,6 +94,48 @@ def percentile_ci(samples: np.ndarray, confidence: float = 0.95) -> tuple[float,
     return float(low), float(high)
 
 
+CI_METHODS = ("percentile", "bca")
+
+
+def bca_ci(samples: np.ndarray, estimate: float, jackknife: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Bias-corrected and accelerated (BCa) interval (Efron 1987) from bootstrap ``samples``.
+
+    ``estimate`` is the statistic on the full data and ``jackknife`` its
+    leave-one-out values (they give the acceleration). Falls back to the
+    percentile interval when the correction is undefined (all samples on one side).
+    """
+    from statistics import NormalDist
+
+    normal = NormalDist()
+    samples = np.asarray(samples, dtype=np.float64)
+    samples = samples[np.isfinite(samples)]
+    if samples.size == 0:
+        return float("nan"), float("nan")
+    share = float(np.mean(samples < estimate)) + 0.5 * float(np.mean(samples == estimate))
+    if not 0.0 < share < 1.0:
+        return percentile_ci(samples, confidence)
+    z0 = normal.inv_cdf(share)
+    d = np.mean(jackknife) - np.asarray(jackknife, dtype=np.float64)
+    denom = 6.0 * float(np.sum(d * d)) ** 1.5
+    accel = float(np.sum(d ** 3)) / denom if denom > 0 else 0.0
+    alpha = (1.0 - confidence) / 2.0
+    quantiles = []
+    for z in (normal.inv_cdf(alpha), normal.inv_cdf(1.0 - alpha)):
+        shifted = z0 + (z0 + z) / (1.0 - accel * (z0 + z))
+        quantiles.append(min(max(normal.cdf(shifted), 0.0), 1.0))
+    low, high = np.quantile(samples, quantiles)
+    return float(low), float(high)
+
+
+def jackknife_means(values: np.ndarray) -> np.ndarray:
+    """Leave-one-out means of ``values`` (exact, O(n))."""
+    v = np.asarray(values, dtype=np.float64)
+    n = v.size
+    if n < 2:
+        return v.copy()
+    return (v.sum() - v) / (n - 1)
+
+
 def mean_ci(values, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, confidence: float = 0.95) -> tuple[float, float]:
     """Bootstrap CI of the mean of ``values`` (e.g. absolute errors: the CI of Error)."""
     return percentile_ci(bootstrap_means(np.asarray(values, dtype=np.float64), n_resamples, seed), confidence)

@@ -202,6 +202,10 @@ class Predictor:
     #: slow machine. Remote-API and local-LLM predictors declare longer ones.
     default_batch_timeout_s: ClassVar[float] = 600.0
 
+    #: Config fields that name a run on a leaderboard (e.g. ``("model", "base_url")``:
+    #: ``frontier · gpt-4o-mini · openai``); empty: the model and endpoint fields the config has.
+    label_fields: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, config: PredictorConfig | None = None, *, seed: int = 0) -> None:
         self.config = config if config is not None else self.Config()
         self.seed = seed

@@ -12,17 +12,21 @@ from price_bench.results.store import ResultError, read_predictions
 def compare_runs(
     path_a: Path, record_a: RunRecord, path_b: Path, record_b: RunRecord, n_resamples: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
-    """Paired bootstrap of two runs on the items they share (matched by id).
+    """Paired bootstrap of two runs on the items they share (matched by id), for Error, RMSLE and Hits.
 
     Returns the two runs' ids and predictors, ``same_dataset`` (equal
-    fingerprints) and :class:`~price_bench.metrics.bootstrap.Comparison`'s
-    fields (``error_a``, ``error_b``, ``diff``, its CI, ``p_value``,
-    ``significant``, ``better``). Raises :class:`ResultError` when a run has
-    no per-item file or the two share no item with the same true price.
+    fingerprints), :class:`~price_bench.metrics.bootstrap.Comparison`'s fields
+    for Error (``error_a``, ``error_b``, ``diff``, its CI, ``p_value``,
+    ``significant``, ``better``), one test per headline metric (``metrics``)
+    and how the runs' provenance differs (versions, hardware, threads, git
+    state, code). Raises :class:`ResultError` when a run has no per-item file
+    or the two share no item with the same true price.
     """
     import numpy as np
 
+    from price_bench.harness.provenance import differences
     from price_bench.metrics.bootstrap import paired_compare
+    from price_bench.metrics.ties import pair_tests
 
     rows_a = {row.id: row for row in read_predictions(path_a, record_a)}
     rows_b = {row.id: row for row in read_predictions(path_b, record_b)}
@@ -35,12 +39,23 @@ def compare_runs(
     if mismatched:
         raise ResultError(f"item {mismatched[0]!r} has different true prices in the two runs: not the same items")
     truth = np.array([rows_a[i].truth for i in common])
-    comparison = paired_compare(
-        truth, [rows_a[i].guess for i in common], [rows_b[i].guess for i in common], n_resamples=n_resamples, seed=seed
-    )
+    guess_a, guess_b = [rows_a[i].guess for i in common], [rows_b[i].guess for i in common]
+    comparison = paired_compare(truth, guess_a, guess_b, n_resamples=n_resamples, seed=seed)
+    tests = pair_tests(truth, guess_a, guess_b, n_resamples=n_resamples, seed=seed)
+    provenance = differences(record_a.provenance, record_b.provenance)
+    if record_a.git_commit != record_b.git_commit:
+        provenance.insert(0, f"git commit: {(record_a.git_commit or '-')[:12]} vs {(record_b.git_commit or '-')[:12]}")
+    if record_a.predictor.code_digest != record_b.predictor.code_digest:
+        provenance.insert(0, f"predictor code digest: {record_a.predictor.code_digest or '-'} vs {record_b.predictor.code_digest or '-'}")
+    for field_name in ("n_resamples", "ci_method", "seed"):
+        va, vb = getattr(record_a, field_name), getattr(record_b, field_name)
+        if va != vb:
+            provenance.append(f"{field_name}: {va} vs {vb}")
     return {
         "a": {"run_id": record_a.run_id, "predictor": record_a.predictor.id, "n_items": len(rows_a)},
         "b": {"run_id": record_b.run_id, "predictor": record_b.predictor.id, "n_items": len(rows_b)},
         "same_dataset": record_a.dataset.fingerprint == record_b.dataset.fingerprint,
         **comparison.to_dict(),
+        "metrics": [t.to_dict() for t in tests],
+        "provenance_differences": provenance,
     }

@@ -105,6 +105,7 @@ class FrontierZeroShot(Predictor):
     #: 64 API calls with retries and backoff (or a local LLM on a CPU): half an hour means a hang.
     default_batch_timeout_s: ClassVar[float] = 1800.0
     example_style: ClassVar[Literal["turns", "context"]] = "turns"
+    label_fields: ClassVar[tuple[str, ...]] = ("model", "base_url")  # the leaderboard row: model and endpoint kind
 
     def __init__(self, config: PredictorConfig | None = None, *, seed: int = 0) -> None:
         super().__init__(config, seed=seed)

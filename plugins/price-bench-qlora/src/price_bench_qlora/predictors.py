@@ -46,6 +46,7 @@ class QLoRABasePredictor(Predictor):
     batch_size: ClassVar[int] = 64
     #: Generation for 64 prompts, possibly on a CPU: half an hour means a hang.
     default_batch_timeout_s: ClassVar[float] = 1800.0
+    label_fields: ClassVar[tuple[str, ...]] = ("base_model",)  # the leaderboard row names the open model
 
     def __init__(self, config: PredictorConfig | None = None, *, seed: int = 0) -> None:
         super().__init__(config, seed=seed)
