@@ -146,8 +146,7 @@ def build_bundle(run: str, out: Path, *, results_dir: Path | None = None, home: 
     The folder is assembled next to ``out`` and renamed into place, so a
     half-written bundle never exists. Raises :class:`BundleError`.
     """
-    from price_bench.cli.harness import find_run
-    from price_bench.results.store import default_results_dir
+    from price_bench.results.store import default_results_dir, find_run
 
     record_path, record = find_run(run, Path(results_dir) if results_dir else default_results_dir())
     if record.status != "complete":
@@ -204,7 +203,7 @@ def build_bundle(run: str, out: Path, *, results_dir: Path | None = None, home: 
 
 def bundle_for_run(run: str, *, results_dir: Path | None = None, home: Path | None = None) -> Bundle:
     """The bundle of ``run`` under ``<home>/bundles/<run_id>`` (built on first use, verified every time)."""
-    from price_bench.cli.harness import find_run
+    from price_bench.results.store import find_run
     from price_bench.data.dataset import data_home
     from price_bench.results.store import default_results_dir
 
@@ -267,7 +266,8 @@ def _workdir_of(record, cls, config, home: Path | None) -> Path:
     from price_bench.harness.workdir import read_marker, workdir_for
 
     p = record.predictor
-    workdir = workdir_for(p.id, _fit_hash(config), p.plugin_version, p.predictor_version, record.dataset.fingerprint, record.seed, home)
+    workdir = workdir_for(p.id, _fit_hash(config), p.plugin_version, p.predictor_version, record.dataset.fingerprint, record.seed, home,
+                          code_digest=p.code_digest or "")
     if read_marker(workdir) is None:
         raise BundleError(
             f"run {record.run_id}: its work folder {workdir} holds no finished fit "
