@@ -12,6 +12,12 @@ example items shown to the model:
 
 Runnable with ``OPENAI_API_KEY`` or a ``base_url`` of a self-hosted
 OpenAI-compatible server (llama.cpp, vLLM, Ollama); otherwise skipped.
+``base_url`` may list several replicas (``-o frontier.base_url=URL1,URL2``)
+or come from a pool file (``-o frontier.pool_file=PATH``, one URL a line);
+which replica answered never changes a cache key. ``structured`` asks for
+``{"price": number}`` with ``response_format`` (a JSON schema) and falls back
+to free text where the server rejects it ("auto", the default); the record's
+``extra.answer_format`` counts which was used.
 The API key is read from the environment only: never in a config, a record
 or the cache.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import random
 import threading
@@ -32,20 +39,28 @@ from pydantic import field_validator
 from price_bench.items import Item
 from price_bench.parsing import parse_price
 from price_bench.predictors.contract import Prediction, Predictor, PredictorConfig, predict_field, runtime_field
-from price_bench_frontier.prompts import Example, answer_text, build_messages
+from price_bench_frontier.prompts import PRICE_SCHEMA, Example, answer_text, build_messages, parse_json_price
+
+log = logging.getLogger(__name__)
 
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+RESPONSE_FORMAT = {"type": "json_schema", "json_schema": {"name": "price", "schema": PRICE_SCHEMA, "strict": True}}
 
 
 class FrontierConfig(PredictorConfig):
     """Settings shared by the frontier predictors (``-o frontier.key=value``)."""
 
     model: str = predict_field("gpt-4o-mini")
-    base_url: str | None = None
+    # Replicas of one OpenAI-compatible endpoint ("URL1,URL2" on the CLI); None: api.openai.com.
+    base_url: list[str] | None = runtime_field(None)
+    pool_file: str | None = runtime_field(None)  # more replica URLs, one a line ("#" comments)
+    structured: Literal["auto", "json_schema", "text"] = predict_field("auto")
     temperature: float | None = predict_field(0.0)
     seed: int | None = predict_field(None)  # None: the harness's seed
     max_tokens: int = predict_field(16)
-    concurrency: int = runtime_field(4)
+    concurrency: int = runtime_field(4)  # requests in flight at the start; 429s/timeouts halve it, successes grow it back
+    max_concurrency: int | None = runtime_field(None)  # the most it may grow to (None: concurrency)
+    cooldown_s: float = runtime_field(30.0)  # a replica failing 3 times in a row is out this long
     timeout: float = runtime_field(60.0)
     max_retries: int = runtime_field(5)
     backoff_s: float = runtime_field(0.5)  # first retry waits 0.25-0.5 s, doubling up to 30 s (Retry-After wins when longer)
@@ -65,12 +80,40 @@ class FrontierConfig(PredictorConfig):
                 raise ValueError(f'prices must be JSON like {{"model": [0.15, 0.6]}}: {exc.msg} at column {exc.colno}') from None
         return value
 
-    @field_validator("concurrency", "max_tokens")
+    @field_validator("concurrency", "max_tokens", "max_concurrency")
     @classmethod
-    def _positive(cls, value: int) -> int:
-        if value < 1:
+    def _positive(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
             raise ValueError("must be >= 1")
         return value
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _urls(cls, value: Any) -> Any:
+        from price_bench_frontier.client import normalise_base_urls
+
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        urls = normalise_base_urls(value)
+        if len(set(urls)) != len(urls):
+            raise ValueError("a URL is listed twice")
+        return urls or None
+
+    @field_validator("pool_file")
+    @classmethod
+    def _pool_file(cls, value: str | None) -> str | None:
+        from price_bench_frontier.pool import read_pool_file
+
+        if value:
+            read_pool_file(value)  # one clear line naming the file and line when unusable
+        return value or None
+
+    def replica_urls(self) -> list[str]:
+        """``base_url`` then the pool file's URLs, without repeats ([] for api.openai.com)."""
+        from price_bench_frontier.pool import read_pool_file
+
+        urls = list(self.base_url or []) + (read_pool_file(self.pool_file) if self.pool_file else [])
+        return list(dict.fromkeys(urls))
 
 
 class FewShotConfig(FrontierConfig):
@@ -89,11 +132,12 @@ class RagConfig(FrontierConfig):
     index_size: int | None = None  # None: all train items; else a seeded sample of this size
 
 
-def _needs_key(base_url: str | None) -> bool:
-    if not base_url:
+def _needs_key(base_url: str | list[str] | None) -> bool:
+    urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
+    if not urls:
         return True
-    host = (urlparse(base_url).hostname or "").lower()
-    return host == "openai.com" or host.endswith(".openai.com")
+    hosts = [(urlparse(url).hostname or "").lower() for url in urls]
+    return any(host == "openai.com" or host.endswith(".openai.com") for host in hosts)
 
 
 class FrontierZeroShot(Predictor):
@@ -110,13 +154,15 @@ class FrontierZeroShot(Predictor):
         super().__init__(config, seed=seed)
         self._client: Any = None
         self._client_lock = threading.Lock()  # the harness may call predict from several threads
+        self._structured_ok = self.config.structured != "text"  # turned off when the server rejects it ("auto")
+        self._formats = {"json_schema": 0, "text": 0}
 
     @classmethod
     def skip_reason(cls, config: PredictorConfig) -> str | None:
         """Skipped without ``openai``, or without a key for api.openai.com."""
         if importlib.util.find_spec("openai") is None:
             return "package 'openai' is not installed (pip install openai)"
-        base_url = getattr(config, "base_url", None)
+        base_url = getattr(config, "base_url", None) or (["pool"] if getattr(config, "pool_file", None) else None)
         if _needs_key(base_url) and not os.environ.get("OPENAI_API_KEY"):
             return f"environment variable OPENAI_API_KEY is not set (or give -o {cls.id}.base_url=http://127.0.0.1:PORT/v1 for a local server)"
         return None
@@ -124,9 +170,37 @@ class FrontierZeroShot(Predictor):
     # -- the harness contract ---------------------------------------------------------
 
     def predict(self, items: Sequence[Item]) -> list[Prediction]:
-        conversations = [self.messages_for(item, examples) for item, examples in zip(items, self.examples_for(items))]
-        results = self.client.chat_many(conversations, **self.request_params())
-        return [self._to_prediction(result) for result in results]
+        examples = self.examples_for(items)
+        predictions: list[Prediction | None] = [None] * len(items)
+        pending = list(range(len(items)))
+        if self._structured_ok:
+            conversations = [self.messages_for(items[i], examples[i], answer_format="json") for i in pending]
+            results = self.client.chat_many(conversations, **self.request_params(), response_format=RESPONSE_FORMAT)
+            pending = []
+            for i, result in zip(range(len(items)), results):
+                if self.config.structured == "auto" and _rejects_response_format(result):
+                    pending.append(i)
+                else:
+                    predictions[i] = self._to_prediction(result, "json_schema")
+            if pending and self._structured_ok:
+                self._structured_ok = False
+                log.warning("%s: the server rejects response_format json_schema (%s); asking for free text instead", self.id, results[pending[0]].error)
+        if pending:
+            conversations = [self.messages_for(items[i], examples[i]) for i in pending]
+            for i, result in zip(pending, self.client.chat_many(conversations, **self.request_params())):
+                predictions[i] = self._to_prediction(result, "text")
+        return predictions  # type: ignore[return-value]
+
+    def info(self) -> dict[str, Any]:
+        """Which answer format was used (items per format), and the client's per-replica and concurrency summary."""
+        info: dict[str, Any] = {"answer_format": dict(self._formats)}
+        if self._client is not None:
+            info.update(self._client.summary())
+        return info
+
+    def progress_note(self) -> str | None:
+        """The live concurrency level and replicas up, for the progress bar."""
+        return self._client.status_line() if self._client is not None else None
 
     def close(self) -> None:
         if self._client is not None:
@@ -139,10 +213,12 @@ class FrontierZeroShot(Predictor):
         """The example items shown with each item (none for zero-shot)."""
         return [[] for _ in items]
 
-    def messages_for(self, item: Item, examples: Sequence[Example]) -> list[dict[str, str]]:
-        """The chat messages for one item."""
+    def messages_for(self, item: Item, examples: Sequence[Example], answer_format: Literal["text", "json"] = "text") -> list[dict[str, str]]:
+        """The chat messages for one item (``answer_format="json"``: for a structured answer)."""
         cfg = self.config
-        return build_messages(item.text, examples, prefill=cfg.prefill, style=self.example_style, max_chars=cfg.max_item_chars)
+        return build_messages(
+            item.text, examples, prefill=cfg.prefill, style=self.example_style, max_chars=cfg.max_item_chars, answer_format=answer_format
+        )
 
     def request_params(self) -> dict[str, Any]:
         """Parameters sent with every request (and part of the cache key)."""
@@ -170,10 +246,12 @@ class FrontierZeroShot(Predictor):
         cfg = self.config
         return LLMClient(
             cfg.model,
-            base_url=cfg.base_url,
+            base_url=cfg.replica_urls() or None,
             timeout=cfg.timeout,
             max_retries=cfg.max_retries,
             concurrency=cfg.concurrency,
+            max_concurrency=cfg.max_concurrency,
+            cooldown_s=cfg.cooldown_s,
             budget_usd=cfg.budget_usd,
             prices=dict(cfg.prices),
             cache=cfg.cache,
@@ -181,14 +259,22 @@ class FrontierZeroShot(Predictor):
             seed=self.seed,
         )
 
-    def _to_prediction(self, result) -> Prediction:
+    def _to_prediction(self, result, answer_format: str) -> Prediction:
         if not result.ok:
             return Prediction(raw=None, error=result.error, latency_s=result.latency_s)
-        raw = answer_text(result.text, prefill=self.config.prefill)
+        self._formats[answer_format] += 1
+        if answer_format == "json_schema":
+            raw = result.text
+            price = parse_json_price(raw)
+            if price is None:  # a server that ignores response_format answers in free text
+                price = parse_price(raw)
+        else:
+            raw = answer_text(result.text, prefill=self.config.prefill)
+            price = parse_price(raw)
         return Prediction(
             raw=raw,
-            price=parse_price(raw),
-            cost_usd=result.cost_usd,
+            price=price,
+            cost_usd=result.cost_usd if result.price_known else None,
             latency_s=result.latency_s,
             tokens_in=result.tokens_in,
             tokens_out=result.tokens_out,
@@ -257,3 +343,9 @@ class FrontierRag(FrontierZeroShot):
 
     def examples_for(self, items: Sequence[Item]) -> list[list[Example]]:
         return self.index.query([item.text for item in items], self.config.k)
+
+
+def _rejects_response_format(result: Any) -> bool:
+    """True when a call failed because the server does not take ``response_format`` with a JSON schema."""
+    error = (result.error or "").lower()
+    return not result.ok and error.startswith(("http 400", "http 422", "http 501")) and ("response_format" in error or "json_schema" in error or "schema" in error)

@@ -1,0 +1,1 @@
+"""Test kit for price-bench and its plugins: local stand-ins of outside services."""
