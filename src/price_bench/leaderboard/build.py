@@ -97,7 +97,7 @@ def _main_row(board: Board, rank: int, entry: Entry) -> list[Cell]:
         _metric_cell(r, "hits", fmt.percent),
         Cell(r2, fmt.number(r2)),
         Cell(coverage, fmt.percent(coverage)),
-        Cell(r.usage.cost_usd, fmt.cost(r.usage.cost_usd)),
+        Cell(r.usage.cost_usd, fmt.cost(r.usage.cost_usd) if r.usage.cost_usd is not None else fmt.COST_UNKNOWN),
         Cell(r.timing.fit_seconds, fmt.duration(r.timing.fit_seconds)),
         Cell(r.timing.predict_seconds_per_item, fmt.per_item(r.timing.predict_seconds_per_item)),
         Cell(r.n_items, fmt.count(r.n_items)),

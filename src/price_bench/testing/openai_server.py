@@ -150,6 +150,7 @@ class FakeOpenAIServer:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
+        self._port: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -158,6 +159,7 @@ class FakeOpenAIServer:
         if self._server is None:
             handler = type("Handler", (_Handler,), {"fake": self})
             self._server = _Server(("127.0.0.1", 0), handler)
+            self._port = int(self._server.server_address[1])
             threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True).start()
         return self
 
@@ -176,10 +178,10 @@ class FakeOpenAIServer:
 
     @property
     def url(self) -> str:
-        """The base URL, ``http://127.0.0.1:PORT/v1``."""
-        if self._server is None:
-            raise RuntimeError("FakeOpenAIServer is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        """The base URL, ``http://127.0.0.1:PORT/v1`` (kept after :meth:`stop`: a dead replica's address)."""
+        if self._port is None:
+            raise RuntimeError("FakeOpenAIServer was never started")
+        return f"http://127.0.0.1:{self._port}/v1"
 
     def count(self, method: str, path_pattern: str) -> int:
         """Requests whose method is ``method`` and path fully matches the regex ``path_pattern``."""

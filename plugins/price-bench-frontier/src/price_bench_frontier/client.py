@@ -15,7 +15,8 @@ Stable API (the ``openai-ft`` plugin builds on it; only ever extended)::
         concurrency=4,            # requests in flight at the start (AIMD, see concurrency.py)
         max_concurrency=None,     # the most it may grow to (None: concurrency)
         budget=Budget(5.0),       # or budget_usd=5.0; None: no cap
-        prices=PriceTable({"my-model": (1.0, 2.0)}),  # USD per 1M tokens (input, output)
+        prices=PriceTable({"my-model": (1.0, 2.0)}),  # overrides, USD per 1M tokens (input, output);
+                                  # everything else from genai-prices (pricing.py)
         cache=True,               # True: <PRICE_BENCH_HOME>/cache/llm-responses.sqlite;
                                   # a path; or False for no cache
     )
@@ -81,8 +82,8 @@ class ChatResult:
 
     ``cost_usd`` is what the answer cost when it was produced (kept for cache
     hits); ``spent_usd`` is what this call spent now (0 for cache hits).
-    ``price_known`` is False when the model is missing from the price table
-    (its cost then reads 0). ``latency_s`` is the original request time for
+    ``price_known`` is False when the model is in no price list (its cost then
+    reads 0 here, and predictors report it as unknown, never as $0). ``latency_s`` is the original request time for
     cache hits too.
     """
 
@@ -456,7 +457,7 @@ class LLMClient:
         cost = self.prices.cost(self.model, answer["tokens_in"], answer["tokens_out"])
         if not cost.known and not self._warned_unpriced:
             self._warned_unpriced = True
-            log.warning("model %r is not in the price table: its cost is recorded as 0 (add it with prices=...)", self.model)
+            log.warning("model %r is in no price list: its cost is recorded as unknown (give it with prices=...)", self.model)
         self.budget.charge(cost.usd)
         self.stats.add(spent_usd=cost.usd, tokens_in=answer["tokens_in"], tokens_out=answer["tokens_out"])
         stored = {**answer, "cost_usd": cost.usd, "price_known": cost.known, "latency_s": latency}

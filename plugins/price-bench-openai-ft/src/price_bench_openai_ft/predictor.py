@@ -264,7 +264,7 @@ class OpenAIFineTune(Predictor):
             Prediction(
                 raw=result.text,
                 price=parse_price(result.text) if result.ok else None,
-                cost_usd=result.cost_usd,
+                cost_usd=result.cost_usd if result.price_known or not result.ok else None,  # unknown, never $0
                 latency_s=result.latency_s,
                 tokens_in=result.tokens_in,
                 tokens_out=result.tokens_out,
