@@ -201,20 +201,41 @@ def test_structured_answers_where_the_server_takes_a_json_schema(items):
     assert body["response_format"]["type"] == "json_schema"
     assert body["response_format"]["json_schema"]["schema"]["required"] == ["price"]
     assert body["messages"][-1]["role"] == "user"  # no prefill with a JSON answer
-    assert info["answer_format"] == {"json_schema": len(items), "text": 0}
+    assert info["answer_format"] == {"json_schema": len(items), "json_object": 0, "text": 0}
 
 
-def test_falls_back_to_text_where_the_server_rejects_the_schema(items):
-    with FakeOpenAIServer(json_schema=False) as server:
+def test_falls_back_to_text_where_the_server_rejects_both_formats(items):
+    with FakeOpenAIServer(json_schema=False, json_object=False) as server:
         predictor = structured_predictor(server.url)
         first = predictor.predict(items[:4])
         second = predictor.predict(items[4:8])
         info = predictor.info()
         predictor.close()
     assert all(p.error is None and p.price is not None and p.raw.startswith("Price is $") for p in first + second)
-    # Four rejected requests, then text only: the second batch never asks for a schema.
-    assert sum("response_format" in body for body in server.bodies) == 4
-    assert info["answer_format"] == {"json_schema": 0, "text": 8}
+    # Four requests rejected per format, then text only: the second batch never asks for a schema.
+    formats = [body.get("response_format", {}).get("type") for body in server.bodies]
+    assert formats.count("json_schema") == 4 and formats.count("json_object") == 4 and formats.count(None) == 8
+    assert server.chat_requests == 16  # a rejected format is not retried
+    assert info["answer_format"] == {"json_schema": 0, "json_object": 0, "text": 8}
+
+
+def test_llama_cpp_python_style_json_object_with_a_schema(items):
+    with FakeOpenAIServer(json_schema=False) as server:
+        predictor = structured_predictor(server.url)
+        predictions = predictor.predict(items[:5])
+        info = predictor.info()
+        predictor.close()
+    assert all(p.price is not None and p.raw.startswith('{"price"') for p in predictions)
+    assert server.bodies[-1]["response_format"] == {"type": "json_object", "schema": server.bodies[-1]["response_format"]["schema"]}
+    assert info["answer_format"] == {"json_schema": 0, "json_object": 5, "text": 0}
+
+
+def test_forced_json_schema_keeps_a_rejection_as_an_item_error(items):
+    with FakeOpenAIServer(json_schema=False) as server:
+        predictor = structured_predictor(server.url, structured="json_schema")
+        predictions = predictor.predict(items[:2])
+        predictor.close()
+    assert all(p.error and "response_format" in p.error for p in predictions) and server.chat_requests == 2
 
 
 def test_structured_text_mode_never_asks_for_a_schema(items):
@@ -269,7 +290,7 @@ def test_unknown_model_cost_is_unknown_in_the_record_and_the_leaderboard(price_b
     rows = read_predictions(first.path, first.record)
     assert all(row.cost_usd is None for row in rows)
     extra = first.record.extra
-    assert extra["answer_format"] == {"json_schema": 6, "text": 0}
+    assert extra["answer_format"] == {"json_schema": 6, "json_object": 0, "text": 0}
     assert sorted(r["url"] for r in extra["replicas"]) == sorted([a.url, b.url])
     assert sum(r["requests"] for r in extra["replicas"]) == 6 and extra["endpoint"] == COMPATIBLE_ENDPOINT
     board = select_board("tiny", [Entry(first.path, first.record)])

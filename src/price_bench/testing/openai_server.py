@@ -5,9 +5,11 @@
 of the endpoints it implements, and nothing else:
 
 * ``POST /v1/chat/completions`` -> a ``chat.completion``; with
-  ``response_format={"type": "json_schema", ...}`` the content is the JSON
-  object ``{"price": N}`` (or a 400 when built with ``json_schema=False``,
-  like a server without structured outputs);
+  ``response_format={"type": "json_schema", ...}`` (OpenAI, vLLM, llama.cpp's
+  own server) or ``{"type": "json_object", "schema": ...}`` (llama-cpp-python's
+  server) the content is the JSON object ``{"price": N}``; built with
+  ``json_schema=False`` / ``json_object=False`` it answers those with a 400,
+  like a server without structured outputs;
 * ``POST /v1/files`` (multipart ``purpose`` + ``file``), ``GET /v1/files/{id}``,
   ``GET /v1/files/{id}/content``;
 * ``POST /v1/batches``, ``GET /v1/batches``, ``GET /v1/batches/{id}``,
@@ -112,6 +114,7 @@ class FakeOpenAIServer:
         choose: Callable[[dict[str, Any]], str | None] | None = None,
         api_key: str | None = None,
         json_schema: bool = True,
+        json_object: bool = True,
         max_concurrent: int | None = None,
         retry_after: str = "0.05",
         delay_s: float = 0.0,
@@ -132,6 +135,7 @@ class FakeOpenAIServer:
         self.choose = choose
         self.api_key = api_key
         self.json_schema = json_schema
+        self.json_object = json_object
         self.max_concurrent = max_concurrent
         self.retry_after = retry_after
         self.delay_s = delay_s
@@ -289,8 +293,8 @@ class FakeOpenAIServer:
         if not isinstance(messages, list) or not messages:
             raise APIError(400, "Missing required parameter: 'messages'.", param="messages")
         structured = _response_format(body.get("response_format"))
-        if structured and not self.json_schema:
-            raise APIError(400, "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.", param="response_format")
+        if (structured == "json_schema" and not self.json_schema) or (structured == "json_object" and not self.json_object):
+            raise APIError(400, f"Invalid parameter: 'response_format' of type '{structured}' is not supported with this model.", param="response_format")
         text = "" if empty else self.answer(body)
         if structured and not empty:
             text = json.dumps({"price": _as_number(text)})
@@ -479,18 +483,20 @@ class FakeOpenAIServer:
         return batch.data
 
 
-def _response_format(value: Any) -> bool:
-    """True for a json_schema response format; a malformed one is a 400, as from OpenAI."""
+def _response_format(value: Any) -> str | None:
+    """"json_schema" or "json_object" for a structured response format, else None; a malformed one is a 400."""
     if value is None:
-        return False
+        return None
     if not isinstance(value, dict) or value.get("type") not in ("text", "json_object", "json_schema"):
         raise APIError(400, "Invalid value for 'response_format.type'.", param="response_format.type")
-    if value["type"] != "json_schema":
-        return False
+    if value["type"] == "text":
+        return None
+    if value["type"] == "json_object":
+        return "json_object"
     schema = value.get("json_schema")
     if not isinstance(schema, dict) or not schema.get("name") or not isinstance(schema.get("schema"), dict):
         raise APIError(400, "Missing required parameter: 'response_format.json_schema.name' or '.schema'.", param="response_format.json_schema")
-    return True
+    return "json_schema"
 
 
 def _as_number(text: str) -> float:

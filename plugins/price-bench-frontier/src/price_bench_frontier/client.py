@@ -443,6 +443,9 @@ class LLMClient:
             raise RetryableError(f"connection error: {exc}", replica_fault=True) from None
         except openai.APIStatusError as exc:
             message = f"HTTP {exc.status_code}: {_error_message(exc)}"
+            if "response_format" in message and "response_format" in params:
+                # The request's fault, whatever the status (llama-cpp-python answers a 500 for an unknown format).
+                raise FatalError(message) from None
             if exc.status_code in RETRYABLE_STATUS or exc.status_code >= 500:
                 overload = exc.status_code in (429, 529)
                 raise RetryableError(message, parse_retry_after(exc.response.headers), overload=overload, replica_fault=exc.status_code >= 500) from None

@@ -15,9 +15,10 @@ OpenAI-compatible server (llama.cpp, vLLM, Ollama); otherwise skipped.
 ``base_url`` may list several replicas (``-o frontier.base_url=URL1,URL2``)
 or come from a pool file (``-o frontier.pool_file=PATH``, one URL a line);
 which replica answered never changes a cache key. ``structured`` asks for
-``{"price": number}`` with ``response_format`` (a JSON schema) and falls back
-to free text where the server rejects it ("auto", the default); the record's
-``extra.answer_format`` counts which was used.
+``{"price": number}`` with ``response_format`` and a JSON schema: "auto"
+(the default) tries OpenAI's ``json_schema`` format, then llama-cpp-python's
+``json_object`` with a schema, then free text, each time the server rejects
+one; the record's ``extra.answer_format`` counts the answers of each.
 The API key is read from the environment only: never in a config, a record
 or the cache.
 """
@@ -44,7 +45,13 @@ from price_bench_frontier.prompts import PRICE_SCHEMA, Example, answer_text, bui
 log = logging.getLogger(__name__)
 
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
-RESPONSE_FORMAT = {"type": "json_schema", "json_schema": {"name": "price", "schema": PRICE_SCHEMA, "strict": True}}
+#: ``response_format`` per structured format: OpenAI's (also vLLM's and llama.cpp's own server), and
+#: llama-cpp-python's server's (a JSON object constrained by a grammar built from the schema).
+RESPONSE_FORMATS: dict[str, dict[str, Any]] = {
+    "json_schema": {"type": "json_schema", "json_schema": {"name": "price", "schema": PRICE_SCHEMA, "strict": True}},
+    "json_object": {"type": "json_object", "schema": PRICE_SCHEMA},
+}
+STRUCTURED_CHAIN = {"auto": ("json_schema", "json_object"), "json_schema": ("json_schema",), "json_object": ("json_object",), "text": ()}
 
 
 class FrontierConfig(PredictorConfig):
@@ -54,7 +61,7 @@ class FrontierConfig(PredictorConfig):
     # Replicas of one OpenAI-compatible endpoint ("URL1,URL2" on the CLI); None: api.openai.com.
     base_url: list[str] | None = runtime_field(None)
     pool_file: str | None = runtime_field(None)  # more replica URLs, one a line ("#" comments)
-    structured: Literal["auto", "json_schema", "text"] = predict_field("auto")
+    structured: Literal["auto", "json_schema", "json_object", "text"] = predict_field("auto")
     temperature: float | None = predict_field(0.0)
     seed: int | None = predict_field(None)  # None: the harness's seed
     max_tokens: int = predict_field(16)
@@ -154,8 +161,9 @@ class FrontierZeroShot(Predictor):
         super().__init__(config, seed=seed)
         self._client: Any = None
         self._client_lock = threading.Lock()  # the harness may call predict from several threads
-        self._structured_ok = self.config.structured != "text"  # turned off when the server rejects it ("auto")
-        self._formats = {"json_schema": 0, "text": 0}
+        self._chain = list(STRUCTURED_CHAIN[self.config.structured])  # "auto" drops a format the server rejects
+        self._formats = {"json_schema": 0, "json_object": 0, "text": 0}
+        self._chain_lock = threading.Lock()
 
     @classmethod
     def skip_reason(cls, config: PredictorConfig) -> str | None:
@@ -173,18 +181,23 @@ class FrontierZeroShot(Predictor):
         examples = self.examples_for(items)
         predictions: list[Prediction | None] = [None] * len(items)
         pending = list(range(len(items)))
-        if self._structured_ok:
+        while pending and self._chain:
+            answer_format = self._chain[0]
             conversations = [self.messages_for(items[i], examples[i], answer_format="json") for i in pending]
-            results = self.client.chat_many(conversations, **self.request_params(), response_format=RESPONSE_FORMAT)
-            pending = []
-            for i, result in zip(range(len(items)), results):
+            results = self.client.chat_many(conversations, **self.request_params(), response_format=RESPONSE_FORMATS[answer_format])
+            rejected = []
+            for i, result in zip(pending, results):
                 if self.config.structured == "auto" and _rejects_response_format(result):
-                    pending.append(i)
+                    rejected.append((i, result.error))
                 else:
-                    predictions[i] = self._to_prediction(result, "json_schema")
-            if pending and self._structured_ok:
-                self._structured_ok = False
-                log.warning("%s: the server rejects response_format json_schema (%s); asking for free text instead", self.id, results[pending[0]].error)
+                    predictions[i] = self._to_prediction(result, answer_format)
+            pending = [i for i, _ in rejected]
+            if rejected:
+                with self._chain_lock:
+                    if self._chain[:1] == [answer_format]:
+                        self._chain.pop(0)
+                        then = self._chain[0] if self._chain else "free text"
+                        log.warning("%s: the server rejects response_format %s (%s); asking for %s instead", self.id, answer_format, rejected[0][1], then)
         if pending:
             conversations = [self.messages_for(items[i], examples[i]) for i in pending]
             for i, result in zip(pending, self.client.chat_many(conversations, **self.request_params())):
@@ -263,7 +276,7 @@ class FrontierZeroShot(Predictor):
         if not result.ok:
             return Prediction(raw=None, error=result.error, latency_s=result.latency_s)
         self._formats[answer_format] += 1
-        if answer_format == "json_schema":
+        if answer_format != "text":
             raw = result.text
             price = parse_json_price(raw)
             if price is None:  # a server that ignores response_format answers in free text
@@ -348,4 +361,4 @@ class FrontierRag(FrontierZeroShot):
 def _rejects_response_format(result: Any) -> bool:
     """True when a call failed because the server does not take ``response_format`` with a JSON schema."""
     error = (result.error or "").lower()
-    return not result.ok and error.startswith(("http 400", "http 422", "http 501")) and ("response_format" in error or "json_schema" in error or "schema" in error)
+    return not result.ok and error.startswith("http ") and "response_format" in error
