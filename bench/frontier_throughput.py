@@ -11,6 +11,7 @@
    * ``raw HTTP``: one ``http.client`` POST of the same JSON (the floor);
    * ``openai SDK``: ``openai.OpenAI().chat.completions.create`` alone;
    * ``LLMClient, no cache``: our retry loop, parsing of the body, costing;
+   * ``LLMClient, pool of 2``: the same over two stub servers (routing, AIMD gate);
    * ``LLMClient + cache miss``: plus the SQLite lookup and write;
    * ``predictor.predict``: plus prompt building, answer parsing, Prediction;
    * ``cache hit``: a repeated request, answered from SQLite (no HTTP).
@@ -116,7 +117,7 @@ def bench_overhead(n: int) -> list[tuple[str, float]]:
         return build_messages(f"{text} #{i}")  # distinct per call: no accidental cache hits
 
     rows: list[tuple[str, float]] = []
-    with stub_server_process() as url, tempfile.TemporaryDirectory() as tmp:
+    with stub_server_process() as url, stub_server_process() as url_2, tempfile.TemporaryDirectory() as tmp:
         address = urlparse(url)
         conn = http.client.HTTPConnection(address.hostname, address.port)
 
@@ -131,6 +132,8 @@ def bench_overhead(n: int) -> list[tuple[str, float]]:
         sdk.close()
         with LLMClient("gpt-4o-mini", base_url=url, cache=False) as client:
             rows.append(("LLMClient, no cache", median_ms(lambda i: client.chat(messages(i), **params), n)))
+        with LLMClient("gpt-4o-mini", base_url=[url, url_2], cache=False) as client:
+            rows.append(("LLMClient, pool of 2", median_ms(lambda i: client.chat(messages(i), **params), n)))
         cache = ResponseCache(Path(tmp) / "bench.sqlite")
         with LLMClient("gpt-4o-mini", base_url=url, cache=cache) as client:
             rows.append(("LLMClient + cache miss", median_ms(lambda i: client.chat(messages(10_000 + i), **params), n)))
