@@ -351,6 +351,30 @@ class LLMClient:
         with ThreadPoolExecutor(max_workers=min(self.limit.maximum, len(conversations))) as pool:
             return list(pool.map(lambda messages: self.chat(messages, **params), conversations))
 
+    # -- building blocks for other ways of sending requests (the Batch API, batch.py) --------
+
+    @property
+    def openai(self) -> Any:
+        """The ``openai.OpenAI`` client of the first replica."""
+        return self.pool.replicas[0].client
+
+    def request_key(self, messages: Messages, params: Mapping[str, Any]) -> str:
+        """The response-cache key of a request (the same as :meth:`chat` uses)."""
+        params = {k: v for k, v in params.items() if v is not None}
+        return cache_key(self._endpoint, self.model, [dict(m) for m in messages], params)
+
+    def cached(self, key: str) -> ChatResult | None:
+        """The cached answer for ``key``, or None."""
+        hit = self._cache.get(key) if self._cache is not None else None
+        if hit is None:
+            return None
+        self.stats.add(cache_hits=1)
+        return self._result_from_cache(hit)
+
+    def accept(self, key: str, body: str, *, batch: bool = False, latency_s: float = 0.0) -> ChatResult:
+        """Cost, charge and cache a chat completion ``body`` obtained elsewhere (raises RetryableError when unusable)."""
+        return self._success(key, _parse_completion(body), 1, time.perf_counter() - latency_s, batch=batch)
+
     def summary(self) -> dict[str, Any]:
         """Per-replica requests, errors and latency, and the concurrency levels seen (JSON-ready)."""
         return {"endpoint": self._endpoint, "replicas": self.pool.summary(), "concurrency": self.limit.summary(), "rate_limited": self.stats.rate_limited}
@@ -454,10 +478,10 @@ class LLMClient:
             raise FatalError(f"{type(exc).__name__}: {str(exc)[:300]}") from None
         return _parse_completion(body)
 
-    def _success(self, key: str, answer: dict[str, Any], attempts: int, started: float) -> ChatResult:
+    def _success(self, key: str, answer: dict[str, Any], attempts: int, started: float, batch: bool = False) -> ChatResult:
         latency = time.perf_counter() - started
         model = answer.get("model") or self.model
-        cost = self.prices.cost(self.model, answer["tokens_in"], answer["tokens_out"])
+        cost = self.prices.cost(self.model, answer["tokens_in"], answer["tokens_out"], batch=batch)
         if not cost.known and not self._warned_unpriced:
             self._warned_unpriced = True
             log.warning("model %r is in no price list: its cost is recorded as unknown (give it with prices=...)", self.model)

@@ -19,6 +19,9 @@ which replica answered never changes a cache key. ``structured`` asks for
 (the default) tries OpenAI's ``json_schema`` format, then llama-cpp-python's
 ``json_object`` with a schema, then free text, each time the server rejects
 one; the record's ``extra.answer_format`` counts the answers of each.
+``batch=true`` sends the uncached requests through the OpenAI Batch API
+(:mod:`price_bench_frontier.batch`: half the price, resumable from the work
+folder) instead of one request each.
 The API key is read from the environment only: never in a config, a record
 or the cache.
 """
@@ -30,6 +33,7 @@ import json
 import logging
 import os
 import random
+import re
 import threading
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Sequence
@@ -76,6 +80,9 @@ class FrontierConfig(PredictorConfig):
     prefill: bool = predict_field(True)  # False for chat APIs that cannot continue an assistant turn
     max_item_chars: int = predict_field(2000)
     cache: bool = runtime_field(True)
+    batch: bool = runtime_field(False)  # the OpenAI Batch API: half the price, answers within 24 h, resumable
+    batch_poll_s: float = runtime_field(30.0)
+    batch_max_wait_s: float | None = runtime_field(None)  # None: wait for the batch to end
 
     @field_validator("prices", mode="before")
     @classmethod
@@ -164,6 +171,10 @@ class FrontierZeroShot(Predictor):
         self._chain = list(STRUCTURED_CHAIN[self.config.structured])  # "auto" drops a format the server rejects
         self._formats = {"json_schema": 0, "json_object": 0, "text": 0}
         self._chain_lock = threading.Lock()
+        self.workdir: Path | None = None
+        self._batch: Any = None
+        if self.config.batch:
+            self.batch_size = 50_000  # one predict call per run: one batch (OpenAI's limit per batch)
 
     @classmethod
     def skip_reason(cls, config: PredictorConfig) -> str | None:
@@ -184,7 +195,7 @@ class FrontierZeroShot(Predictor):
         while pending and self._chain:
             answer_format = self._chain[0]
             conversations = [self.messages_for(items[i], examples[i], answer_format="json") for i in pending]
-            results = self.client.chat_many(conversations, **self.request_params(), response_format=RESPONSE_FORMATS[answer_format])
+            results = self.ask(conversations, **self.request_params(), response_format=RESPONSE_FORMATS[answer_format])
             rejected = []
             for i, result in zip(pending, results):
                 if self.config.structured == "auto" and _rejects_response_format(result):
@@ -200,15 +211,38 @@ class FrontierZeroShot(Predictor):
                         log.warning("%s: the server rejects response_format %s (%s); asking for %s instead", self.id, answer_format, rejected[0][1], then)
         if pending:
             conversations = [self.messages_for(items[i], examples[i]) for i in pending]
-            for i, result in zip(pending, self.client.chat_many(conversations, **self.request_params())):
+            for i, result in zip(pending, self.ask(conversations, **self.request_params())):
                 predictions[i] = self._to_prediction(result, "text")
         return predictions  # type: ignore[return-value]
 
+    def ask(self, conversations: Sequence[list[dict[str, str]]], **params: Any) -> list[Any]:
+        """Results for ``conversations``: one request each, or one OpenAI batch with ``batch=true``."""
+        if not self.config.batch:
+            return self.client.chat_many(conversations, **params)
+        if self._batch is None:
+            from price_bench_frontier.batch import BatchRun
+            from price_bench_frontier.cache import default_cache_path
+
+            folder = self.workdir if self.workdir is not None else default_cache_path().parent / "batches"
+            self._batch = BatchRun(self.client, folder, poll_interval_s=self.config.batch_poll_s, max_wait_s=self.config.batch_max_wait_s)
+        return self._batch.chat_many(conversations, **params)
+
+    def fit(self, train: Sequence[Item], validation: Sequence[Item], workdir: Path) -> None:
+        """Nothing to learn; remembers the work folder (the Batch API keeps its ids there)."""
+        self.workdir = Path(workdir)
+
+    def load(self, workdir: Path) -> bool:
+        self.workdir = Path(workdir)
+        return True
+
     def info(self) -> dict[str, Any]:
-        """Which answer format was used (items per format), and the client's per-replica and concurrency summary."""
+        """Which answer format was used (items per format), the client's per-replica and concurrency summary, the batch."""
         info: dict[str, Any] = {"answer_format": dict(self._formats)}
         if self._client is not None:
             info.update(self._client.summary())
+        if self._batch is not None and self._batch.last is not None:
+            last = self._batch.last
+            info["batch"] = {"batch_id": last.batch_id, "status": last.status, "counts": last.counts}
         return info
 
     def progress_note(self) -> str | None:
@@ -288,7 +322,7 @@ class FrontierZeroShot(Predictor):
             raw=raw,
             price=price,
             cost_usd=result.cost_usd if result.price_known else None,
-            latency_s=result.latency_s,
+            latency_s=None if self.config.batch and not result.cached else result.latency_s,  # batch: the harness shares the wall time
             tokens_in=result.tokens_in,
             tokens_out=result.tokens_out,
         )
@@ -305,6 +339,7 @@ class FrontierFewShot(FrontierZeroShot):
     def fit(self, train: Sequence[Item], validation: Sequence[Item], workdir: Path) -> None:
         if len(train) < self.config.k:
             raise ValueError(f"frontier-fewshot needs k={self.config.k} train items, the dataset has {len(train)}")
+        self.workdir = Path(workdir)
         seed = self.config.seed if self.config.seed is not None else self.seed
         chosen = random.Random(seed).sample(list(train), self.config.k)
         self.shots = [Example(item.text, item.price) for item in chosen]
@@ -312,6 +347,7 @@ class FrontierFewShot(FrontierZeroShot):
         (workdir / self.FILE).write_text(json.dumps(payload))
 
     def load(self, workdir: Path) -> bool:
+        self.workdir = Path(workdir)
         try:
             payload = json.loads((workdir / self.FILE).read_text())
             self.shots = [Example(text, float(price)) for text, price in payload["examples"]]
@@ -335,6 +371,7 @@ class FrontierRag(FrontierZeroShot):
     def fit(self, train: Sequence[Item], validation: Sequence[Item], workdir: Path) -> None:
         from price_bench_frontier.retrieval import SimilarityIndex, resolve_backend
 
+        self.workdir = Path(workdir)
         pool = list(train)
         size = self.config.index_size
         if size is not None and size < len(pool):
@@ -347,6 +384,7 @@ class FrontierRag(FrontierZeroShot):
     def load(self, workdir: Path) -> bool:
         from price_bench_frontier.retrieval import SimilarityIndex, resolve_backend
 
+        self.workdir = Path(workdir)
         index = SimilarityIndex.load(workdir / self.INDEX_DIR)
         # "auto" may resolve differently after (un)installing the embedding packages: refit then.
         if index is None or index.backend != resolve_backend(self.config.embedder):
@@ -361,4 +399,4 @@ class FrontierRag(FrontierZeroShot):
 def _rejects_response_format(result: Any) -> bool:
     """True when a call failed because the server does not take ``response_format`` with a JSON schema."""
     error = (result.error or "").lower()
-    return not result.ok and error.startswith("http ") and "response_format" in error
+    return not result.ok and re.search(r"\bhttp \d{3}\b", error) is not None and "response_format" in error

@@ -62,9 +62,13 @@ def price_source() -> str:
         return "genai-prices not installed"
 
 
+#: OpenAI's Batch API discount, applied to override prices (genai-prices has batch prices of its own).
+BATCH_DISCOUNT = 0.5
+
+
 @functools.lru_cache(maxsize=256)
-def maintained_price(model: str) -> tuple[float, float] | None:
-    """``(input, output)`` USD per 1M tokens for ``model`` from genai-prices, or None when unknown."""
+def maintained_price(model: str, batch: bool = False) -> tuple[float, float] | None:
+    """``(input, output)`` USD per 1M tokens for ``model`` from genai-prices (at the Batch API price when ``batch``), or None."""
     try:
         from genai_prices import Usage, calc_price
     except ImportError:
@@ -72,7 +76,12 @@ def maintained_price(model: str) -> tuple[float, float] | None:
         return None
     for candidate in dict.fromkeys([model, model.rsplit("/", 1)[-1]]):  # also without an "org/" prefix
         try:
-            calc = calc_price(Usage(input_tokens=1_000_000, output_tokens=1_000_000), candidate, provider_id=PROVIDER)
+            calc = calc_price(
+                Usage(input_tokens=1_000_000, output_tokens=1_000_000),
+                candidate,
+                provider_id=PROVIDER,
+                price_context={"processing": "batch"} if batch else None,
+            )
         except LookupError:
             continue
         return float(calc.input_price), float(calc.output_price)
@@ -98,19 +107,22 @@ class PriceTable:
         found = self._lookup(model)
         return found[1] if found else None
 
-    def _lookup(self, model: str) -> tuple[tuple[float, float], str] | None:
+    def _lookup(self, model: str, batch: bool = False) -> tuple[tuple[float, float], str] | None:
         for candidate in _candidates(model):
             if candidate in self.prices:
-                return self.prices[candidate], "override"
+                price_in, price_out = self.prices[candidate]
+                if batch:
+                    return (price_in * BATCH_DISCOUNT, price_out * BATCH_DISCOUNT), f"override, batch at {BATCH_DISCOUNT:g}x"
+                return (price_in, price_out), "override"
         if self.maintained:
-            pair = maintained_price(model)
+            pair = maintained_price(model, batch)
             if pair is not None:
-                return pair, price_source()
+                return pair, price_source() + (" (batch)" if batch else "")
         return None
 
-    def cost(self, model: str, tokens_in: int, tokens_out: int) -> Cost:
-        """What ``tokens_in`` prompt and ``tokens_out`` completion tokens cost on ``model``."""
-        found = self._lookup(model)
+    def cost(self, model: str, tokens_in: int, tokens_out: int, *, batch: bool = False) -> Cost:
+        """What ``tokens_in`` prompt and ``tokens_out`` completion tokens cost on ``model`` (``batch``: at the Batch API price)."""
+        found = self._lookup(model, batch)
         if found is None:
             return Cost(0.0, False)
         (price_in, price_out), source = found
