@@ -17,7 +17,7 @@ prompts on demo test items, one llama thread per server:
 The harness's added latency per request is ``bench/frontier_throughput.py
 --no-llama`` (it includes a pool row).
 
-    .venv/bin/python bench/frontier_scale.py [--items 24] [--coverage-items 40]
+    .venv/bin/python bench/frontier_scale.py [--items 12] [--kill-items 12] [--coverage-items 20]
 """
 
 from __future__ import annotations
@@ -120,8 +120,9 @@ def coverage(url: str, dataset, limit: int, home: Path) -> list[tuple]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=24, help="demo items for the throughput and kill tables")
-    parser.add_argument("--coverage-items", type=int, default=40, help="demo items for the coverage table")
+    parser.add_argument("--items", type=int, default=12, help="demo items for the throughput table")
+    parser.add_argument("--kill-items", type=int, default=12, help="demo items for the killed-replica table")
+    parser.add_argument("--coverage-items", type=int, default=20, help="demo items for the coverage table")
     args = parser.parse_args()
     from price_bench_frontier.prompts import build_messages
     from price_bench_frontier.testing import llama_server_unavailable
@@ -130,27 +131,25 @@ def main() -> None:
     if reason:
         sys.exit(f"cannot run: {reason}")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs visible; the machine is shared with other jobs (busy): "
-          "figures are comparable side by side only\n")
+          "figures are comparable side by side only\n", flush=True)
     with tempfile.TemporaryDirectory(prefix="frontier-scale-") as tmp:
         home = Path(tmp)
         os.environ["PRICE_BENCH_HOME"] = tmp
         os.environ["PRICE_BENCH_RESULTS"] = str(home / "results")
         dataset = demo(home)
-        texts = [item.text for item in dataset.test[: args.items]]
-        conversations = [build_messages(text, max_chars=600) for text in texts]
+        texts = [item.text for item in dataset.test[: max(args.items, args.kill_items)]]
         replicas = start_replicas(2, home)
         try:
             urls = [url for _, _, url in replicas]
+            conversations = [build_messages(text, max_chars=600) for text in texts[: args.items]]
             throughput(urls, conversations[:2], 2)  # warm both servers
-            rows = [("one server", 1, throughput(urls[:1], conversations, 2)), ("pool of two", 2, throughput(urls, conversations, 2)),
-                    ("pool of two", 2, throughput(urls, conversations, 4))]
-            print(f"1. throughput, {len(conversations)} demo items, max_tokens=8, cache off")
-            print("| endpoint | replicas | client concurrency | wall s | items ok | items/s |")
-            print("|---|---|---|---|---|---|")
-            concurrency = (2, 2, 4)
-            for (name, n, (wall, ok, rate)), level in zip(rows, concurrency):
-                print(f"| {name} | {n} | {level} | {wall:.1f} | {ok} | {rate:.3f} |")
-            print(f"\npool/one ratio at concurrency 2: {rows[1][2][2] / rows[0][2][2]:.2f}x\n")
+            rows = [("one server", 1, throughput(urls[:1], conversations, 2)), ("pool of two", 2, throughput(urls, conversations, 2))]
+            print(f"1. throughput, {len(conversations)} demo items, max_tokens=8, cache off, client concurrency 2")
+            print("| endpoint | replicas | wall s | items ok | items/s |")
+            print("|---|---|---|---|---|")
+            for name, n, (wall, ok, rate) in rows:
+                print(f"| {name} | {n} | {wall:.1f} | {ok} | {rate:.3f} |")
+            print(f"\npool/one ratio: {rows[1][2][2] / rows[0][2][2]:.2f}x\n", flush=True)
 
             cov = coverage(urls[1], dataset, args.coverage_items, home)
             print(f"3. SmolLM2-135M coverage, {args.coverage_items} demo items, through the harness (max_tokens=16)")
@@ -159,14 +158,14 @@ def main() -> None:
             for mode, used, n, failures, errors, cover, error, hits in cov:
                 name = "free text" if mode == "text" else "structured (auto)"
                 print(f"| {name} | {', '.join(f'{k} {v}' for k, v in used.items())} | {n} | {failures} | {errors} | {cover:.1f}% | {error:.2f} | {hits:.1f}% |")
-            print()
+            print(flush=True)
 
-            kill = kill_mid_run(replicas, [build_messages(t + " ", max_chars=600) for t in texts])
+            kill = kill_mid_run(replicas, [build_messages(t + " ", max_chars=600) for t in texts[: args.kill_items]])
             print(f"2. pool of two, replica 1 SIGKILLed after its 3rd answer, {kill['items']} items, concurrency 2")
             print("| items | answered | item errors | victim answers | survivor answers | requests routed to victim | requests answered twice | wall s |")
             print("|---|---|---|---|---|---|---|---|")
             print(f"| {kill['items']} | {kill['ok']} | {kill['errors']} | {kill['victim_answers']} | {kill['survivor_answers']} | "
-                  f"{kill['victim_requests']} | {kill['repeated']} | {kill['wall']:.1f} |")
+                  f"{kill['victim_requests']} | {kill['repeated']} | {kill['wall']:.1f} |", flush=True)
         finally:
             for server, proxy, _ in replicas:
                 proxy.stop()
