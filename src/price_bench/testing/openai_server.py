@@ -564,6 +564,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _dispatch(self) -> None:
+        if self.server is not self.fake._server:  # stopped: a kept-alive connection dies like the server did
+            self.close_connection = True
+            return
         url = urlsplit(self.path)
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
