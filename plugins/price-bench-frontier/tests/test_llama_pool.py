@@ -42,7 +42,7 @@ def two_replicas(tmp_path):
     replicas = []
     try:
         for name in ("a", "b"):
-            server = LlamaServer(n_ctx=1024, log_path=tmp_path / f"{name}.log", extra_args=["--n_threads", "1"])
+            server = LlamaServer(n_ctx=1024, log_path=tmp_path / f"{name}.log", extra_args=["--n_threads", "1", "--n_threads_batch", "1"])
             server.start()
             parsed = urlparse(server.base_url)
             proxy = CountingProxy(f"{parsed.scheme}://{parsed.netloc}")
