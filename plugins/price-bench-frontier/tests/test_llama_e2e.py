@@ -73,7 +73,10 @@ def test_runs_through_the_harness_and_reruns_for_free(predictor_id, demo, proxy,
         if not minilm_available():
             EXTRA[predictor_id]["embedder"] = "tfidf"
     counting, url = proxy
-    overrides = {"base_url": url, "model": MODEL, "prices": PRICES, "concurrency": "4", "max_tokens": str(MAX_TOKENS), **EXTRA[predictor_id]}
+    # One request per item (the counts below assume it): llama-cpp-python takes `json_object` with a schema
+    # directly (structured="auto" would first try json_schema, which it rejects; see test_llama_pool.py).
+    overrides = {"base_url": url, "model": MODEL, "prices": PRICES, "concurrency": "4", "max_tokens": str(MAX_TOKENS),
+                 "structured": "json_object", **EXTRA[predictor_id]}
     options = RunOptions(dataset="demo", limit=LIMIT, home=price_bench_home, progress=False, n_resamples=50, overrides={predictor_id: overrides})
 
     [first] = run_predictors([predictor_id], options, registry=registry(), dataset=demo)
@@ -97,8 +100,7 @@ def test_runs_through_the_harness_and_reruns_for_free(predictor_id, demo, proxy,
 def test_concurrent_requests_match_sequential_ones(llama_server, demo):
     conversations = [build_messages(item.text, max_chars=300) for item in demo.test[:6]]
     params = {"temperature": 0, "seed": 1, "max_tokens": 8}
-    with LLMClient(MODEL, base_url=llama_server, cache=False) as sequential:
-        sequential.concurrency = 1
+    with LLMClient(MODEL, base_url=llama_server, cache=False, concurrency=1) as sequential:
         one_by_one = [r.text for r in sequential.chat_many(conversations, **params)]
     with LLMClient(MODEL, base_url=llama_server, cache=False, concurrency=4) as parallel:
         together = parallel.chat_many(conversations, **params)

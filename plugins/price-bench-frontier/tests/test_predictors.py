@@ -30,7 +30,8 @@ def dataset(price_bench_home, make_items):
 
 
 def make(cls, url, seed=0, **overrides):
-    return cls(cls.make_config({"base_url": url, "backoff_s": "0.01", **overrides}), seed=seed)
+    # The stub server ignores response_format: these tests cover the free-text path (structured: test_scale.py).
+    return cls(cls.make_config({"base_url": url, "backoff_s": "0.01", "structured": "text", **overrides}), seed=seed)
 
 
 # -- registration and skipping ------------------------------------------------------------

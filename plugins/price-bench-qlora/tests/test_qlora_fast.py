@@ -151,5 +151,6 @@ def test_decoding_settings_do_not_key_the_work_folder():
     assert {n for n, r in roles.items() if r == "predict"} == {
         "max_new_tokens", "predict_batch_size", "expected_price", "top_k", "merge_for_inference"
     }
-    assert {n for n, r in roles.items() if r == "runtime"} == {"batch_timeout_s", "keep_checkpoints", "logging_steps", "report_to", "push_to_hub"}
+    assert {n for n, r in roles.items() if r == "runtime"} == {"batch_timeout_s", "keep_checkpoints", "logging_steps", "report_to", "push_to_hub", "launcher"}
+    assert roles["num_processes"] == "fit"  # DDP shards the data differently: a new fit
     assert roles["lora_r"] == roles["max_seq_length"] == roles["base_model"] == "fit"

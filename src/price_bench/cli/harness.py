@@ -528,7 +528,7 @@ def show_cmd(run, worst_n, category, with_text, results, as_json) -> None:
     t, u = record.timing, record.usage
     console.print(
         f"fit {_fmt(t.fit_seconds)} s{' (reused)' if t.fit_reused else ''}   predict {_fmt(t.predict_seconds_per_item, digits=5)} s/item"
-        f"   cost ${u.cost_usd:.4f}   tokens {u.tokens_in}/{u.tokens_out}   cached {u.cached_items} new {u.new_items}"
+        f"   cost {'unknown' if u.cost_usd is None else f'${u.cost_usd:.4f}'}   tokens {u.tokens_in}/{u.tokens_out}   cached {u.cached_items} new {u.new_items}"
     )
     console.print(f"parse failures {record.parse_failures}   item errors {record.item_errors}   fallback (train median) {_fmt(record.fallback_price, '$')}")
     for line in provenance_lines(record):

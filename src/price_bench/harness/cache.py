@@ -61,6 +61,9 @@ CREATE TABLE IF NOT EXISTS predictions (
 ) WITHOUT ROWID;
 """
 
+#: Stored for a prediction whose cost is unknown (``cost_usd=None``); a real cost is never negative.
+COST_UNKNOWN = -1.0
+
 
 def default_cache_path(home: Path | None = None) -> Path:
     """``<home>/cache/predictions.sqlite``."""
@@ -212,7 +215,7 @@ class PredictionCache:
         for item_id, raw, raw_is_number, price, cost, latency, tin, tout in rows:
             if raw_is_number and raw is not None:
                 raw = float(raw)
-            out[item_id] = Prediction(raw, price, cost, latency, tin, tout)
+            out[item_id] = Prediction(raw, price, None if cost is not None and cost < 0 else cost, latency, tin, tout)
         return out
 
     def put(self, key: CacheKey, rows: Iterable[tuple[str, Prediction]]) -> int:
@@ -225,7 +228,7 @@ class PredictionCache:
                 None if p.raw is None else str(p.raw),
                 int(isinstance(p.raw, (int, float)) and not isinstance(p.raw, bool)),
                 p.price,
-                float(p.cost_usd or 0.0),
+                COST_UNKNOWN if p.cost_usd is None else float(p.cost_usd),
                 p.latency_s,
                 int(p.tokens_in or 0),
                 int(p.tokens_out or 0),

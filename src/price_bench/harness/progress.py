@@ -39,6 +39,7 @@ class RunProgress:
                 TimeRemainingColumn(),
                 TimeElapsedColumn(),
                 TextColumn("Error {task.fields[error]}"),
+                TextColumn("{task.fields[note]}"),
                 console=Console(stderr=True, emoji=False),
                 transient=False,
             )
@@ -56,7 +57,7 @@ class RunProgress:
             from rich.markup import escape
 
             # The description goes into a markup template: a plugin's id is escaped first.
-            self._task = self._progress.add_task(escape(predictor_id), total=total, completed=done, rate="", error="-")
+            self._task = self._progress.add_task(escape(predictor_id), total=total, completed=done, rate="", error="-", note="")
 
     def phase(self, name: str) -> None:
         """Show what the current predictor is doing ("fitting", "predicting"); the elapsed time keeps running."""
@@ -65,14 +66,16 @@ class RunProgress:
             base = task.description.split(" · ", 1)[0]
             self._progress.update(self._task, description=f"{base} · {name}" if name else base)
 
-    def advance(self, n: int, running_error: float | None) -> None:
-        """``n`` more items are predicted; show the Error so far."""
+    def advance(self, n: int, running_error: float | None, note: str = "") -> None:
+        """``n`` more items are predicted; show the Error so far and the predictor's ``note``."""
         if self._progress is not None and self._task is not None:
+            from rich.markup import escape
+
             task = self._progress.tasks[-1]
             speed = task.speed
             rate = f"{speed:,.0f} items/s" if speed else ""
             error = f"${running_error:,.2f}" if running_error is not None else "-"
-            self._progress.update(self._task, advance=n, rate=rate, error=error)
+            self._progress.update(self._task, advance=n, rate=rate, error=error, note=escape(note))
 
     def finish(self) -> None:
         """Close the current bar."""

@@ -512,7 +512,7 @@ def _predict_batches(
             fresh[item.id] = p
         if key is not None:
             ctx.cache.put(key, rows)
-        progress.advance(len(batch), running.update(batch, predictions))
+        progress.advance(len(batch), running.update(batch, predictions), note=_progress_note(predictor))
 
     batches = _batches(missing, getattr(predictor, "batch_size", 64) or 64)
     timeout = batch_timeout(predictor)
@@ -522,6 +522,15 @@ def _predict_batches(
         return fresh
     _run_pool(predictor, batches, ctx.options.workers, accept, timeout)
     return fresh
+
+
+def _progress_note(predictor: Predictor) -> str:
+    """The predictor's live status for the progress bar (its ``progress_note()``; never raises)."""
+    try:
+        note = predictor.progress_note()
+    except Exception:
+        return ""
+    return str(note)[:60] if note else ""
 
 
 #: After this many batches in a row time out, the remaining items are marked as errored without calling the predictor.
@@ -640,7 +649,8 @@ def _score_and_write(
     parsed_mask = np.zeros(n, dtype=bool)
     rows: list[dict[str, Any]] = []
     parse_failures = item_errors = tokens_in = tokens_out = 0
-    cost = latency_total = 0.0
+    cost: float | None = 0.0
+    latency_total = 0.0
     first_error: str | None = None
     for i, item in enumerate(items):
         p = predictions[item.id]
@@ -654,7 +664,10 @@ def _score_and_write(
                 parse_failures += 1
         parsed_mask[i] = value is not None
         guess[i] = value if value is not None else fallback
-        cost += p.cost_usd or 0.0
+        if p.cost_usd is None and p.error is None:
+            cost = None  # one answer of unknown cost makes the run's cost unknown, never $0
+        elif cost is not None:
+            cost += p.cost_usd or 0.0
         latency_total += p.latency_s or 0.0
         tokens_in += p.tokens_in or 0
         tokens_out += p.tokens_out or 0
@@ -667,7 +680,7 @@ def _score_and_write(
                 "parsed": value,
                 "raw": None if p.raw is None or not ctx.options.raw_output else str(p.raw),
                 "category": item.category,
-                "cost_usd": p.cost_usd or 0.0,
+                "cost_usd": p.cost_usd,
                 "latency_s": p.latency_s,
                 "error": p.error,
             }

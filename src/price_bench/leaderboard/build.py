@@ -211,7 +211,7 @@ def _main_row(board: Board, position: int, entry: Entry, ranking: Ranking | None
         _mean_metric_cell(runs, "hits", fmt.percent) if runs else _metric_cell(r, "hits", fmt.percent),
         Cell(r2, fmt.number(r2)),
         Cell(coverage, fmt.percent(coverage)),
-        Cell(r.usage.cost_usd, fmt.cost(r.usage.cost_usd)),
+        Cell(r.usage.cost_usd, fmt.cost(r.usage.cost_usd) if r.usage.cost_usd is not None else fmt.COST_UNKNOWN),
         Cell(r.timing.fit_seconds, fmt.duration(r.timing.fit_seconds)),
         Cell(r.timing.predict_seconds_per_item, fmt.per_item(r.timing.predict_seconds_per_item)),
         Cell(r.n_items, fmt.count(r.n_items)),

@@ -12,6 +12,7 @@ from datetime import timezone
 from price_bench.leaderboard.select import parse_time
 
 MISSING = "—"
+COST_UNKNOWN = "unknown"  # a model missing from every price list: never shown as $0
 
 
 def _missing(value: float | None) -> bool:

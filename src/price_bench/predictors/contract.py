@@ -83,11 +83,13 @@ class Prediction:
     harness parses ``raw`` itself with :func:`price_bench.parsing.parse_price`;
     when that also fails the answer counts as a parse failure (never as $0).
     ``error`` marks a per-item failure (e.g. an API call that kept failing).
+    ``cost_usd`` None means the cost is unknown (e.g. a model missing from
+    every price list): the run's cost is then reported as unknown, never $0.
     """
 
     raw: str | float | None = None
     price: float | None = None
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0
     latency_s: float | None = None
     tokens_in: int = 0
     tokens_out: int = 0
@@ -245,6 +247,10 @@ class Predictor:
 
     def close(self) -> None:
         """Release resources (servers, GPU memory). Optional."""
+
+    def progress_note(self) -> str | None:
+        """A short live status shown in the progress bar (e.g. "conc 6/16"). Optional."""
+        return None
 
     def info(self) -> dict[str, Any]:
         """JSON-serialisable facts for the result record's ``extra`` (e.g. training losses). Optional.

@@ -69,7 +69,7 @@ class Timing(BaseModel):
 class Usage(BaseModel):
     """Money and tokens spent on the scored predictions (original spend, even when served from cache)."""
 
-    cost_usd: float = 0.0
+    cost_usd: float | None = Field(default=0.0, description="None: cost unknown (a model missing from every price list), never $0.")
     tokens_in: int = 0
     tokens_out: int = 0
     cached_items: int = 0
@@ -145,6 +145,6 @@ class ItemPrediction(BaseModel):
     parsed: float | None = Field(description="The parsed answer, None for a parse failure or error.")
     raw: str | None = None
     category: str | None = None
-    cost_usd: float = 0.0
+    cost_usd: float | None = Field(default=0.0, description="None: cost unknown.")
     latency_s: float | None = None
     error: str | None = None

@@ -201,11 +201,16 @@ def completion_payload(request: dict[str, Any], text: str) -> dict[str, Any]:
 
 
 class CountingProxy:
-    """Forwards HTTP requests to ``upstream`` (``http://host:port``) and counts them by path."""
+    """Forwards HTTP requests to ``upstream`` (``http://host:port``) and counts them by path.
+
+    ``answered`` keeps the body of every request the upstream answered with
+    200; an unreachable upstream gets a 502 in OpenAI's error envelope.
+    """
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
         self.counts: Counter[str] = Counter()
+        self.answered: list[bytes] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -237,6 +242,12 @@ class CountingProxy:
                         status, body, ctype = response.status, response.read(), response.headers.get("Content-Type", "")
                 except urllib.error.HTTPError as exc:
                     status, body, ctype = exc.code, exc.read(), exc.headers.get("Content-Type", "")
+                except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+                    status, ctype = 502, "application/json"
+                    body = json.dumps({"error": {"message": f"upstream unreachable: {exc}", "type": "server_error"}}).encode()
+                if status == 200 and data is not None:
+                    with proxy._lock:
+                        proxy.answered.append(data)
                 self.send_response(status)
                 self.send_header("Content-Type", ctype or "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -355,6 +366,12 @@ class LlamaServer:
             return Path(self.log_path).read_text(errors="replace")[-limit:]
         except OSError:
             return ""
+
+    def kill(self) -> None:
+        """SIGKILL the server at once (a replica dying mid-run)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
 
     def stop(self) -> None:
         """Terminate the server (kill after 10 s); idempotent."""
