@@ -13,7 +13,9 @@ import click
 
 
 def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    from price_bench.names import printable
+
+    click.echo(f"error: {printable(message)}", err=True)
     sys.exit(1)
 
 
@@ -32,9 +34,9 @@ def _console():
 
 def _safe(value) -> str:
     """Dataset-supplied text (names, product text, categories, manifest fields) escaped for Rich markup."""
-    from rich.markup import escape
+    from price_bench.cli.harness import _safe as safe  # markup escaped, control characters shown as \\x1b
 
-    return escape("" if value is None else str(value))
+    return safe(value)
 
 
 def _split_csv(values: tuple[str, ...]) -> list[str]:
