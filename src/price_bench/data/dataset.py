@@ -401,9 +401,9 @@ def open_folder(path: Path, *, source: str = "home") -> Dataset:
         if manifest_path.stat().st_size > MANIFEST_MAX_BYTES:
             raise DatasetError(f"{manifest_path}: larger than {MANIFEST_MAX_BYTES // 2**20} MB; not a manifest")
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, a 5,000-digit number; RecursionError: nesting
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DatasetError(f"{manifest_path}: unreadable manifest: {first}") from None
+        raise DatasetError(f"{manifest_path}: unreadable manifest: {first[:200]}") from None
     if not isinstance(manifest, dict):
         raise DatasetError(f"{manifest_path}: unreadable manifest: not a JSON object")
     problem = fingerprint_problem(manifest.get("fingerprint")) if "fingerprint" in manifest else "no 'fingerprint' field"
@@ -412,6 +412,9 @@ def open_folder(path: Path, *, source: str = "home") -> Dataset:
     for key, kind in (("sizes", dict), ("recipe", dict), ("counts", dict), ("synthetic", bool), ("sources", list)):
         if key in manifest and not isinstance(manifest[key], kind):
             raise DatasetError(f"{manifest_path}: field {key!r} is not a JSON {'object' if kind is dict else kind.__name__}")
+    problem = _shape_problem(manifest)
+    if problem:
+        raise DatasetError(f"{manifest_path}: {problem}")
     if source == "home":
         name = path.name
     else:
@@ -420,6 +423,32 @@ def open_folder(path: Path, *, source: str = "home") -> Dataset:
         if problem:
             raise DatasetError(f"{manifest_path}: field 'name': {problem}")
     return Dataset(name, path, manifest, source=source)
+
+
+def _shape_problem(manifest: dict[str, Any]) -> str | None:
+    """Why the nested manifest fields that ``data info`` / ``data list`` show have the wrong JSON types (None when fine)."""
+    def counts_by_label(value: Any) -> bool:
+        return isinstance(value, dict) and all(isinstance(n, int) and not isinstance(n, bool) for n in value.values())
+
+    counts, recipe = manifest.get("counts", {}), manifest.get("recipe", {})
+    checks = [
+        ("sizes", all(isinstance(n, int) for n in manifest.get("sizes", {}).values()), "an object of item counts"),
+        ("recipe.id", isinstance(recipe.get("id", ""), str), "a string"),
+        ("recipe.price_bands", isinstance(recipe.get("price_bands", []), list)
+         and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in recipe.get("price_bands", [])), "a list of numbers"),
+        ("counts.rejections", counts_by_label(counts.get("rejections", {})), "an object of counts"),
+        ("counts.warnings", counts_by_label(counts.get("warnings", {})), "an object of counts"),
+    ]
+    for key in ("categories", "price_bands"):
+        per_split = counts.get(key, {})
+        checks.append((f"counts.{key}", isinstance(per_split, dict) and all(counts_by_label(v) for v in per_split.values()),
+                       "an object of per-split counts"))
+    checks.append(("sources", all(isinstance(src, dict) and isinstance(src.get("label"), str) for src in manifest.get("sources", [])),
+                   "a list of objects with a 'label'"))
+    for field_name, ok, expected in checks:
+        if not ok:
+            return f"field {field_name!r} is not {expected}"
+    return None
 
 
 def list_datasets(home: Path | None = None, problems: list[str] | None = None) -> list[Dataset]:
