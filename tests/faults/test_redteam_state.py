@@ -92,3 +92,21 @@ def test_manifest_with_huge_number_or_deep_nesting(price_bench_home, counting, e
     for args in (("data", "info", "tiny"), ("data", "show", "tiny"), ("run", "faults-count", "--dataset", "tiny")):
         result = kit.invoke(*args)
         kit.assert_one_line_error(result, "manifest.json", "unreadable manifest")
+
+
+@pytest.mark.parametrize("price", [float("inf"), float("nan"), -5.0, 1e308])
+def test_split_with_absurd_true_prices(tmp_path, price_bench_home, counting, price):
+    """Case: shared dataset folder whose split holds an infinite, NaN, negative or 1e308 price (with a matching fingerprint). Outcome: run and data show refuse it in one line naming the split file, row and price; nothing is predicted (was: 'scoring failed: Out of range float values' after predicting, or a complete run with a meaningless Error)."""
+    import dataclasses
+
+    from price_bench.data.dataset import write_dataset
+
+    test = kit.make_items("test", 30)
+    test[3] = dataclasses.replace(test[3], price=price)
+    ds = write_dataset("poisoned", {"train": kit.make_items("train", 40), "validation": kit.make_items("validation", 5),
+                                    "test": test}, {"recipe": {"name": "t", "version": 1}}, home=tmp_path / "author")
+
+    for args in (("run", "faults-count", "--dataset", str(ds.path), "--bootstrap", "0"), ("data", "show", str(ds.path))):
+        result = kit.invoke(*args)
+        kit.assert_one_line_error(result, "test.parquet", "row 3", "is not a price")
+    assert counting.Counting.predicted == []

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -35,6 +36,7 @@ from typing import Any, Iterable, Mapping
 
 from price_bench.items import Item
 from price_bench.names import fingerprint_problem, name_problem
+from price_bench.parsing import MAX_PRICE
 
 SPLITS = ("train", "validation", "test")
 MANIFEST = "manifest.json"
@@ -211,7 +213,7 @@ def read_split(path: Path) -> list[Item]:
         cols = table.to_pydict()
         details = cols.get("details") or [None] * table.num_rows
         titles = cols.get("title") or [None] * table.num_rows
-        return [
+        items = [
             Item(
                 id=str(i),
                 text=str(t),
@@ -225,6 +227,11 @@ def read_split(path: Path) -> list[Item]:
     except Exception as exc:  # pyarrow raises ArrowInvalid/OSError/...; a missing column is a KeyError
         message = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise DatasetError(f"{path}: unreadable split file ({type(exc).__name__}: {message}); rebuild the dataset") from None
+    for row, item in enumerate(items):
+        if not (math.isfinite(item.price) and 0 <= item.price <= MAX_PRICE):  # the rule for guesses holds for truths too
+            raise DatasetError(f"{path}: row {row} (id {item.id[:40]!r}): price {item.price!r} is not a price "
+                               f"(finite, 0 to {MAX_PRICE:,.0f}); rebuild the dataset")
+    return items
 
 
 def _details(value: Any) -> dict:
