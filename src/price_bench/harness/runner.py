@@ -276,7 +276,9 @@ def fit_or_load(
 
 
 def _note(message: str) -> None:
-    print(f"note: {message}", file=sys.stderr, flush=True)
+    from price_bench.names import printable
+
+    print(f"note: {printable(message)}", file=sys.stderr, flush=True)
 
 
 def _data_home() -> Path:
