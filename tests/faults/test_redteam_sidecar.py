@@ -16,7 +16,7 @@ kit = data_kit()
 
 @pytest.mark.parametrize("field,value", [("guess", "Infinity"), ("truth", "NaN"), ("guess", "1e308"), ("truth", "-5")])
 def test_sidecar_with_non_price_values(tmp_path, price_bench_home, register_plugin, field, value):
-    """Case: shared results folder whose predictions.jsonl holds an infinite, NaN, 1e308 or negative guess/truth. Outcome: compare refuses it in one line naming the file and line (was: 'Error $inf ... p = 0.0000 ... not significant' with NaN intervals)."""
+    """Case: shared results folder whose predictions.jsonl holds an infinite, NaN, 1e308 or negative guess/truth. Outcome: compare refuses it in one line naming the file and item (leaderboard, results and show still render it, see test_plugins_absurd_guesses) (was: 'Error $inf ... p = 0.0000 ... not significant' with NaN intervals)."""
     kit.reset_counters()
     register_plugin(kit.Plugin(), name="redteam-sidecar-plugin")
     kit.write_tiny("tiny", home=price_bench_home)
@@ -34,4 +34,4 @@ def test_sidecar_with_non_price_values(tmp_path, price_bench_home, register_plug
 
     result = kit.invoke("compare", a.stem, b.stem, "--results", str(results), "--bootstrap", "100")
 
-    kit.assert_one_line_error(result, f"{sidecar.name}:2", f"{field} is", "not a price")
+    kit.assert_one_line_error(result, sidecar.name, "test-00001", f"{field} is", "not a price")
