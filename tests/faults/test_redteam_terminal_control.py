@@ -30,7 +30,7 @@ def _no_raw_control(text: str) -> None:
 
 
 def test_record_fields_with_escape_sequences(tmp_path, price_bench_home, register_plugin):
-    """Case: result record whose finished_at, reason and description hold ESC/BEL/CR sequences. Outcome: results and show print them as visible \\x1b text; no control character reaches the terminal."""
+    """Case: result record whose finished_at and description hold ESC/BEL/CR sequences. Outcome: results and show print them as visible \\x1b text; no control character reaches the terminal."""
     register_plugin(kit.Plugin(), name="redteam-terminal-plugin")
     kit.write_tiny("tiny", home=price_bench_home)
     results = tmp_path / "results"
