@@ -13,6 +13,9 @@ nothing downstream ever builds a path from an unchecked value.
   short enough for every file system.
 * **Fingerprint**: ``sha256:`` followed by exactly 64 lower-case hex digits
   (what :func:`price_bench.data.dataset.fingerprint_items` writes).
+
+Text from outside that is *shown* (a product text, a reason, a file name)
+goes through :func:`printable` before it reaches a terminal.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import re
 NAME_MAX = 64
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,%d}" % (NAME_MAX - 1))
 FINGERPRINT_PATTERN = re.compile(r"sha256:[0-9a-f]{64}")
+#: C0 and C1 control characters except tab and newline: ESC sequences can recolour, retitle or clear a terminal.
+CONTROL_PATTERN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 NAME_RULE = f"1-{NAME_MAX} letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 
@@ -49,3 +54,8 @@ def fingerprint_problem(value: object) -> str | None:
     if isinstance(value, str) and FINGERPRINT_PATTERN.fullmatch(value):
         return None
     return f"fingerprint {_shown(value)} is not 'sha256:' followed by 64 lower-case hex digits"
+
+
+def printable(value: object) -> str:
+    """``value`` as text for a terminal: control characters (ESC, CR, BEL, ...) shown as ``\\x1b``, never sent."""
+    return CONTROL_PATTERN.sub(lambda m: f"\\x{ord(m.group()):02x}", "" if value is None else str(value))

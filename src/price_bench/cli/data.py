@@ -14,7 +14,9 @@ import click
 
 def _fail(message: str) -> None:
     """One line, ``Error: ...``, exit 1: the error style of every price-bench command."""
-    raise click.ClickException(str(message).splitlines()[0] if str(message) else "failed")
+    from price_bench.names import printable
+
+    raise click.ClickException(printable(str(message).splitlines()[0] if str(message) else "failed"))
 
 
 def _os_error(exc: OSError) -> str:
@@ -32,9 +34,9 @@ def _console():
 
 def _safe(value) -> str:
     """Dataset-supplied text (names, product text, categories, manifest fields) escaped for Rich markup."""
-    from rich.markup import escape
+    from price_bench.cli.harness import _safe as safe  # markup escaped, control characters shown as \\x1b
 
-    return escape("" if value is None else str(value))
+    return safe(value)
 
 
 def _split_csv(values: tuple[str, ...]) -> list[str]:

@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 import click
 
+from price_bench.names import printable as _printable
+
 OVERWRITE_CHOICES = ("never", "always", "missing")
 
 
@@ -43,7 +45,7 @@ def _user_errors(func: Callable) -> Callable:
         try:
             return func(*args, **kwargs)
         except errors as exc:
-            raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+            raise click.ClickException(_printable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)) from None
         except OSError as exc:  # a read-only or vanished file: one line naming it, never a traceback
             where = f"{exc.filename}: " if exc.filename else ""
             raise click.ClickException(f"{where}{exc.strerror or exc}") from None
@@ -56,10 +58,10 @@ def _warn_plugin_failures(registry=None) -> None:
     from price_bench.plugins.manager import get_registry, plugin_failures
 
     for info in plugin_failures():
-        click.echo(f"warning: plugin {info.name} ({info.distribution} {info.version}) not loaded: {info.error}"
-                   " (see `price-bench plugins`)", err=True)
+        click.echo(_printable(f"warning: plugin {info.name} ({info.distribution} {info.version}) not loaded: {info.error}"
+                   " (see `price-bench plugins`)"), err=True)
     for line in (registry if registry is not None else get_registry()).warnings:
-        click.echo(f"warning: {line}", err=True)
+        click.echo(_printable(f"warning: {line}"), err=True)
 
 
 def _console():
@@ -77,7 +79,7 @@ def _safe(value: Any) -> str:
     """
     from rich.markup import escape
 
-    return escape("" if value is None else str(value))
+    return escape(_printable(value))
 
 
 def _echo_json(data: Any) -> None:
@@ -258,7 +260,7 @@ def run_cmd(ids, all_, exclude, dataset, limit, workers, overrides, overwrite, r
 
     def report(outcome) -> None:
         if not as_json and not (progress or sys.stderr.isatty()):
-            click.echo(f"{outcome.predictor_id}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""), err=True)
+            click.echo(_printable(f"{outcome.predictor_id}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else "")), err=True)
 
     seed_list = parse_seeds(seeds) if seeds is not None else [seed]
     _warn_repository_results(results)
@@ -278,7 +280,7 @@ def run_cmd(ids, all_, exclude, dataset, limit, workers, overrides, overwrite, r
             click.echo(f"{len(written)} record(s) written to {options.results_dir.resolve()}", err=True)
     problems = run_problems(outcomes, max_error_share=max_error_share, skipped_ok=all_)
     for problem in problems:
-        click.echo(f"Error: {problem}", err=True)
+        click.echo(_printable(f"Error: {problem}"), err=True)
     if problems:
         sys.exit(1)
 

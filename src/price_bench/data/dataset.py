@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -34,6 +35,7 @@ from typing import Any, Iterable, Mapping
 
 from price_bench.items import Item
 from price_bench.names import fingerprint_problem, name_problem
+from price_bench.parsing import MAX_PRICE
 
 SPLITS = ("train", "validation", "test")
 MANIFEST = "manifest.json"
@@ -267,7 +269,7 @@ def read_split(path: Path) -> list[Item]:
         cols = table.to_pydict()
         details = cols.get("details") or [None] * table.num_rows
         titles = cols.get("title") or [None] * table.num_rows
-        return [
+        items = [
             Item(
                 id=str(i),
                 text=str(t),
@@ -281,6 +283,11 @@ def read_split(path: Path) -> list[Item]:
     except Exception as exc:  # pyarrow raises ArrowInvalid/OSError/...; a missing column is a KeyError
         message = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise DatasetError(f"{path}: unreadable split file ({type(exc).__name__}: {message}); rebuild the dataset") from None
+    for row, item in enumerate(items):
+        if not (math.isfinite(item.price) and 0 <= item.price <= MAX_PRICE):  # the rule for guesses holds for truths too
+            raise DatasetError(f"{path}: row {row} (id {item.id[:40]!r}): price {item.price!r} is not a price "
+                               f"(finite, 0 to {MAX_PRICE:,.0f}); rebuild the dataset")
+    return items
 
 
 def _details(value: Any) -> dict:
@@ -400,9 +407,9 @@ def open_folder(path: Path, *, source: str = "home") -> Dataset:
         if manifest_path.stat().st_size > MANIFEST_MAX_BYTES:
             raise DatasetError(f"{manifest_path}: larger than {MANIFEST_MAX_BYTES // 2**20} MB; not a manifest")
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, a 5,000-digit number; RecursionError: nesting
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DatasetError(f"{manifest_path}: unreadable manifest: {first}") from None
+        raise DatasetError(f"{manifest_path}: unreadable manifest: {first[:200]}") from None
     if not isinstance(manifest, dict):
         raise DatasetError(f"{manifest_path}: unreadable manifest: not a JSON object")
     problem = fingerprint_problem(manifest.get("fingerprint")) if "fingerprint" in manifest else "no 'fingerprint' field"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 import sqlite3
 import sys
 from dataclasses import dataclass
@@ -131,6 +132,22 @@ def aside_files(path: Path) -> list[Path]:
     return sorted(p for p in path.parent.glob(f"{path.name}.corrupt-*") if not p.name.endswith(("-wal", "-shm")))
 
 
+#: The columns every query relies on, per table (a foreign SQLite file or another tool's tables lack some).
+_COLUMNS = {
+    table: re.findall(r"^\s+(\w+) (?:TEXT|INTEGER|REAL)", body, re.M)
+    for table, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\)", SCHEMA, re.S)
+}
+
+
+def _check_columns(conn: sqlite3.Connection) -> None:
+    """``sqlite3.DatabaseError`` (treated as a damaged file: moved aside) when an existing table lacks a column of :data:`SCHEMA`."""
+    for table, columns in _COLUMNS.items():
+        found = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        missing = [column for column in columns if column not in found]
+        if found and missing:
+            raise sqlite3.DatabaseError(f"not a price-bench prediction cache: table {table} has no column {missing[0]}")
+
+
 class PredictionCache:
     """Read and write cached predictions (one connection, used from one thread).
 
@@ -158,6 +175,7 @@ class PredictionCache:
         conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
+            _check_columns(conn)  # before anything is written to the file
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.executescript(SCHEMA)

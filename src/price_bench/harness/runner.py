@@ -288,8 +288,9 @@ def fit_or_load(
 
 
 def _note(message: str) -> None:
+    from price_bench.names import printable
 
-    print(f"note: {message}", file=sys.stderr, flush=True)
+    print(f"note: {printable(message)}", file=sys.stderr, flush=True)
 
 
 def _data_home() -> Path:
@@ -475,6 +476,22 @@ def _predict_missing(
                 pass
 
 
+def _finite_amount(value: Any) -> bool:
+    """True for a finite, non-negative int or float (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def _usage_problem(p: Prediction) -> str | None:
+    """Why a plugin's cost or token counts cannot be stored (NaN, negative, text, beyond 64 bits); None when they can."""
+    if not _finite_amount(p.cost_usd):
+        return f"predictor returned cost_usd={str(p.cost_usd)[:40]!r} (not a finite amount)"
+    for name in ("tokens_in", "tokens_out"):
+        value = getattr(p, name)
+        if not (_finite_amount(value) and float(value).is_integer() and value < 2**63):
+            return f"predictor returned {name}={str(value)[:40]!r} (not a token count)"
+    return None
+
+
 def _batches(items: list[Item], size: int) -> Iterator[list[Item]]:
     size = max(1, int(size))
     for start in range(0, len(items), size):
@@ -502,8 +519,12 @@ def _predict_batches(
         per_item = seconds / len(batch)
         rows = []
         for item, p in zip(batch, predictions):
-            if p.latency_s is None:
+            if not _finite_amount(p.latency_s):
                 p.latency_s = per_item
+            usage = _usage_problem(p)
+            if usage:  # the item errors (never cached); the unusable amounts are not summed
+                p.error = p.error if p.error is not None else usage
+                p.cost_usd, p.tokens_in, p.tokens_out = 0.0, 0, 0
             if isinstance(p.raw, str):
                 p.raw = redact(p.raw)
             if p.error is not None:

@@ -35,6 +35,8 @@ def compare_runs(
     common = [item_id for item_id in rows_a if item_id in rows_b]
     if not common:
         raise ResultError("the two runs share no item: they were scored on different datasets")
+    for path, record, rows in ((path_a, record_a, rows_a), (path_b, record_b, rows_b)):
+        _check_prices(Path(path).with_name(record.predictions_file or ""), [rows[i] for i in common])
     mismatched = [i for i in common if abs(rows_a[i].truth - rows_b[i].truth) > 1e-6]
     if mismatched:
         raise ResultError(f"item {mismatched[0]!r} has different true prices in the two runs: not the same items")
@@ -59,3 +61,22 @@ def compare_runs(
         "metrics": [t.to_dict() for t in tests],
         "provenance_differences": provenance,
     }
+
+
+def _check_prices(sidecar: Path, rows: list) -> None:
+    """ResultError when a row's truth or guess is not a price (finite, 0 to MAX_PRICE).
+
+    The harness never writes one, so it is a hand-edited file; a paired
+    bootstrap on it would print "$inf", NaN intervals and a p-value that
+    mean nothing. (Pages and tables still render such records: docs/results.md.)
+    """
+    import math
+
+    from price_bench.parsing import MAX_PRICE
+
+    for row in rows:
+        for field in ("truth", "guess"):
+            value = getattr(row, field)
+            if not (math.isfinite(value) and 0 <= value <= MAX_PRICE):
+                raise ResultError(f"{sidecar}: item {row.id[:40]!r}: {field} is {value!r}, not a price; "
+                                  "cannot compare runs on it (the harness never writes one)")

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from price_bench.names import name_problem
+from price_bench.names import name_problem, printable
 from price_bench.results.schema import ItemPrediction, RunRecord
 
 PREDICTIONS_SUFFIX = ".predictions.jsonl"
@@ -87,7 +87,11 @@ def record_path(results_dir: Path, record: RunRecord) -> Path:
     problem = record_problem(record)
     if problem:
         raise ResultError(f"cannot write the record under {results_dir}: {problem}")
-    return results_dir / record.dataset.name / record.predictor.id / f"{record.run_id}.json"
+    dataset_dir = results_dir / record.dataset.name
+    for folder in (dataset_dir, dataset_dir / record.predictor.id):
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):  # a shared folder's planted link
+            raise ResultError(f"cannot write the record: {folder} is a link or not a folder (links are not followed)")
+    return dataset_dir / record.predictor.id / f"{record.run_id}.json"
 
 
 def write_record(
@@ -173,7 +177,7 @@ def warn(message: str) -> None:
     """The default ``on_skip``: one ``warning:`` line on stderr."""
     import sys
 
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+    print(f"warning: {printable(message)}", file=sys.stderr, flush=True)
 
 
 def load_records(results_dir: Path, on_skip: Callable[[str], None] | None = warn) -> list[tuple[Path, RunRecord]]:
