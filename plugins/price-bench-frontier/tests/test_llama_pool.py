@@ -15,8 +15,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from price_bench.harness.runner import RunOptions, run_predictors
-from price_bench.predictors.registry import PredictorRegistry, PredictorSpec
+from price_bench import PredictorSpec
+from price_bench.testing import PredictorRegistry, RunOptions, run_predictors
 from price_bench_frontier.predictors import FrontierZeroShot
 from price_bench_frontier.testing import CountingProxy, LlamaServer, llama_server_unavailable
 
@@ -28,7 +28,7 @@ ITEMS = 14
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from price_bench.data.catalog import get_dataset
+    from price_bench.testing import get_dataset
 
     return get_dataset("demo", home=tmp_path_factory.mktemp("demo-home"))
 

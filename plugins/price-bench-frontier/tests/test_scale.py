@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from price_bench.testing.openai_server import FakeOpenAIServer
+from price_bench.testing import FakeOpenAIServer
 from price_bench_frontier.client import COMPATIBLE_ENDPOINT, OPENAI_ENDPOINT, Backoff, LLMClient, endpoint_identity
 from price_bench_frontier.concurrency import AdaptiveLimit
 from price_bench_frontier.pool import PoolFileError, ReplicaPool, read_pool_file
@@ -104,7 +104,7 @@ def test_pool_file_and_comma_list_from_the_cli(tmp_path):
 
 
 def test_cache_keys_and_config_hash_do_not_depend_on_the_replica():
-    from price_bench.harness.overrides import config_hash
+    from price_bench.testing import config_hash
 
     assert endpoint_identity([]) == endpoint_identity(["https://api.openai.com/v1"]) == OPENAI_ENDPOINT
     assert endpoint_identity(["http://127.0.0.1:1/v1"]) == endpoint_identity(["http://10.0.0.2:9/v1", "http://x:2/v1"]) == COMPATIBLE_ENDPOINT
@@ -268,7 +268,7 @@ def test_parse_json_price(answer, price):
 
 
 def test_unknown_model_cost_is_unknown_in_the_record_and_the_leaderboard(price_bench_home, make_items, tmp_path):
-    from price_bench.data.dataset import write_dataset
+    from price_bench.testing import write_dataset
     from price_bench.harness.runner import RunOptions, run_predictors
     from price_bench.leaderboard.build import main_table
     from price_bench.leaderboard.select import Entry, select_board

@@ -266,7 +266,7 @@ def test_predict_errors_are_per_item_not_crashes(dataset, stand_in, tmp_path):
 
 def test_batch_mode_predicts_through_the_batch_api_at_the_batch_price(tmp_path, item_factory):
     """Predictions of a fine-tuned model as one OpenAI batch, against the core fake server's /v1/batches."""
-    from price_bench.testing.openai_server import FakeOpenAIServer
+    from price_bench.testing import FakeOpenAIServer
     from price_bench_frontier.pricing import PriceTable
     from price_bench_openai_ft.predictor import OpenAIFineTune
     from price_bench_openai_ft.state import JobState

@@ -35,7 +35,7 @@ def smollm2_path(home) -> str:
 
 @pytest.fixture(scope="module")
 def items(home):
-    from price_bench.data.catalog import get_dataset
+    from price_bench.testing import get_dataset
 
     dataset = get_dataset("demo", home=home)
     return dataset.train[:16], dataset.validation[:4]

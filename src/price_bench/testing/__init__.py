@@ -24,7 +24,7 @@ in-process instead). Fixtures (see :mod:`price_bench.testing.fixtures`):
 The harness entry points that tests drive are re-exported here, so a
 plugin's tests import only ``price_bench`` and ``price_bench.testing``:
 ``run_predictors``, ``RunOptions``, ``get_registry``, ``PredictorRegistry``,
-``build_config``, ``read_predictions``, ``write_dataset``, ``write_split``,
+``build_config``, ``config_hash``, ``read_predictions``, ``write_dataset``, ``write_split``,
 ``get_dataset`` and ``pm`` (the plugin manager).
 
 Isolation can be switched off for a project that only happens to share the
@@ -45,6 +45,7 @@ _EXPORTS: dict[str, str] = {
     "pm": "price_bench.plugins.manager",
     "PredictorRegistry": "price_bench.predictors.registry",
     "build_config": "price_bench.harness.overrides",
+    "config_hash": "price_bench.harness.overrides",
     "read_predictions": "price_bench.results.store",
     "write_dataset": "price_bench.data.dataset",
     "write_split": "price_bench.data.dataset",

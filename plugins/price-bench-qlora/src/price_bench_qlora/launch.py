@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from price_bench.items import Item
+from price_bench import Item
 
 JOB_FILE = "ddp-job.json"
 LOG_FILE = "ddp-train.log"
