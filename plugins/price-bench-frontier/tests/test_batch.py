@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from price_bench.testing.openai_server import FakeOpenAIServer, default_answer
+from price_bench.testing import FakeOpenAIServer, default_answer
 from price_bench_frontier.batch import BatchError, BatchRun, BatchState
 from price_bench_frontier.client import LLMClient
 from price_bench_frontier.prompts import build_messages
@@ -139,9 +139,8 @@ def test_the_fake_server_validates_batch_input_lines(make_run):
 
 
 def test_frontier_batch_mode_through_the_harness_resumes_after_an_interrupt(price_bench_home, make_items):
-    from price_bench.data.dataset import write_dataset
-    from price_bench.harness.runner import RunOptions, run_predictors
-    from price_bench.predictors.registry import PredictorRegistry, PredictorSpec
+    from price_bench import PredictorSpec
+    from price_bench.testing import PredictorRegistry, RunOptions, run_predictors, write_dataset
     from price_bench_frontier.predictors import FrontierZeroShot
 
     dataset = write_dataset("tiny", {"train": make_items(8, "tr"), "validation": make_items(2, "va"), "test": make_items(7, "te")}, {"recipe": "t@1"}, home=price_bench_home)

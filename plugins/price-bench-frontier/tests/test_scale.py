@@ -268,12 +268,11 @@ def test_parse_json_price(answer, price):
 
 
 def test_unknown_model_cost_is_unknown_in_the_record_and_the_leaderboard(price_bench_home, make_items, tmp_path):
-    from price_bench.testing import write_dataset
-    from price_bench.harness.runner import RunOptions, run_predictors
-    from price_bench.leaderboard.build import main_table
-    from price_bench.leaderboard.select import Entry, select_board
-    from price_bench.predictors.registry import PredictorRegistry, PredictorSpec
-    from price_bench.results.store import read_predictions
+    import subprocess
+    import sys
+
+    from price_bench import PredictorSpec
+    from price_bench.testing import PredictorRegistry, RunOptions, read_predictions, run_predictors, write_dataset
 
     dataset = write_dataset("tiny", {"train": make_items(8, "tr"), "validation": make_items(2, "va"), "test": make_items(6, "te")}, {"recipe": "t@1"}, home=price_bench_home)
     reg = PredictorRegistry()
@@ -293,6 +292,10 @@ def test_unknown_model_cost_is_unknown_in_the_record_and_the_leaderboard(price_b
     assert extra["answer_format"] == {"json_schema": 6, "json_object": 0, "text": 0}
     assert sorted(r["url"] for r in extra["replicas"]) == sorted([a.url, b.url])
     assert sum(r["requests"] for r in extra["replicas"]) == 6 and extra["endpoint"] == COMPATIBLE_ENDPOINT
-    board = select_board("tiny", [Entry(first.path, first.record)])
-    [row] = main_table(board).rows
-    assert "unknown" in [cell.display for cell in row]
+    results = first.path.parents[2]  # <results>/<dataset>/<predictor>/<run>.json
+    out = tmp_path / "pages"
+    done = subprocess.run([sys.executable, "-m", "price_bench", "leaderboard", "--results", str(results), "--out", str(out),
+                           "--dataset", "tiny", "--readme", str(tmp_path / "no-readme.md")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    [row] = [line for line in (out / "tiny.md").read_text().splitlines() if "frontier" in line and line.startswith("|")][:1]
+    assert "unknown" in row

@@ -482,8 +482,11 @@ def _finite_amount(value: Any) -> bool:
 
 
 def _usage_problem(p: Prediction) -> str | None:
-    """Why a plugin's cost or token counts cannot be stored (NaN, negative, text, beyond 64 bits); None when they can."""
-    if not _finite_amount(p.cost_usd):
+    """Why a plugin's cost or token counts cannot be stored (NaN, negative, text, beyond 64 bits); None when they can.
+
+    ``cost_usd=None`` is allowed: it means "cost unknown" and is recorded as such.
+    """
+    if p.cost_usd is not None and not _finite_amount(p.cost_usd):  # None: the cost is unknown (never $0)
         return f"predictor returned cost_usd={str(p.cost_usd)[:40]!r} (not a finite amount)"
     for name in ("tokens_in", "tokens_out"):
         value = getattr(p, name)

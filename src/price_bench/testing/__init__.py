@@ -52,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     "get_dataset": "price_bench.data.catalog",
     "build_tiny_dataset": "price_bench.testing.fixtures",
     "FakeOpenAIServer": "price_bench.testing.openai_server",
+    "default_answer": "price_bench.testing.openai_server",
 }
 
 __all__ = sorted(_EXPORTS)
