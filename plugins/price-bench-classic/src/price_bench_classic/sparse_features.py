@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -147,7 +148,8 @@ class SparseInputEncoder:
             for name, value in item_facts.quantities.items():
                 values[row, QUANTITY_NAMES.index(name)] = math.log1p(value)
         if fit:
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a quantity no train item states: mean 0, sd 1
                 self.q_mean = np.nan_to_num(np.nanmean(values, axis=0))
                 self.q_std = np.nan_to_num(np.nanstd(values, axis=0), nan=1.0)
             self.q_std[self.q_std < 1e-6] = 1.0
