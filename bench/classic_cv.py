@@ -178,7 +178,8 @@ def main() -> int:
 
     console = Console(width=170)
     classes = {cls.id: cls for cls in predictor_classes()}
-    wanted = [p for p in args.only.split(",") if p] or [p for p in SUITE if p != "ensemble"] + ["sparse-mlp", "ensemble"]
+    wanted = [p for p in args.only.split(",") if p] or list(dict.fromkeys([*SUITE, "sparse-mlp", "ensemble"]))
+    wanted = [p for p in wanted if p != "ensemble"] + (["ensemble"] if "ensemble" in wanted else [])  # the ensemble reuses the bases' fits
     unknown = [p for p in wanted if p not in classes]
     if unknown:
         print(f"unknown predictor {unknown[0]!r}; choose from {', '.join(sorted(classes))}", file=sys.stderr)
@@ -191,7 +192,9 @@ def main() -> int:
     folds = list(KFold(n_splits=args.folds, shuffle=True, random_state=args.seed).split(items))
     console.print(
         f"dataset {dataset.name}: {len(items)} training items (train + validation), {len(test)} test items "
-        f"({dataset.fingerprint[:19]}…); {args.folds}-fold CV on the training items; home {home}"
+        f"({dataset.fingerprint[:19]}…); {args.folds}-fold CV on the training items; home {home}\n"
+        f"x const = Error / Error of the mean price of the same training items (on test: "
+        f"${float(np.mean(np.abs(truth - prices.mean()))):.2f}; the leaderboard's constant-mean uses the train split only)"
     )
 
     sampler = RssSampler().start()
