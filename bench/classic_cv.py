@@ -31,7 +31,9 @@ best predictor ≤ 0.50 × constant-mean on test, sparse-mlp ≤ 0.55 ×, the
 whole suite (fit + predict on the test split, every predictor) < 15 min,
 peak RSS < 4 GB.
 
-Run: .venv/bin/python bench/classic_cv.py [--items PATH] [--only ID,ID] [--folds 5] [--nested]
+Run: .venv/bin/python bench/classic_cv.py [--items PATH] [--only ID,ID] [--folds 5] [--nested] [--ensemble-bases ID,ID]
+
+On a shared CPU set OMP_WAIT_POLICY=PASSIVE: torch's OpenMP threads otherwise spin while they wait.
 """
 
 from __future__ import annotations
@@ -97,29 +99,29 @@ def fit_and_score(cls, items, test, seed: int):
     return model, guess, fit_s, (time.perf_counter() - started) / max(1, len(test))
 
 
-def out_of_fold(cls, items, folds, seed: int) -> tuple[np.ndarray, float]:
-    """Out-of-fold predictions of a default-config model over ``items``, and the seconds the fold fits took."""
+def out_of_fold(cls, items, folds, seed: int, config=None) -> tuple[np.ndarray, float]:
+    """Out-of-fold predictions of a model (default config unless given) over ``items``, and the fold fits' seconds."""
     oof = np.zeros(len(items))
     prices = np.array([item.price for item in items])
     seconds = 0.0
     for fit_rows, held_rows in folds:
         started = time.perf_counter()
-        model = cls(cls.Config(), seed=seed).build_model().fit([items[i] for i in fit_rows], prices[fit_rows])
+        model = cls(config or cls.Config(), seed=seed).build_model().fit([items[i] for i in fit_rows], prices[fit_rows])
         seconds += time.perf_counter() - started
         oof[held_rows] = model.predict([items[i] for i in held_rows])
     return oof, seconds
 
 
-def nested_cv(cls, items, folds, seed: int) -> list[Scores]:
+def nested_cv(cls, config, items, folds, seed: int) -> list[Scores]:
     """The real predictor refitted on every fold (for the ensemble: its own inner CV inside each fold)."""
-    oof, _ = out_of_fold(cls, items, folds, seed)
+    oof, _ = out_of_fold(cls, items, folds, seed, config)
     prices = np.array([item.price for item in items])
     return [Scores.of(prices[held], oof[held], float(prices[fit].mean())) for fit, held in folds]
 
 
-def assemble_ensemble(cls, items, folds, seed, classes, oof, fold_seconds, full, console):
-    """The default ensemble assembled from its bases' fold and full fits (made now if missing); its fit seconds."""
-    ensemble = cls(cls.Config(), seed=seed)
+def assemble_ensemble(cls, config, items, folds, seed, classes, oof, fold_seconds, full, console):
+    """The ensemble assembled from its bases' fold and full fits (made now if missing); its fit seconds."""
+    ensemble = cls(config, seed=seed)
     model = ensemble.build_model()
     assert [tuple(f[1]) for f in model.folds_for(len(items))] == [tuple(f[1]) for f in folds], "ensemble folds differ"
     bases = list(ensemble.config.bases)
@@ -157,6 +159,9 @@ def main() -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--nested", action="store_true", help="refit the real ensemble on every CV fold")
+    parser.add_argument(
+        "--ensemble-bases", default="", help="comma-separated bases for the ensemble row (default: the ensemble's own default)"
+    )
     parser.add_argument("--home", type=Path, default=None, help="PRICE_BENCH_HOME to use (default: a fresh temporary one)")
     args = parser.parse_args()
     if not args.items.is_file():
@@ -218,14 +223,16 @@ def main() -> int:
         sampler.reset()
         cv_started = time.perf_counter()
         if pid == "ensemble":
-            model, row.fit_s = assemble_ensemble(cls, items, folds, args.seed, classes, oof, fold_seconds, full, console)
+            # Its inner folds are this benchmark's folds (the default, 5, is the ensemble's own default).
+            config = cls.make_config({"folds": args.folds, **({"bases": args.ensemble_bases} if args.ensemble_bases else {})})
+            model, row.fit_s = assemble_ensemble(cls, config, items, folds, args.seed, classes, oof, fold_seconds, full, console)
             started = time.perf_counter()
             guess = model.predict(test)
             per_item = (time.perf_counter() - started) / len(test)
             if args.nested:
-                row.folds = nested_cv(cls, items, folds, args.seed)
+                row.folds = nested_cv(cls, config, items, folds, args.seed)
             else:
-                row.folds = stacked_cv(oof, list(cls.Config().bases), prices, folds)
+                row.folds = stacked_cv(oof, list(config.bases), prices, folds)
                 row.cv_note = "stacked on the bases' CV out-of-fold predictions"
             info = model.info()
             console.print(f"    ensemble weights {info.get('weights')}, intercept {info.get('intercept')}")
@@ -244,7 +251,7 @@ def main() -> int:
             f"(fit {row.fit_s:.1f}s, with CV {time.perf_counter() - cv_started:.0f}s)"
         )
         del model
-        if pid not in DEFAULT_BASES:
+        if pid not in (args.ensemble_bases.split(",") if args.ensemble_bases else DEFAULT_BASES):
             full.pop(pid, None)  # only the ensemble's bases are kept in memory
     sampler.stop()
     np.savez_compressed(home / "classic_cv_oof.npz", prices=prices, **{k.replace("-", "_"): v for k, v in oof.items()})
