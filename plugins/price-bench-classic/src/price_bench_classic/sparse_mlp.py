@@ -2,12 +2,13 @@
 
 Sparse TF-IDF inputs (word 1–2-grams, character n-grams, brand crosses,
 parsed quantities: :mod:`price_bench_classic.sparse_features`) go into a
-small MLP whose first layer is sparse (an ``nn.EmbeddingBag`` in "sum" mode
-with the TF-IDF values as per-sample weights, i.e. a sparse matrix product),
-then dense layers (256-64-32 by default); the first layer is trained
-with a lazy Adam that only touches the rows a batch uses. It is trained on the standardised
-log price with the Huber loss for a few epochs, the batch size doubling each
-epoch; optionally with a second head that classifies the price into
+small MLP whose first layer is sparse (``embedding_bag`` in "sum" mode with
+the TF-IDF values as per-sample weights, i.e. a sparse matrix product), then
+dense layers (256-64-32 by default). The first layer's weight is trained with
+a lazy Adam that only gathers and updates the rows a batch uses
+(:class:`LazyAdamRows`; torch's ``SparseAdam`` was about 8x slower per step
+here). It is trained on the standardised log price with the Huber loss for a
+few epochs, the batch size doubling each epoch; optionally with a second head that classifies the price into
 quantile bins ("regression via classification"), whose expected value is
 averaged with the regression output. ``seeds`` members are trained and
 their log prices averaged (bagging); with ``binary="alternate"`` every
@@ -16,7 +17,9 @@ winning solution.
 
 Training is deterministic: a fixed seed per member, fixed shuffles, torch's
 deterministic algorithms and a fixed number of CPU threads, so the same data,
-config and seed give byte-identical predictions.
+config and seed give byte-identical predictions. On a CPU shared with other
+jobs, set ``OMP_WAIT_POLICY=PASSIVE`` (or ``threads=1``): torch's OpenMP
+threads otherwise spin while they wait for each other.
 """
 
 from __future__ import annotations
