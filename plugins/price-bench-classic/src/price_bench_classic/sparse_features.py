@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from price_bench.items import Item
+from price_bench import Item
 
 from price_bench_classic.base import texts_of
 from price_bench_classic.features import QUANTITY_NAMES, parse_quantities, quantity_tokens, raw_features

@@ -31,9 +31,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from price_bench.items import Item
-from price_bench.predictors.contract import PredictorConfig, Requirement
-
+from price_bench import Item, PredictorConfig, Requirement
 from price_bench_classic.base import ClassicPredictor, ItemRegressor
 from price_bench_classic.sparse_features import SparseInputEncoder, SparseInputSpec
 
