@@ -71,7 +71,10 @@ def test_run_completes_on_the_survivor_and_nothing_is_asked_twice(two_replicas, 
 
     killer = threading.Thread(target=kill_after_two_answers, daemon=True)
     killer.start()
-    overrides = {"base_url": f"{url_a},{url_b}", "model": MODEL, "concurrency": "2", "max_tokens": "8", "structured": "text", "backoff_s": "0.1"}
+    overrides = {"base_url": f"{url_a},{url_b}", "model": MODEL, "concurrency": "2", "max_tokens": "16",
+                 "structured": "json_object", "backoff_s": "0.1"}
+    # json_object: one request per item (nothing rejected first) and answers that parse, since a run in
+    # which no answer parses is rightly failed (SmolLM2's free text rarely reaches a price in 8 tokens).
     options = RunOptions(dataset="demo", limit=ITEMS, home=price_bench_home, progress=False, n_resamples=20, overrides={"frontier": overrides})
     [outcome] = run_predictors(["frontier"], options, registry=registry(), dataset=demo)
     killer.join(timeout=5)
