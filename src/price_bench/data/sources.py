@@ -53,6 +53,7 @@ AMAZON_2023_CATEGORIES = (
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".csv")
 FORMATS = ("raw2023", "raw2018", "items")
 CHUNK_LINES = 2000
+SPAN_BYTES = 4 << 20
 
 
 class SourceError(DatasetError):
@@ -69,14 +70,63 @@ class SourceFile:
     """Category implied by the file name (``meta_Appliances.jsonl`` -> ``Appliances``)."""
     role: str = "any"
     """``any`` (split by the recipe), ``train`` (train/validation only) or ``test``."""
+    hub: bool = False
+    """Read through ``datasets`` like a Hub file even when ``location`` is local (a mirror of the Hub layout)."""
 
     @property
     def is_hub(self) -> bool:
-        return self.location.startswith("hf://")
+        return self.hub or self.location.startswith("hf://")
+
+    @property
+    def splittable(self) -> bool:
+        """A local uncompressed JSON-lines file: workers can read byte ranges of it themselves."""
+        return not self.is_hub and self.location.endswith((".jsonl", ".json"))
 
     @property
     def name(self) -> str:
         return self.location
+
+
+@dataclass(frozen=True)
+class Span:
+    """A byte range of a local JSON-lines file, cut at line ends; a worker reads it itself."""
+
+    source_index: int
+    path: str
+    start: int
+    end: int
+
+
+def plan_spans(source_index: int, path: str, span_bytes: int = SPAN_BYTES) -> list[Span]:
+    """Cut a file into spans of about ``span_bytes`` that end just after a newline."""
+    spans: list[Span] = []
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            start = 0
+            while start < size:
+                fh.seek(min(start + span_bytes, size))
+                fh.readline()
+                end = min(fh.tell(), size)
+                spans.append(Span(source_index, path, start, end))
+                start = end
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read: {exc}") from None
+    return spans
+
+
+def read_span(span: Span) -> tuple[Chunk, int]:
+    """The lines of a span (numbered from 1 within it) and how many lines it holds."""
+    try:
+        with open(span.path, "rb") as fh:
+            fh.seek(span.start)
+            data = fh.read(span.end - span.start)
+    except OSError as exc:
+        raise SourceError(f"{span.path}: cannot read: {exc}") from None
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return Chunk(span.source_index, 1, lines=lines), len(lines)
 
 
 @dataclass
