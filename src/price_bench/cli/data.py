@@ -41,9 +41,17 @@ def data_group() -> None:
 @click.option("--recipe", default="reference-2023@1", show_default=True, help="Curation recipe id.")
 @click.option("--strict", is_flag=True, help="Fail at the first bad input line.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Read at most N raw records per source file.")
-@click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True, help="Decode in N processes (0: one per CPU).")
-def build_cmd(name, sources, categories, train_sources, test_sources, recipe, strict, limit, workers) -> None:
-    """Curate sources into dataset NAME (demo: generate the synthetic catalog)."""
+@click.option("--workers", type=click.IntRange(min=0), default=0, help="Curate in N processes (default 0: all cores).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: processes on this machine; ray: a Ray Data pipeline (pip install price-bench[ray]).")
+@click.option("--address", default=None, help="Ray cluster address for --engine ray (default: RAY_ADDRESS, else a local Ray).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Per-source progress lines on stderr.")
+def build_cmd(name, sources, categories, train_sources, test_sources, recipe, strict, limit, workers, engine, address, progress) -> None:
+    """Curate sources into dataset NAME (demo: generate the synthetic catalog).
+
+    --source hf --categories all streams every category of the Hub
+    repository (PRICE_BENCH_HF_MIRROR: a local folder laid out like it).
+    """
     from price_bench.data.catalog import DEMO, build_dataset, build_demo
     from price_bench.data.dataset import DatasetError
 
@@ -72,6 +80,9 @@ def build_cmd(name, sources, categories, train_sources, test_sources, recipe, st
                 limit=limit,
                 workers=workers,
                 on_problem=on_problem,
+                on_progress=_print_progress if progress else None,
+                engine=engine,
+                address=address,
             )
     except DatasetError as exc:
         _fail(str(exc))
@@ -83,6 +94,18 @@ def build_cmd(name, sources, categories, train_sources, test_sources, recipe, st
     click.echo(
         f"built {dataset.name}{tag}: train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']} "
         f"({dataset.fingerprint[:19]}) at {dataset.path}"
+    )
+
+
+def _print_progress(p) -> None:
+    """``progress: <category>: N read, N accepted, N rejected (N read/s, ...)`` on stderr."""
+    seconds = max(p.seconds, 1e-9)
+    name = p.category or os.path.basename(p.label)
+    state = "done" if p.done else "reading"
+    click.echo(
+        f"progress: {name}: {p.read:,} read, {p.accepted:,} accepted, {p.rejected:,} rejected "
+        f"({p.read / seconds:,.0f} read/s, {p.accepted / seconds:,.0f} accepted/s, {p.rejected / seconds:,.0f} rejected/s) {state}",
+        err=True,
     )
 
 

@@ -191,10 +191,14 @@ def plugins_cmd(as_json: bool) -> None:
     help="Keep the predictors' raw text in the per-item file; --no-raw-output for data that must not be "
     "redistributed (model answers can quote the product).",
 )
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: predict with Ray Data over an actor pool (pip install price-bench[ray]).")
+@click.option("--address", "ray_address", default=None, help="Ray cluster address for --engine ray (default: RAY_ADDRESS, else a local Ray).")
 @results_option
 @json_option
 @_user_errors
-def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, seed, n_resamples, progress, raw_output, results, as_json) -> None:
+def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, seed, n_resamples, progress, raw_output, engine,
+            ray_address, results, as_json) -> None:
     """Fit and score predictors on a dataset's test split, with caching and resume.
 
     Exit code 1 when any predictor failed (skipped ones are not failures),
@@ -219,6 +223,8 @@ def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, see
         n_resamples=n_resamples,
         progress=progress,
         raw_output=raw_output,
+        engine=engine,
+        ray_address=ray_address,
     )
     console = _console()
 

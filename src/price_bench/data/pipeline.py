@@ -129,6 +129,7 @@ def curate(
     on_problem: Callable[[str], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     labels: dict[str, str] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> Curated:
     """Curate ``sources`` with ``recipe`` into train/validation/test items.
 
@@ -139,96 +140,161 @@ def curate(
     raises :class:`CurationError` and stops every worker. ``on_progress``
     gets a :class:`Progress` per source file every few seconds and when the
     file is done. ``labels`` maps a location to the name the manifest shows
-    (e.g. for generated files).
+    (e.g. for generated files). ``timings``, when given, receives the wall
+    seconds of each stage (read+curate, select, take, leakage).
     """
     from price_bench.data.workers import UnitPool
 
-    if not sources:
-        raise CurationError("no sources given")
-    workers = workers or default_workers()
-    order = sorted(range(len(sources)), key=lambda i: 0 if sources[i].role == "test" else 1)
-    sources = [sources[i] for i in order]
-    labels = labels or {}
-    wanted = frozenset(categories) if categories else None
-    contexts, source_meta = _prepare(sources, recipe, wanted, labels)
-    totals = Counter()
-    rejections: Counter = Counter()
-    warnings: Counter = Counter()
-    seen_categories: Counter = Counter()
-    problems: list[str] = []
-    problem_count = 0
-    acc = _Accumulator()
-
-    def report(message: str) -> None:
-        nonlocal problem_count
-        problem_count += 1
-        if strict:
-            raise CurationError(message)
-        if len(problems) < 100:
-            problems.append(message)
-        if on_problem is not None:
-            on_problem(message)
-
-    for index, meta in enumerate(source_meta):
-        if meta["format"] is None:
-            reason = "empty file" if meta.get("empty") else "no record in a known format (raw2023, raw2018, items)"
-            rejections[reason] += 1
-            report(f"{meta['label']}: {reason}")
-
+    run = CurationRun(sources, recipe, categories=categories, strict=strict, labels=labels, on_problem=on_problem)
+    clock = _Stopwatch(timings)
     with tempfile.TemporaryDirectory(prefix="price-bench-curate-") as tmp, _gc_paused():
-        with UnitPool(workers, contexts, tmp, strict=strict) as pool:
-            tracker = _ProgressTracker(source_meta, sources, on_progress)
-            for result in pool.run(_units(sources, source_meta, limit)):
-                meta = source_meta[result.source_index]
-                first_line = meta.setdefault("_lines", 0)
-                meta["_lines"] = first_line + result.lines
-                meta["records"] += result.records
-                meta["accepted"] += result.accepted
-                totals["read"] += result.records
-                rejections.update(result.rejections)
-                warnings.update(result.warnings)
-                seen_categories.update(result.categories_seen)
-                for line, reason in result.problems:
-                    report(f"{meta['label']}:{first_line + line}: {reason}")
-                if result.accepted:
-                    acc.add(result.keys, result.categories, ROLE_CODES[sources[result.source_index].role])
+        with UnitPool(workers or default_workers(), run.contexts, tmp, strict=strict) as pool:
+            tracker = _ProgressTracker(run.metas, run.sources, on_progress)
+            for result in pool.run(run.units(limit)):
+                run.absorb(result)
                 pool.spill.add(result.spill, result.accepted)
                 tracker.update(result.source_index)
             tracker.finish()
-            _check_categories(categories, seen_categories)
-            arrays = acc.arrays()
-            totals["accepted"] = int(arrays["price"].size)
-            if totals["accepted"] == 0:
-                raise CurationError(
-                    f"no usable records in {len(sources)} source file(s) "
-                    f"(read {totals['read']}; rejected: {_top(rejections)})"
-                )
-            if recipe.category_weights:
-                by_code = sorted(acc.category_codes.items(), key=lambda kv: kv[1])
-                table = np.array([recipe.category_weights.get(name or "", 1.0) for name, _ in by_code], dtype=np.float64)
-                arrays["category_weight"] = table[arrays["category"]]
-            selected, split_of = _select(arrays, recipe, rejections)
+            clock.lap("read, decode, curate")
+            arrays = run.finish_reading()
+            selected, split_of = _select(arrays, recipe, run.rejections)
             del arrays
+            clock.lap("de-duplicate, sample, split")
             rows = pool.spill.take(selected)
-            splits: dict[str, list[Item]] = {s: [] for s in SPLITS}
-            for row, split in zip(rows, split_of):
-                splits[split].append(Item(id=row[0], text=row[1], price=row[2], category=row[3], title=row[4], details=row[5]))
+            splits = run.splits(rows, split_of)
             del rows
-            _leakage(splits, recipe, rejections, pool)
-    for meta in source_meta:
-        meta.pop("empty", None)
-        meta.pop("_lines", None)
-    stats = {
-        "read": totals["read"],
-        "accepted_records": totals["accepted"],
-        "rejections": dict(sorted(rejections.items())),
-        "warnings": dict(sorted(warnings.items())),
-        "problems_shown": problems[:20],
-        "problems_total": problem_count,
-        "categories": {split: _count(i.category or "(none)" for i in splits[split]) for split in SPLITS},
-        "price_bands": {split: _bands(splits[split], recipe) for split in SPLITS},
-    }
-    return Curated(splits=splits, stats=stats, sources=source_meta)
+            clock.lap("take selected rows back")
+            _leakage(splits, recipe, run.rejections, pool.near_duplicates)
+            clock.lap("leakage check")
+    return run.curated(splits)
+
+
+class _Stopwatch:
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+        self.last = now
+
+
+class CurationRun:
+    """The bookkeeping of one curation run that every engine shares.
+
+    Orders the sources (test sources first), sniffs formats, takes each
+    unit's :class:`~price_bench.data.workers.UnitResult` in input order
+    (counts, problems with absolute lines, compact keys), and turns the
+    selected rows into splits and the final stats, so that the local and
+    the Ray engine give the same manifest.
+    """
+
+    def __init__(self, sources: list[SourceFile], recipe: Recipe, *, categories: list[str] | None = None,
+                 strict: bool = False, labels: dict[str, str] | None = None,
+                 on_problem: Callable[[str], None] | None = None) -> None:
+        if not sources:
+            raise CurationError("no sources given")
+        order = sorted(range(len(sources)), key=lambda i: 0 if sources[i].role == "test" else 1)
+        self.sources = [sources[i] for i in order]
+        self.recipe = recipe
+        self.categories = categories
+        self.strict = strict
+        self.on_problem = on_problem
+        wanted = frozenset(categories) if categories else None
+        self.contexts, self.metas = _prepare(self.sources, recipe, wanted, labels or {})
+        self.totals: Counter = Counter()
+        self.rejections: Counter = Counter()
+        self.warnings: Counter = Counter()
+        self.seen_categories: Counter = Counter()
+        self.problems: list[str] = []
+        self.problem_count = 0
+        self.acc = _Accumulator()
+        for meta in self.metas:
+            if meta["format"] is None:
+                reason = "empty file" if meta.get("empty") else "no record in a known format (raw2023, raw2018, items)"
+                self.rejections[reason] += 1
+                self.report(f"{meta['label']}: {reason}")
+
+    def report(self, message: str) -> None:
+        """One problem line: counted, shown, or (strict) the end of the run."""
+        self.problem_count += 1
+        if self.strict:
+            raise CurationError(message)
+        if len(self.problems) < 100:
+            self.problems.append(message)
+        if self.on_problem is not None:
+            self.on_problem(message)
+
+    def units(self, limit: int | None = None) -> Iterator:
+        """Every unit of work, in input order."""
+        return _units(self.sources, self.metas, limit)
+
+    def role_code(self, source_index: int) -> int:
+        return ROLE_CODES[self.sources[source_index].role]
+
+    def absorb(self, result) -> None:
+        """Take the next unit's result (in input order)."""
+        meta = self.metas[result.source_index]
+        first_line = meta.setdefault("_lines", 0)
+        meta["_lines"] = first_line + result.lines
+        meta["records"] += result.records
+        meta["accepted"] += result.accepted
+        self.totals["read"] += result.records
+        self.rejections.update(result.rejections)
+        self.warnings.update(result.warnings)
+        self.seen_categories.update(result.categories_seen)
+        for line, reason in result.problems:
+            self.report(f"{meta['label']}:{first_line + line}: {reason}")
+        if result.accepted and result.keys:
+            self.acc.add(result.keys, result.categories, self.role_code(result.source_index))
+
+    def finish_reading(self, arrays: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Check categories and that something was accepted; the key arrays (with category weights)."""
+        _check_categories(self.categories, self.seen_categories)
+        if arrays is None:
+            arrays = self.acc.arrays()
+            codes = self.acc.category_codes
+        else:
+            codes = arrays.pop("_codes")
+        self.totals["accepted"] = sum(m["accepted"] for m in self.metas)
+        if self.totals["accepted"] == 0:
+            raise CurationError(
+                f"no usable records in {len(self.sources)} source file(s) "
+                f"(read {self.totals['read']}; rejected: {_top(self.rejections)})"
+            )
+        if self.recipe.category_weights:
+            by_code = sorted(codes.items(), key=lambda kv: kv[1])
+            table = np.array([self.recipe.category_weights.get(name or "", 1.0) for name, _ in by_code], dtype=np.float64)
+            arrays["category_weight"] = table[arrays["category"]]
+        return arrays
+
+    @staticmethod
+    def splits(rows: list[tuple], split_of: list[str]) -> dict[str, list[Item]]:
+        """Selected ``(id, text, price, category, title, details)`` rows as items per split."""
+        splits: dict[str, list[Item]] = {s: [] for s in SPLITS}
+        for row, split in zip(rows, split_of):
+            splits[split].append(Item(id=row[0], text=row[1], price=row[2], category=row[3], title=row[4], details=row[5]))
+        return splits
+
+    def curated(self, splits: dict[str, list[Item]]) -> Curated:
+        """The outcome, with the stats every engine writes into the manifest."""
+        for meta in self.metas:
+            meta.pop("empty", None)
+            meta.pop("_lines", None)
+        recipe = self.recipe
+        stats = {
+            "read": self.totals["read"],
+            "accepted_records": self.totals["accepted"],
+            "rejections": dict(sorted(self.rejections.items())),
+            "warnings": dict(sorted(self.warnings.items())),
+            "problems_shown": self.problems[:20],
+            "problems_total": self.problem_count,
+            "categories": {split: _count(i.category or "(none)" for i in splits[split]) for split in SPLITS},
+            "price_bands": {split: _bands(splits[split], recipe) for split in SPLITS},
+        }
+        return Curated(splits=splits, stats=stats, sources=self.metas)
 
 
 class _ProgressTracker:
@@ -356,6 +422,11 @@ def _first_occurrence(keys: np.ndarray, candidates: np.ndarray) -> np.ndarray:
 
 def _select(arrays: dict[str, np.ndarray], recipe: Recipe, rejections: Counter) -> tuple[np.ndarray, list[str]]:
     """Global indices of the chosen records and their split, in output order."""
+    return sample_and_split(arrays, dedup_indices(arrays, recipe, rejections), recipe, rejections)
+
+
+def dedup_indices(arrays: dict[str, np.ndarray], recipe: Recipe, rejections: Counter) -> np.ndarray:
+    """Indices of the records left after de-duplication (first occurrence wins), in input order."""
     idx = np.arange(arrays["price"].size)
     if "parent_asin" in recipe.dedup_on:
         keep = _first_occurrence(arrays["asin"], idx)
@@ -365,6 +436,11 @@ def _select(arrays: dict[str, np.ndarray], recipe: Recipe, rejections: Counter) 
         keep = _first_occurrence(arrays["text"], idx)
         rejections["duplicate text"] += int((~keep).sum())
         idx = idx[keep]
+    return idx
+
+
+def sample_and_split(arrays: dict[str, np.ndarray], idx: np.ndarray, recipe: Recipe, rejections: Counter) -> tuple[np.ndarray, list[str]]:
+    """Seeded price-balanced sample of ``idx`` and its split: indices in output order, split per index."""
     rng = np.random.default_rng(recipe.seed)
     roles = arrays["role"][idx]
     if (roles == ROLE_CODES["test"]).any():
@@ -401,11 +477,18 @@ def _sample(pool: np.ndarray, arrays, recipe: Recipe, rng: np.random.Generator, 
     return pool[chosen]
 
 
-def _leakage(splits: dict[str, list[Item]], recipe: Recipe, rejections: Counter, pool) -> None:
-    """Drop train/validation items whose text nearly duplicates a test item's (in the worker pool)."""
+def _leakage(splits: dict[str, list[Item]], recipe: Recipe, rejections: Counter, find=None) -> None:
+    """Drop train/validation items whose text nearly duplicates a test item's.
+
+    ``find(reference, queries, threshold, k)`` is the near-duplicate search
+    (default :func:`price_bench.data.neardup.near_duplicates`; the engines
+    pass versions that spread the reference blocks over their workers).
+    """
+    if find is None:
+        from price_bench.data.neardup import near_duplicates as find
     seen = [(split, n) for split in ("train", "validation") for n in range(len(splits[split]))]
     texts = [splits[split][n].text for split, n in seen]
-    found = pool.near_duplicates(texts, [i.text for i in splits["test"]], recipe.near_dup_jaccard, recipe.near_dup_shingle)
+    found = find(texts, [i.text for i in splits["test"]], recipe.near_dup_jaccard, recipe.near_dup_shingle)
     if not found:
         return
     drop = {seen[index] for index in found}

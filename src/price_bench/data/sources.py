@@ -37,6 +37,9 @@ from price_bench.data.dataset import DatasetError
 
 HF_REPO = "McAuley-Lab/Amazon-Reviews-2023"
 HF_META_PATH = "raw/meta_categories/meta_{category}.jsonl"
+#: A local folder laid out like the Hub repository (``raw/meta_categories/meta_<Category>.jsonl``):
+#: ``--source hf`` then streams those files through the same ``datasets`` code path.
+HF_MIRROR_ENV = "PRICE_BENCH_HF_MIRROR"
 
 #: The categories of Amazon Reviews 2023 (names as in its ``meta_<Category>`` files).
 AMAZON_2023_CATEGORIES = (
@@ -175,6 +178,10 @@ def check_categories(categories: list[str] | None) -> list[str] | None:
     return list(categories)
 
 
+def _mirror_path(mirror: str, category: str) -> str:
+    return os.path.join(os.path.expanduser(mirror), *HF_META_PATH.format(category=category).split("/"))
+
+
 def hub_url(category: str, repo: str = HF_REPO) -> str:
     """``hf://`` URL of one category's metadata file on the Hub."""
     return f"hf://datasets/{repo}/{HF_META_PATH.format(category=category)}"
@@ -186,8 +193,17 @@ def resolve(spec: str | Path, categories: list[str] | None = None, role: str = "
     if text == "hf" or text.startswith("hf:") and not text.startswith("hf://"):
         repo = text[3:] or HF_REPO
         if not categories:
-            raise SourceError(f"source {text!r}: the Hub needs --categories (e.g. Appliances)")
+            raise SourceError(f"source {text!r}: the Hub needs --categories (e.g. Appliances, or all)")
+        mirror = os.environ.get(HF_MIRROR_ENV)
+        if categories == ["all"]:
+            categories = list(AMAZON_2023_CATEGORIES)
+            if mirror:  # a partial local copy: the categories it holds
+                categories = [c for c in categories if os.path.isfile(_mirror_path(mirror, c))]
+                if not categories:
+                    raise SourceError(f"{HF_MIRROR_ENV}={mirror}: no {HF_META_PATH.format(category='<Category>')} file in it")
         check_categories(categories)
+        if mirror:
+            return [SourceFile(_mirror_path(mirror, c), c, role, hub=True) for c in categories]
         return [SourceFile(hub_url(c, repo), c, role) for c in categories]
     if text.startswith("hf://"):
         return [SourceFile(text, category_from_filename(text), role)]

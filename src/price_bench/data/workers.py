@@ -77,17 +77,23 @@ def _init_worker(state: _WorkerState) -> None:
     gc.disable()  # curation makes no reference cycles (see pipeline._gc_paused)
 
 
-def run_unit(seq: int, unit: Span | Chunk, state: _WorkerState | None = None) -> UnitResult:
-    """Read (for a span), curate and spill one unit."""
-    state = state or _STATE
-    assert state is not None, "worker not initialised"
+def curate_unit(seq: int, unit: Span | Chunk, contexts: list[ChunkContext], *, strict: bool = False,
+                should_stop=None) -> tuple[ChunkResult, int]:
+    """Read (for a span) and curate one unit; the line count is 0 for a chunk (its lines are absolute)."""
     if isinstance(unit, Span):
         chunk, lines = read_span(unit)
     else:
         chunk, lines = unit, 0
+    return process_chunk(chunk, contexts[chunk.source_index], strict=strict, should_stop=should_stop), lines
+
+
+def run_unit(seq: int, unit: Span | Chunk, state: _WorkerState | None = None) -> UnitResult:
+    """Curate and spill one unit (in a pool worker, or inline)."""
+    state = state or _STATE
+    assert state is not None, "worker not initialised"
     stop = state.stop
     should_stop = (lambda: stop.value < seq) if stop is not None else None
-    result = process_chunk(chunk, state.contexts[chunk.source_index], strict=state.strict, should_stop=should_stop)
+    result, lines = curate_unit(seq, unit, state.contexts, strict=state.strict, should_stop=should_stop)
     if state.strict and result.problems and stop is not None:
         with stop.get_lock():
             if stop.value > seq:
@@ -95,13 +101,18 @@ def run_unit(seq: int, unit: Span | Chunk, state: _WorkerState | None = None) ->
     return _pack(seq, result, lines, state.spill_dir)
 
 
+def unit_stats(result: ChunkResult, lines: int) -> UnitResult:
+    """A unit's counts and problems without its rows."""
+    return UnitResult(
+        result.source_index, result.records, lines, len(result.accepted), rejections=result.rejections,
+        warnings=result.warnings, categories_seen=result.categories_seen, problems=result.problems, stopped=result.stopped,
+    )
+
+
 def _pack(seq: int, result: ChunkResult, lines: int, spill_dir: str) -> UnitResult:
     """Write the accepted rows to this unit's spill file; keep their compact keys."""
     rows = result.accepted
-    out = UnitResult(
-        result.source_index, result.records, lines, len(rows), rejections=result.rejections, warnings=result.warnings,
-        categories_seen=result.categories_seen, problems=result.problems, stopped=result.stopped,
-    )
+    out = unit_stats(result, lines)
     if not rows:
         return out
     codes: dict[str | None, int] = {}
@@ -135,12 +146,13 @@ class Spill:
         self.files: list[str] = []
         self.ends: list[int] = []
 
-    @classmethod
-    def write(cls, path: str, rows: list[tuple]) -> None:
+    @staticmethod
+    def table(rows: list[tuple]):
+        """Accepted rows as an Arrow table (``details`` as compact JSON bytes)."""
         import orjson
         import pyarrow as pa
 
-        table = pa.table({
+        return pa.table({
             "id": pa.array([r[0] for r in rows], pa.string()),
             "text": pa.array([r[1] for r in rows], pa.string()),
             "price": pa.array([r[2] for r in rows], pa.float64()),
@@ -148,8 +160,23 @@ class Spill:
             "title": pa.array([r[4] for r in rows], pa.string()),
             "details": pa.array([orjson.dumps(r[5]) if r[5] else None for r in rows], pa.binary()),
         })
+
+    @classmethod
+    def write(cls, path: str, rows: list[tuple]) -> None:
+        import pyarrow as pa
+
+        table = cls.table(rows)
         with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
+
+    @classmethod
+    def rows(cls, table) -> list[tuple]:
+        """``(id, text, price, category, title, details)`` tuples of a table written by :meth:`table`."""
+        import orjson
+
+        cols = [table.column(name).to_pylist() for name in cls.SCHEMA_FIELDS]
+        details = [orjson.loads(d) if d else {} for d in cols[5]]
+        return list(zip(cols[0], cols[1], cols[2], cols[3], cols[4], details))
 
     def add(self, path: str | None, count: int) -> None:
         """Register the next unit's file (in input order)."""
@@ -159,7 +186,6 @@ class Spill:
 
     def take(self, indices: np.ndarray) -> list[tuple]:
         """Rows ``(id, text, price, category, title, details)`` at global ``indices``, in that order."""
-        import orjson
         import pyarrow as pa
 
         if indices.size == 0:
@@ -173,9 +199,7 @@ class Spill:
             with pa.memory_map(self.files[u]) as source:
                 pieces.append(pa.ipc.open_file(source).read_all().take(pa.array(picked)))
         table = pa.concat_tables(pieces).take(pa.array(np.argsort(order, kind="stable")))
-        cols = [table.column(name).to_pylist() for name in self.SCHEMA_FIELDS]
-        details = [orjson.loads(d) if d else {} for d in cols[5]]
-        return list(zip(cols[0], cols[1], cols[2], cols[3], cols[4], details))
+        return self.rows(table)
 
 
 # ----------------------------------------------------------------------------- the pool

@@ -76,6 +76,9 @@ class RunOptions:
     #: False: the sidecar keeps parsed prices but no raw model text, which can
     #: quote the product (for data that must not be redistributed).
     raw_output: bool = True
+    #: ``local`` (threads here) or ``ray`` (Ray Data actors; see price_bench.engines.ray_predict).
+    engine: str = "local"
+    ray_address: str | None = None
 
 
 @dataclass
@@ -305,7 +308,7 @@ def _predict_missing(
         stage = "fit"
         fit_seconds, reused = fit_or_load(predictor, ctx.dataset, workdir, refit=ctx.options.refit)
         stage = "predict"
-        fresh = _predict_batches(predictor, missing, ctx, key, redact, progress)
+        fresh = _predict_batches(predictor, missing, ctx, key, redact, progress, workdir=workdir)
         stage = "info"
         save_info(workdir, predictor.info(), redact)
         return fit_seconds, reused, fresh
@@ -334,7 +337,8 @@ def _call_predict(predictor: Predictor, batch: list[Item]) -> tuple[list[Predict
 
 
 def _predict_batches(
-    predictor: Predictor, missing: list[Item], ctx: _Context, key: CacheKey | None, redact: Redactor, progress: RunProgress
+    predictor: Predictor, missing: list[Item], ctx: _Context, key: CacheKey | None, redact: Redactor, progress: RunProgress,
+    workdir: Path | None = None,
 ) -> dict[str, Prediction]:
     """Predict ``missing`` batch by batch, committing each finished batch to the cache."""
     fresh: dict[str, Prediction] = {}
@@ -360,6 +364,11 @@ def _predict_batches(
             ctx.cache.put(key, rows)
         progress.advance(len(batch), running.update(batch, predictions))
 
+    if ctx.options.engine == "ray":
+        from price_bench.engines.ray_predict import predict_on_ray
+
+        predict_on_ray(predictor, workdir, missing, accept, address=ctx.options.ray_address)
+        return fresh
     batches = _batches(missing, getattr(predictor, "batch_size", 64) or 64)
     if ctx.options.workers == 1:
         for batch in batches:
