@@ -100,8 +100,9 @@ class Span:
     end: int
 
 
-def plan_spans(source_index: int, path: str, span_bytes: int = SPAN_BYTES) -> list[Span]:
-    """Cut a file into spans of about ``span_bytes`` that end just after a newline."""
+def plan_spans(source_index: int, path: str, span_bytes: int | None = None) -> list[Span]:
+    """Cut a file into spans of about ``span_bytes`` (default :data:`SPAN_BYTES`) that end just after a newline."""
+    span_bytes = span_bytes or SPAN_BYTES
     spans: list[Span] = []
     try:
         size = os.path.getsize(path)
