@@ -8,7 +8,13 @@ Pairs at or above the threshold are near-duplicates. With these bands a pair
 at Jaccard 0.8 is proposed with probability > 0.999, at 0.5 with about 0.65
 (and then rejected by the exact check).
 
-Memory is about 640 bytes per text (signature and band keys).
+Words are hashed with a stable polynomial hash computed for a whole batch
+at once (numpy), so signatures do not depend on which texts were hashed
+together or in which process; :class:`Matcher` checks any block of
+reference texts on its own, so blocks can run in any number of processes.
+
+Memory is about 640 bytes per text (signature and band keys), plus the
+query side's shingle sets.
 """
 
 from __future__ import annotations
