@@ -97,8 +97,9 @@ def child_build(path: str, workers: int, home: str, engine: str) -> None:
     start = time.perf_counter()
     if engine == "ray":
         import ray
+        import ray.data
 
-        ray.init(num_cpus=workers, object_store_memory=400 * 1024 * 1024, include_dashboard=False,
+        ray.init(address="local", num_cpus=workers, object_store_memory=400 * 1024 * 1024, include_dashboard=False,
                  log_to_driver=False, configure_logging=False)
         ray.data.DataContext.get_current().enable_progress_bars = False
     ds = build_dataset("bench", path, workers=workers, home=Path(home), engine=engine, timings=timings)
@@ -115,8 +116,13 @@ def child_build(path: str, workers: int, home: str, engine: str) -> None:
 
 
 def _child(*args: str, timeout: float = 3600) -> dict:
-    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True, timeout=timeout)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        lines = [line for line in out.stderr.strip().splitlines() if line.strip()]
+        raise RuntimeError(f"child {args[0]} failed: {lines[-1] if lines else out.returncode}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(json.dumps({"child": list(args[:1]) + list(args[1:2]), **result}), file=sys.stderr, flush=True)
+    return result
 
 
 def orjson_seconds(path: Path) -> float:
@@ -192,7 +198,11 @@ def main() -> None:
                 make_input(inputs[records], records)
             path = inputs[records]
             decode = orjson_seconds(path)
-            r = build(path, workers, engine)
+            try:
+                r = build(path, workers, engine)
+            except RuntimeError as exc:
+                rows.append((f"{records:,}", engine, str(workers), "failed", "-", "-", f"{decode:.1f}", "-", "-", "-", "-", str(exc)[:60]))
+                continue
             rate = r["read"] / r["seconds"]
             if workers == 1 and engine == "local":
                 one_process_rate[records] = rate
