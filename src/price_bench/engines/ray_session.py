@@ -35,11 +35,11 @@ def ray_session(address: str | None = None) -> Iterator[object]:
     if ray.is_initialized():
         yield ray
         return
-    target = address or os.environ.get("RAY_ADDRESS") or None
+    target = address or os.environ.get("RAY_ADDRESS") or "local"  # "local": a new Ray for this command
     try:
         ray.init(address=target, log_to_driver=False, include_dashboard=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise RayUnavailable(f"cannot connect to Ray at {target or 'a new local cluster'}: {' '.join(str(exc).split())[:200]}") from None
+        raise RayUnavailable(f"cannot connect to Ray at {target}: {' '.join(str(exc).split())[:200]}") from None
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
         yield ray
