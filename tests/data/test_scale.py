@@ -104,3 +104,32 @@ def test_a_killed_worker_fails_the_build_and_leaves_no_dataset(tmp_path, raw_rec
     assert "Traceback" not in err
     root = price_bench_home / "datasets"
     assert not root.exists() or list(root.iterdir()) == []
+
+
+def test_fast_scrub_equals_the_regex_scrub():
+    import random
+    import re
+
+    from price_bench.data.curation import _drop_part_number, scrub_part_numbers
+
+    def regex_scrub(text: str, min_len: int) -> str:
+        scrubbed = re.sub(rf"[A-Z0-9]{{{min_len},}}(?!\w)", _drop_part_number, text)
+        if len(scrubbed) == len(text):
+            return text
+        return "\n".join(" ".join(line.split()) for line in scrubbed.split("\n"))
+
+    rng = random.Random(3)
+    alphabet = "AB19 a_-é\nZ0x.Ŝ™"
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        for min_len in (7, 3):
+            assert scrub_part_numbers(text, min_len) == regex_scrub(text, min_len), (text, min_len)
+
+
+def test_signatures_do_not_depend_on_the_batch_or_process():
+    from price_bench.data.neardup import Shingler, signatures
+
+    texts = [f"Stainless steel kettle model {n} with a 1.7 litre capacity and auto shut-off" for n in range(300)]
+    alone = signatures(texts[150:151], Shingler(3))
+    together = signatures(texts, Shingler(3))
+    assert (alone[0] == together[150]).all()
