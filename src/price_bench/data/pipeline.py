@@ -316,9 +316,10 @@ class _ProgressTracker:
         if self.callback is None:
             return
         if index != self.current:
-            if self.current is not None:
+            if self.current is not None:  # the next file starts where the previous one ended
                 self._emit(self.current, True)
-            self.current, self.started = index, time.perf_counter()
+                self.started = time.perf_counter()
+            self.current = index
         now = time.perf_counter()
         if now - self.last >= self.EVERY_S:
             self.last = now
