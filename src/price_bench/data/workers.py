@@ -193,13 +193,14 @@ class Spill:
         ends = np.asarray(self.ends, dtype=np.int64)
         unit = np.searchsorted(ends, indices, side="right")
         order = np.argsort(unit, kind="stable")
-        pieces = []
+        out: list[tuple | None] = [None] * indices.size
         for u in np.unique(unit).tolist():
-            picked = indices[order][unit[order] == u] - (ends[u - 1] if u else 0)
+            slots = order[unit[order] == u]  # output positions served by this unit's file
             with pa.memory_map(self.files[u]) as source:
-                pieces.append(pa.ipc.open_file(source).read_all().take(pa.array(picked)))
-        table = pa.concat_tables(pieces).take(pa.array(np.argsort(order, kind="stable")))
-        return self.rows(table)
+                piece = pa.ipc.open_file(source).read_all().take(pa.array(indices[slots] - (ends[u - 1] if u else 0)))
+            for slot, row in zip(slots.tolist(), self.rows(piece)):
+                out[slot] = row  # one unit's rows at a time: no second full copy of the selection in Arrow
+        return out  # type: ignore[return-value]
 
 
 # ----------------------------------------------------------------------------- the pool
