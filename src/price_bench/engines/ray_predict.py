@@ -84,17 +84,18 @@ def predict_on_ray(
             "title": pa.array([i.title for i in missing], pa.string()),
             "details": pa.array([orjson.dumps(i.details) if i.details else None for i in missing], pa.binary()),
         })
-        ds = (
-            ray.data.from_arrow(table)
-            .repartition(max(1, -(-len(missing) // size)))
-            .map_batches(
-                _PredictActor,
-                fn_constructor_args=(type(predictor), predictor.config, predictor.seed, str(workdir)),
-                batch_size=size, batch_format="pyarrow", concurrency=pool,
-            )
+        slices = [table.slice(lo, size) for lo in range(0, table.num_rows, size)]  # one block per batch
+        ds = ray.data.from_arrow(slices).map_batches(
+            _PredictActor,
+            fn_constructor_args=(type(predictor), predictor.config, predictor.seed, str(workdir)),
+            batch_size=size, batch_format="pyarrow", concurrency=(1, pool),
         )
-        for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-            ids = batch.column("id").to_pylist()
-            predictions = [Prediction(**orjson.loads(b)) for b in batch.column("prediction").to_pylist()]
-            seconds = sum(p.latency_s or 0.0 for p in predictions)
-            accept([by_id[i] for i in ids], (predictions, seconds))
+        batches = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow"))  # a generator: close() stops it
+        try:
+            for batch in batches:
+                ids = batch.column("id").to_pylist()
+                predictions = [Prediction(**orjson.loads(b)) for b in batch.column("prediction").to_pylist()]
+                seconds = sum(p.latency_s or 0.0 for p in predictions)
+                accept([by_id[i] for i in ids], (predictions, seconds))
+        finally:
+            batches.close()  # an interrupted run releases its actors at once (a rerun must get the CPUs)
