@@ -6,11 +6,13 @@
    test items, response cache off so that every item is a request.
 2. The harness's own added latency per request, against a trivial local stub
    server (:class:`price_bench_frontier.testing.StubChatServer`, in its own
-   process), as medians over sequential requests:
+   process), as medians over sequential requests, the paths taking turns
+   request by request (so that a busy machine's load falls on all of them):
 
    * ``raw HTTP``: one ``http.client`` POST of the same JSON (the floor);
    * ``openai SDK``: ``openai.OpenAI().chat.completions.create`` alone;
    * ``LLMClient, no cache``: our retry loop, parsing of the body, costing;
+   * ``LLMClient, pool of 2``: the same over two stub servers (routing, AIMD gate);
    * ``LLMClient + cache miss``: plus the SQLite lookup and write;
    * ``predictor.predict``: plus prompt building, answer parsing, Prediction;
    * ``cache hit``: a repeated request, answered from SQLite (no HTTP).
@@ -73,17 +75,6 @@ def bench_llama(texts: list[str], levels: list[int]) -> list[tuple]:
     return rows
 
 
-def median_ms(fn: Callable[[int], object], n: int, warmup: int = 10) -> float:
-    for i in range(warmup):
-        fn(-1 - i)
-    times = []
-    for i in range(n):
-        started = time.perf_counter()
-        fn(i)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
-
-
 @contextlib.contextmanager
 def stub_server_process():
     """A StubChatServer in its own process (in-process, it would compete with the client for the GIL)."""
@@ -101,6 +92,24 @@ def stub_server_process():
         process.wait(timeout=10)
 
 
+def interleaved_ms(paths: list[tuple[str, Callable[[int], object]]], n: int, warmup: int = 10) -> list[tuple[str, float]]:
+    """Median ms per call of every path, the paths taking turns call by call.
+
+    On a busy machine, measuring one path after the other would compare
+    different moments of the load; taking turns spreads it over all paths.
+    """
+    for i in range(warmup):
+        for _, fn in paths:
+            fn(-1 - i)
+    times: dict[str, list[float]] = {name: [] for name, _ in paths}
+    for i in range(n):
+        for name, fn in paths:
+            started = time.perf_counter()
+            fn(i)
+            times[name].append(time.perf_counter() - started)
+    return [(name, statistics.median(times[name]) * 1000) for name, _ in paths]
+
+
 def bench_overhead(n: int) -> list[tuple[str, float]]:
     import openai
 
@@ -115,8 +124,7 @@ def bench_overhead(n: int) -> list[tuple[str, float]]:
     def messages(i: int) -> list[dict]:
         return build_messages(f"{text} #{i}")  # distinct per call: no accidental cache hits
 
-    rows: list[tuple[str, float]] = []
-    with stub_server_process() as url, tempfile.TemporaryDirectory() as tmp:
+    with stub_server_process() as url, stub_server_process() as url_2, tempfile.TemporaryDirectory() as tmp:
         address = urlparse(url)
         conn = http.client.HTTPConnection(address.hostname, address.port)
 
@@ -125,22 +133,27 @@ def bench_overhead(n: int) -> list[tuple[str, float]]:
             conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json", "Authorization": "Bearer sk-local"})
             json.loads(conn.getresponse().read())
 
-        rows.append(("raw HTTP (http.client)", median_ms(raw_http, n)))
-        sdk = openai.OpenAI(api_key="sk-local", base_url=url, max_retries=0)
-        rows.append(("openai SDK alone", median_ms(lambda i: sdk.chat.completions.create(model="gpt-4o-mini", messages=messages(i), **params), n)))
-        sdk.close()
-        with LLMClient("gpt-4o-mini", base_url=url, cache=False) as client:
-            rows.append(("LLMClient, no cache", median_ms(lambda i: client.chat(messages(i), **params), n)))
-        cache = ResponseCache(Path(tmp) / "bench.sqlite")
-        with LLMClient("gpt-4o-mini", base_url=url, cache=cache) as client:
-            rows.append(("LLMClient + cache miss", median_ms(lambda i: client.chat(messages(10_000 + i), **params), n)))
-            rows.append(("cache hit (no HTTP)", median_ms(lambda i: client.chat(messages(10_000 + max(i, 0)), **params), n, warmup=0)))
         os.environ["PRICE_BENCH_HOME"] = tmp
-        predictor = FrontierZeroShot(FrontierZeroShot.make_config({"base_url": url, "concurrency": "1"}))
-        rows.append(("predictor.predict, 1 item", median_ms(lambda i: predictor.predict([Item(f"x{i}", f"{text} @{i}", 1.0)]), n)))
-        predictor.close()
-        cache.close()
-    return rows
+        sdk = openai.OpenAI(api_key="sk-local", base_url=url, max_retries=0)
+        plain = LLMClient("gpt-4o-mini", base_url=url, cache=False)
+        pool = LLMClient("gpt-4o-mini", base_url=[url, url_2], cache=False)
+        cache = ResponseCache(Path(tmp) / "bench.sqlite")
+        cached = LLMClient("gpt-4o-mini", base_url=url, cache=cache)
+        predictor = FrontierZeroShot(FrontierZeroShot.make_config({"base_url": url, "concurrency": "1", "structured": "text"}))
+        paths = [
+            ("raw HTTP (http.client)", raw_http),
+            ("openai SDK alone", lambda i: sdk.chat.completions.create(model="gpt-4o-mini", messages=messages(i), **params)),
+            ("LLMClient, no cache", lambda i: plain.chat(messages(i), **params)),
+            ("LLMClient, pool of 2", lambda i: pool.chat(messages(i), **params)),
+            ("LLMClient + cache miss", lambda i: cached.chat(messages(10_000 + i), **params)),
+            ("cache hit (no HTTP)", lambda i: cached.chat(messages(10_000 + i), **params)),  # the key the row above just stored
+            ("predictor.predict, 1 item", lambda i: predictor.predict([Item(f"x{i}", f"{text} @{i}", 1.0)])),
+        ]
+        try:
+            return interleaved_ms(paths, n)
+        finally:
+            for closable in (sdk, plain, pool, cached, predictor, cache):
+                closable.close()
 
 
 def main() -> None:
@@ -165,7 +178,7 @@ def main() -> None:
 
     rows = bench_overhead(args.requests)
     floor = rows[0][1]
-    print(f"added latency per request against a local stub server (median of {args.requests} sequential requests)")
+    print(f"added latency per request against a local stub server (median of {args.requests} sequential requests per path, paths interleaved)")
     print(f"{'path':<28} {'ms/request':>11} {'added vs raw HTTP ms':>21}")
     for name, ms in rows:
         added = "-" if name.startswith("raw") or name.startswith("cache hit") else f"{ms - floor:.2f}"

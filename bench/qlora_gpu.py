@@ -33,13 +33,22 @@ bitsandbytes is not importable otherwise::
 
 ``--device cpu --tiny`` runs the same code on a tiny Llama on the CPU (a
 smoke test of the script, not a benchmark).
+
+``--num-gpus N`` (N > 1) trains data-parallel: the script starts itself under
+``torchrun --standalone --nproc_per_node N``, each process builds the model on
+its own GPU and trains it wrapped in ``DistributedDataParallel`` (NCCL; gloo
+with ``--device cpu``) on its own random batches of ``--batch-size`` each;
+the table gives train tokens/s in total and per GPU (prediction is not
+repeated: it does not depend on the other GPUs).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -176,7 +185,7 @@ def train_speed(model: Any, args: argparse.Namespace, device: str, dtype: Any, v
         optimizer = bnb.optim.PagedAdamW32bit(params, lr=1e-4)
     else:
         optimizer = torch.optim.AdamW(params, lr=1e-4)
-    generator = torch.Generator(device="cpu").manual_seed(1)
+    generator = torch.Generator(device="cpu").manual_seed(1 + int(os.environ.get("RANK", "0")))  # each process its own batches
     model.train()
     _reset_peak(device)
 
@@ -305,12 +314,19 @@ def main() -> None:
     parser.add_argument("--prompt-len", type=int, default=160)
     parser.add_argument("--predict-batch-size", type=int, default=64)
     parser.add_argument("--new-tokens", type=int, default=4, help="Llama 3.1 writes '123.00' in 3 tokens")
+    parser.add_argument("--num-gpus", type=int, default=1, help="data-parallel processes, one GPU each (torchrun + DDP)")
     parser.add_argument("--stage-bitsandbytes", action="store_true", help="copy a trimmed bitsandbytes into build/bnb-stage and exit")
     args = parser.parse_args()
     if args.stage_bitsandbytes:
         stage_bitsandbytes()
         return
     check_environment(args.device)
+    if args.num_gpus > 1:
+        if "LOCAL_RANK" not in os.environ:
+            relaunch_with_torchrun(args.num_gpus)
+            return
+        data_parallel_main(args)
+        return
     import torch
 
     device = args.device
@@ -333,6 +349,69 @@ def main() -> None:
     predict = predict_speed(peft_model, args, device, config.vocab_size)
     name = torch.cuda.get_device_name(0) if device == "cuda" else "CPU (smoke test)"
     print_table(args, name, build, rows, predict)
+
+
+def relaunch_with_torchrun(processes: int) -> None:
+    """Run this script again as ``processes`` torchrun processes (the same arguments)."""
+    if sys.argv[0] == "-c" or not Path(sys.argv[0]).is_file():
+        raise SystemExit("qlora_gpu.py --num-gpus: run it as a script (python bench/qlora_gpu.py ...)")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes), sys.argv[0], *sys.argv[1:]]
+    raise SystemExit(subprocess.call(command))
+
+
+def data_parallel_main(args: argparse.Namespace) -> None:
+    """One torchrun process: the model on this process's GPU, DDP training, the table on rank 0."""
+    import torch
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = args.device
+    rank, local_rank, world = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"]), int(os.environ["WORLD_SIZE"])
+    if device == "cuda":
+        if torch.cuda.device_count() < world:
+            raise SystemExit(f"qlora_gpu.py --num-gpus {world}: only {torch.cuda.device_count()} CUDA devices visible")
+        torch.cuda.set_device(local_rank)  # "cuda" below means this process's GPU
+    dist.init_process_group("nccl" if device == "cuda" else "gloo")
+    try:
+        dtype = torch.bfloat16 if device == "cuda" else torch.float32
+        config = llama_31_8b_config(tiny=args.tiny, layers=args.layers)
+        started = time.perf_counter()
+        model = build_4bit_llama(config, device, dtype)  # the same seed in every process: identical weights
+        _sync(device)
+        build = {"seconds": time.perf_counter() - started, "footprint_gib": model.get_memory_footprint() / 2**30}
+        rows = []
+        settings = {"both": [False, True], "on": [True], "off": [False]}[args.checkpointing]
+        for checkpointing in settings:
+            peft_model = attach_lora(model, args.r, checkpointing)
+            build["trainable"] = peft_model.get_nb_trainable_parameters()[0]
+            wrapped = DistributedDataParallel(peft_model, device_ids=[local_rank] if device == "cuda" else None, broadcast_buffers=False)
+            result = train_speed(wrapped, args, device, dtype, config.vocab_size)
+            totals = torch.tensor([result["tokens_per_s"], result["peak_gib"] if result["peak_gib"] == result["peak_gib"] else 0.0], dtype=torch.float64)
+            if device == "cuda":
+                totals = totals.cuda()
+            dist.all_reduce(totals)
+            label = "gradient checkpointing" if checkpointing else "no checkpointing"
+            rows.append((label, {**result, "total_tokens_per_s": float(totals[0]), "per_gpu_tokens_per_s": float(totals[0]) / world,
+                                 "peak_gib_mean": float(totals[1]) / world}))
+            del wrapped
+            model = detach_lora(peft_model)
+        if rank == 0:
+            name = torch.cuda.get_device_name(0) if device == "cuda" else "CPU processes (smoke test)"
+            print_parallel_table(args, name, world, build, rows)
+    finally:
+        dist.destroy_process_group()
+
+
+def print_parallel_table(args: argparse.Namespace, device_name: str, world: int, build: dict, rows: list[tuple[str, dict]]) -> None:
+    shape = "tiny Llama" if args.tiny else "Llama-3.1-8B-shaped model"
+    print(f"\nQLoRA data-parallel training (DDP), {shape} with random weights, 4-bit nf4, on {world} x {device_name}")
+    print(f"model built in {build['seconds']:.1f} s per process; {build['footprint_gib']:.2f} GiB weights per GPU; "
+          f"LoRA r={args.r}: {build['trainable']:,} trainable parameters\n")
+    print("| GPUs | setting | batch per GPU | tokens/s total | tokens/s per GPU | s/step | peak GPU memory GiB (mean) |")
+    print("|---|---|---|---|---|---|---|")
+    for label, r in rows:
+        print(f"| {world} | {label} | {args.batch_size} x {args.seq_len} | {r['total_tokens_per_s']:,.0f} | "
+              f"{r['per_gpu_tokens_per_s']:,.0f} | {r['s_per_step']:.2f} | {r['peak_gib_mean']:.1f} |")
 
 
 if __name__ == "__main__":

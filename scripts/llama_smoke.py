@@ -18,6 +18,7 @@ gguf = next(p for p in folder.iterdir() if p.name.endswith(".gguf"))
 llm = llama_cpp.Llama(model_path=str(gguf), n_ctx=256, n_threads=1, verbose=False)
 out = llm.create_chat_completion([{"role": "user", "content": "Say hi"}], max_tokens=4, temperature=0)
 print("llama-cpp-python", llama_cpp.__version__, "answered:", repr(out["choices"][0]["message"]["content"]))
+print("built for:", llama_cpp.llama_print_system_info().decode().strip())
 """
 
 

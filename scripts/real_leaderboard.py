@@ -73,7 +73,7 @@ def main() -> int:
     if not Path(args.items).exists():
         print(f"{args.items}: not found (the real items live in ../shared/data beside the checkout)", file=sys.stderr)
         return 2
-    codes = [price_bench("data", "build", DATASET, "--source", args.items)]
+    codes = [price_bench("data", "build", DATASET, "--source", args.items, "--force")]  # deterministic: same items
     overrides = list(QLORA_CPU)
     if args.skip_llm:
         codes.append(run_all(*overrides))

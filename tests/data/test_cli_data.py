@@ -65,7 +65,7 @@ def test_errors_are_one_line_without_traceback(run, tmp_path, raw_file):
         assert result.exit_code != 0, args
         assert "Traceback" not in result.output
         lines = [line for line in result.output.splitlines() if line.strip()]
-        assert len(lines) == 1 and lines[0].startswith("error: "), (args, result.output)
+        assert len(lines) == 1 and lines[0].startswith("Error: "), (args, result.output)
     strict = run("data", "build", "x", "--source", str(raw_file), "--strict")
     assert f"{raw_file}:81: malformed JSON" in strict.output
 

@@ -100,7 +100,7 @@ def test_a_killed_worker_fails_the_build_and_leaves_no_dataset(tmp_path, raw_rec
     os.kill(workers[0].pid, signal.SIGKILL)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 1
-    assert "error: a curation worker process died" in err and "nothing was written" in err
+    assert "Error: a curation worker process died" in err and "nothing was written" in err
     assert "Traceback" not in err
     root = price_bench_home / "datasets"
     assert not root.exists() or list(root.iterdir()) == []

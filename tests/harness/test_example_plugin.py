@@ -50,5 +50,5 @@ def test_pip_installed_example_plugin_runs_through_the_cli(tiny_dataset, tmp_pat
     record = json.loads(Path(outcomes["keyword-heuristic"]["record"]).read_text())
     assert record["predictor"]["plugin_distribution"] == "price-bench-example"
     assert record["predictor"]["plugin_version"] == "0.1.0"
-    assert record["predictor"]["config"] == {"min_count": 2, "max_words": 40}
+    assert record["predictor"]["config"] == {"batch_timeout_s": None, "min_count": 2, "max_words": 40}
     assert record["n_items"] == 30

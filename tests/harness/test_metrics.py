@@ -119,3 +119,21 @@ def test_score_builds_record_metrics():
     assert metrics["mse"].ci_low is None  # CIs only for Error, RMSLE and Hits
     assert set(breakdowns) == {"price_band", "category"}
     assert breakdowns["category"]["a"].error == 5.0
+
+
+def test_bca_intervals_contain_the_estimate_and_lean_with_the_skew():
+    import numpy as np
+
+    from price_bench.metrics import score
+
+    rng = np.random.default_rng(5)
+    truth = rng.lognormal(4, 1, 800)
+    guess = truth * rng.lognormal(0, 0.6, 800)
+    pct, _ = score(truth, guess, np.ones(800, bool), n_resamples=800, seed=1)
+    bca, _ = score(truth, guess, np.ones(800, bool), n_resamples=800, seed=1, ci_method="bca")
+    for name in ("error", "rmsle", "hits"):
+        assert bca[name].ci_low < bca[name].value < bca[name].ci_high
+    # absolute errors are right-skewed: BCa moves the interval up relative to the percentile one
+    assert bca["error"].ci_high >= pct["error"].ci_high
+    with pytest.raises(ValueError, match="unknown CI method"):
+        score(truth, guess, np.ones(800, bool), ci_method="normal")

@@ -167,7 +167,19 @@ class _PluginB(_PluginA):
     pass
 
 
-def test_duplicate_id_names_both_origins(register_plugin):
+def test_duplicate_id_keeps_the_first_and_names_both_origins(register_plugin):
+    register_plugin(_PluginA(), name="first-plugin")
+    register_plugin(_PluginB(), name="second-plugin")
+    registry = manager.get_registry()
+    [warning] = registry.warnings
+    assert "'same-id'" in warning and "first-plugin" in warning and "second-plugin" in warning
+    assert registry.get("same-id").origin == "first-plugin (in-process)", "the first registration is kept"
+    with pytest.raises(DuplicatePredictorError, match="registered twice"):
+        registry.get("same-id").load()
+
+
+def test_duplicate_id_raises_under_the_strict_switch(register_plugin, monkeypatch):
+    monkeypatch.setenv("PRICE_BENCH_STRICT_PLUGINS", "1")
     register_plugin(_PluginA(), name="first-plugin")
     register_plugin(_PluginB(), name="second-plugin")
     with pytest.raises(DuplicatePredictorError) as info:
@@ -176,12 +188,12 @@ def test_duplicate_id_names_both_origins(register_plugin):
     assert "'same-id'" in message and "first-plugin" in message and "second-plugin" in message
 
 
-def test_duplicate_id_is_a_one_line_cli_error(register_plugin):
+def test_duplicate_id_is_a_one_line_cli_warning(register_plugin):
     from price_bench.cli.main import get_cli
 
     register_plugin(_PluginA(), name="first-plugin")
     register_plugin(_PluginB(), name="second-plugin")
     result = CliRunner().invoke(get_cli(), ["list"])
-    assert result.exit_code == 1
-    assert result.output.startswith("Error: predictor id 'same-id' is registered twice")
-    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert result.exit_code == 0
+    assert "warning: predictor id 'same-id' is registered twice" in result.output
+    assert "Traceback" not in result.output

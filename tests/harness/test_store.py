@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from price_bench.results.schema import DatasetRef, ItemPrediction, PredictorInfo, RunRecord
 from price_bench.results.store import load_records, predictions_jsonl, read_predictions, write_record
 
@@ -47,3 +49,27 @@ def test_fast_path_matches_the_model_encoding():
     fast = [json.loads(line) for line in predictions_jsonl(_rows()).splitlines()]
     slow = [json.loads(line) for line in predictions_jsonl([ItemPrediction(**row) for row in _rows()]).splitlines()]
     assert fast == slow
+
+
+def test_committed_records_from_before_provenance_still_load():
+    from pathlib import Path
+
+    from price_bench.results.store import load_records
+
+    root = Path(__file__).resolve().parents[2] / "results"
+    if not root.is_dir():
+        pytest.skip("no committed results/")
+    records = load_records(root)
+    assert records and all(r.provenance is None and r.predictor.code_digest is None for _, r in records)
+
+
+def test_progress_shows_the_fitting_phase():
+    from price_bench.harness.progress import RunProgress
+
+    with RunProgress(enabled=True) as progress:
+        progress.start("slow-fit", total=10)
+        progress.phase("fitting")
+        assert progress._progress.tasks[-1].description == "slow-fit · fitting"
+        progress.phase("predicting")
+        assert progress._progress.tasks[-1].description == "slow-fit · predicting"
+        progress.finish()

@@ -82,54 +82,73 @@ def test_one_table_row_per_predictor(visit):
     v = visit()
     rows = v.page.locator("table#leaderboard tbody tr")
     assert rows.count() == 5
-    assert rows.nth(0).locator("td").nth(1).inner_text().startswith("random-forest @1980194")
-    assert rows.nth(4).locator("td").nth(1).inner_text().startswith("constant-mean")
+    assert rows.nth(0).locator("td").nth(2).inner_text().startswith("random-forest · n_estimators=300")
+    assert rows.nth(4).locator("td").nth(2).inner_text().startswith("constant-mean")
 
 
 def test_charts_are_present_and_drawn(visit):
     v = visit()
     charts = v.page.locator("svg.chart")
-    assert charts.count() == 1 + 2 * 5
+    assert charts.count() == 1 + 1 + 2 * 5  # Error, calibration by price band, two per predictor
     box = charts.nth(0).bounding_box()
     assert box["width"] > 400 and box["height"] > 150
     assert v.page.locator("#ranking svg.chart text").filter(has_text="constant-mean").count() == 1
     assert v.page.locator("#predictors svg.chart text").filter(has_text="guess = truth").count() == 5
 
 
-def test_screenshots_desktop_and_phone(visit, tmp_path):
-    desktop = visit()
-    desktop.page.screenshot(path=str(tmp_path / "desktop.png"), full_page=True)
-    phone = visit(width=390)
-    phone.page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
-    assert (tmp_path / "desktop.png").stat().st_size > 50_000 and (tmp_path / "phone.png").stat().st_size > 50_000
+SCREENSHOTS_ENV = "PRICE_BENCH_SCREENSHOTS"
+
+
+@pytest.mark.parametrize("name", ["demo", "amazon-course"])
+def test_screenshots_desktop_and_phone(visit, tmp_path, name):
+    """Screenshots at desktop and phone width (copied to $PRICE_BENCH_SCREENSHOTS_FIXTURE when set)."""
+    import os
+    import shutil
+
+    desktop = visit(f"{name}.html")
+    desktop.page.screenshot(path=str(tmp_path / f"{name}-desktop.png"), full_page=True)
+    phone = visit(f"{name}.html", width=390)
+    phone.page.screenshot(path=str(tmp_path / f"{name}-phone.png"), full_page=True)
+    assert (tmp_path / f"{name}-desktop.png").stat().st_size > 50_000 and (tmp_path / f"{name}-phone.png").stat().st_size > 20_000
     # At phone width the page itself never scrolls sideways: wide tables scroll inside their box.
     assert phone.page.evaluate("document.documentElement.scrollWidth") <= 390
-    chart = phone.page.locator("svg.chart").nth(0).bounding_box()
-    assert chart["width"] <= 390
+    box = phone.page.locator(".chart-box").nth(0).bounding_box()
+    assert box["width"] <= 390  # a wide chart keeps its text readable and scrolls inside this box
+    # ... and the ranking is a list of readable cards instead of a table cut to three columns.
+    assert phone.page.locator("table#leaderboard").is_visible() is False
+    cards = phone.page.locator("ol.cards li.card")
+    assert cards.count() == phone.page.locator("table#leaderboard tbody tr").count() and cards.nth(0).is_visible()
+    assert cards.nth(0).bounding_box()["width"] <= 390 and "tier 1" in cards.nth(0).inner_text()
+    assert desktop.page.locator("ol.cards").is_visible() is False and desktop.page.locator("table#leaderboard").is_visible()
+    target = os.environ.get(SCREENSHOTS_ENV + "_FIXTURE")
+    if target:  # the test records' pages (not the committed ones: see the next test)
+        Path(target).mkdir(parents=True, exist_ok=True)
+        for shot in tmp_path.glob(f"{name}-*.png"):
+            shutil.copy(shot, Path(target) / shot.name)
 
 
 def test_script_in_a_record_renders_as_text_and_never_runs(visit):
     v = visit()
     v.page.wait_for_timeout(200)
     assert v.dialogs == []
-    cell = v.page.locator("#p-frontier td").filter(has_text="alert(1)")
+    cell = v.page.locator("#p-frontier-gpt-4o-mini td").filter(has_text="alert(1)")
     assert cell.count() == 1
     assert cell.inner_text() == "Price is $5000 <script>alert(1)</script> & <b>bold</b>"
-    assert v.page.locator("#p-frontier b").count() == 0
+    assert v.page.locator("#p-frontier-gpt-4o-mini b").count() == 0
     assert v.page.locator("script").count() == 1
     assert "CUDA out of memory <while loading>" in v.page.locator("#not-run").inner_text()
 
 
 def test_clicking_a_heading_sorts_the_table(visit):
     v = visit()
-    hits = v.page.locator("table#leaderboard thead th").nth(4)
-    first = v.page.locator("table#leaderboard tbody tr").nth(0).locator("td").nth(1)
+    hits = v.page.locator("table#leaderboard thead th").nth(7)
+    first = v.page.locator("table#leaderboard tbody tr").nth(0).locator("td").nth(2)
     hits.click()
     assert hits.get_attribute("aria-sort") == "ascending"
     assert first.inner_text().startswith("constant-mean")
     hits.click()
     assert hits.get_attribute("aria-sort") == "descending"
-    assert v.page.locator("table#leaderboard tbody tr").nth(0).locator("td").nth(1).inner_text().startswith("frontier")
+    assert v.page.locator("table#leaderboard tbody tr").nth(0).locator("td").nth(2).inner_text().startswith("frontier")
     assert v.errors == []
 
 
@@ -139,7 +158,7 @@ def test_readable_without_javascript(playwright_driver, shared_site, tmp_path):
         page = context.new_page()
         page.goto((shared_site / "leaderboards" / "demo.html").as_uri())
         assert page.locator("table#leaderboard tbody tr").count() == 5
-        assert page.locator("svg.chart").count() == 11
+        assert page.locator("svg.chart").count() == 12
         assert page.locator("#breakdowns table").count() == 2
     finally:
         context.close()
@@ -153,3 +172,41 @@ def test_a_predictor_link_opens_its_closed_section(visit):
     v.page.wait_for_timeout(200)
     assert section.get_attribute("open") is not None
     assert v.page.locator("#p-constant-mean svg.chart").nth(0).is_visible()
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["demo", "amazon-course"])
+def test_committed_pages_at_desktop_and_phone_width(browser_context, tmp_path, name):
+    """The committed leaderboards/ pages: no console error, phone cards, no sideways scroll; screenshots of both widths.
+
+    With $PRICE_BENCH_SCREENSHOTS set (e.g. docs/screenshots) the first screen and the ranking of each are kept there.
+    """
+    import os
+    import shutil
+
+    page_file = REPO / "leaderboards" / f"{name}.html"
+    if not page_file.exists():
+        pytest.skip(f"{page_file} is not committed")
+    shots = []
+    for width in (1280, 390):
+        v = Visit(browser_context, page_file, width)
+        try:
+            assert v.errors == [] and [u for u in v.requests if not u.startswith(("file:", "data:"))] == []
+            assert v.page.evaluate("document.documentElement.scrollWidth") <= width
+            cards, table = v.page.locator("ol.cards"), v.page.locator("table#leaderboard")
+            assert (cards.is_visible(), table.is_visible()) == ((True, False) if width < 640 else (False, True))
+            first = tmp_path / f"{name}-{'phone' if width < 640 else 'desktop'}.png"
+            v.page.screenshot(path=str(first))
+            ranking = first.with_name(first.stem + "-ranking.png")
+            v.page.locator("#ranking").screenshot(path=str(ranking))
+            shots += [first, ranking]
+        finally:
+            v.page.close()
+    assert all(p.stat().st_size > 10_000 for p in shots)
+    target = os.environ.get(SCREENSHOTS_ENV)
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        for shot in shots:
+            shutil.copy(shot, Path(target) / shot.name)

@@ -27,10 +27,32 @@ def _preds(errors):
     return [ItemPrediction(id=str(i), truth=100.0, guess=100.0 + e, parsed=100.0 + e) for i, e in enumerate(errors)]
 
 
-def test_running_error_ends_at_the_mean_with_its_95_percent_band():
-    svg = charts.running_error(_preds([10, -20, 30]), "p", chart_id="r")
-    # mean |err| 20; sd 10; half-width 1.96 * 10 / sqrt(3) = 11.32
-    assert "p: $20.00 ± $11.32" in svg
+def test_running_error_ends_at_the_mean_with_the_records_bootstrap_ci():
+    svg = charts.running_error(_preds([10, -20, 30]), "p", chart_id="r", ci=(11.5, 28.0))
+    assert "p: $20.00 ($11.50–$28.00)" in svg and "95% bootstrap band" in svg
+    ks, low, high = charts.running_band(__import__("numpy").array([10.0, 20.0, 30.0] * 50))
+    assert ks[-1] == 150 and low[-1] < 20.0 < high[-1]
+
+
+def test_error_chart_clips_an_outlier_and_survives_non_finite_values():
+    svg = charts.error_bars(["a", "b", "huge", "inf"], [60.0, 65.0, 900.0, float("inf")],
+                            [(55.0, 66.0), (60.0, 71.0), (100.0, 1e308), (None, None)], chart_id="e", tiers=[1, 1, 2, None])
+    assert "$900.00 ▶" in svg and "off the scale" in svg and "inf" not in svg.replace("info", "")
+    low, limit = charts.error_scale([60.0, 900.0], [66.0, 1e308], [55.0, 100.0])
+    assert limit < 300 and low < 55.0
+
+
+def test_pareto_front_and_frontier_chart():
+    assert charts.pareto_front([(1.0, 100.0), (2.0, 80.0), (3.0, 90.0), (4.0, 60.0)]) == [0, 1, 3]
+    svg = charts.cost_frontier([("a", 1e-5, 100.0, 1), ("b", 1e-3, 60.0, 1), ("c", 0.0, 50.0, 1)], "time", chart_id="f")
+    assert "Pareto front" in svg and "nothing to plot" not in svg  # c (free: no place on a log axis) is left out
+    assert "nothing to plot" in charts.cost_frontier([("c", 0.0, 50.0, 1)], "time", chart_id="g")
+
+
+def test_calibration_chart_draws_one_line_per_row():
+    preds = [ItemPrediction(id=str(i), truth=float(t), guess=float(t) * 0.5, parsed=1.0) for i, t in enumerate(range(5, 900, 5))]
+    svg = charts.band_calibration([("half", 1, preds), ("empty", 2, [])], chart_id="c")
+    assert "half" in svg and "×0.5" in svg
 
 
 def test_scatter_counts_each_band_in_its_legend():
@@ -66,3 +88,13 @@ def test_many_points_are_one_embedded_image_and_still_byte_stable():
     first = charts.truth_vs_guess(preds, "p", chart_id="big")
     assert first.count("<image") == 1 and 'xlink:href="data:image/png;base64,' in first
     assert first == charts.truth_vs_guess(preds, "p", chart_id="big")
+
+
+def test_page_css_colours_tiers_like_the_charts():
+    from importlib import resources
+
+    css = resources.files("price_bench.leaderboard").joinpath("style.css").read_text()
+    for tier, colour in enumerate(charts.TIER_COLOURS, 1):
+        assert f".tier-{tier} {{ --tier: {colour}; }}" in css
+    assert f".tier-more {{ --tier: {charts.MORE_TIERS}; }}" in css
+    assert charts.tier_colour(len(charts.TIER_COLOURS) + 1) == charts.MORE_TIERS

@@ -14,8 +14,8 @@ def _board(results_dir, name="demo"):
 def test_one_row_per_predictor_and_config_ranked_by_error(results_dir):
     board = _board(results_dir)
     labels = [board.label(e) for e in board.ranked]
-    assert sorted(labels) == sorted(["random-forest @1980194", "random-forest @34b8fbb", "frontier",
-                                     "linear-regression", "constant-mean"])
+    assert sorted(labels) == sorted(["random-forest · n_estimators=300", "random-forest · n_estimators=100",
+                                     "frontier · gpt-4o-mini", "linear-regression", "constant-mean"])
     errors = [e.record.metrics["error"].value for e in board.ranked]
     assert errors == sorted(errors)
     assert board.label(board.ranked[-1]) == "constant-mean"
@@ -72,3 +72,19 @@ def test_only_limit_runs_give_no_board(tmp_path, kit):
 
 def test_latest_run_is_the_newest_finish_time(results_dir):
     assert _board(results_dir).latest_run == "2026-11-23T10:00:00+00:00"
+
+
+def test_runs_with_several_seeds_make_one_row_with_mean_and_spread(results_dir, kit, tmp_path):
+    from price_bench import leaderboard as lb
+
+    for seed, sigma in ((1, 0.4), (2, 0.5)):
+        rec, preds = kit.record("linear-regression", preds=kit.predictions("noisy", sigma, 10 + seed),
+                                finished=f"2026-11-2{4 + seed}T10:00:00+00:00")
+        write_record(results_dir, rec.model_copy(update={"seed": seed, "run_id": rec.run_id + f"-s{seed}"}), preds)
+    board = _board(results_dir)
+    key = next(e.key for e in board.ranked if e.key[0] == "linear-regression")
+    assert [e.record.seed for e in board.seed_runs[key]] == [0, 1, 2]
+    assert sum(1 for e in board.ranked if e.key[0] == "linear-regression") == 1
+    md = lb.plan(results_dir, tmp_path / "lb", dataset="demo").files[tmp_path / "lb" / "demo.md"]
+    row = next(line for line in md.splitlines() if "| linear-regression |" in line)
+    assert "3 seeds, sd \\$" in row

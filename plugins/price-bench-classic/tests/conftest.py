@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from price_bench.items import Item
+from price_bench import Item
 
 TRAIN_SIZE = 1500
 TEST_SIZE = 300
@@ -37,7 +37,7 @@ class Split:
 @pytest.fixture(scope="session")
 def demo_split(tmp_path_factory) -> Split:
     """The first 1,500 train, 150 validation and 300 test items of the ``demo`` catalog."""
-    from price_bench.data.catalog import get_dataset
+    from price_bench.testing import get_dataset
 
     dataset = get_dataset("demo", home=tmp_path_factory.mktemp("classic-demo-home"))
     return Split(dataset.train[:TRAIN_SIZE], dataset.validation[:150], dataset.test[:TEST_SIZE])

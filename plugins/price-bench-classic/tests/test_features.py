@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from price_bench.items import Item
+from price_bench import Item
 from price_bench_classic.features import FeatureEncoder, raw_features, weight_to_pounds
 
 

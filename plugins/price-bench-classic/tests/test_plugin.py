@@ -10,7 +10,7 @@ import price_bench_classic
 
 
 def test_registers_every_predictor_lazily(register_plugin):
-    from price_bench.plugins.manager import get_registry
+    from price_bench.testing import get_registry
 
     register_plugin(price_bench_classic, name="classic-under-test")
     registry = get_registry()
@@ -36,9 +36,7 @@ def test_importing_the_plugin_and_its_modules_imports_no_heavy_library():
 
 
 def test_harness_run_fits_once_then_reuses_the_saved_model(demo_split, register_plugin, tmp_path, monkeypatch):
-    from price_bench.data.dataset import write_dataset
-    from price_bench.harness.runner import RunOptions, run_predictors
-    from price_bench.plugins.manager import get_registry
+    from price_bench.testing import RunOptions, get_registry, run_predictors, write_dataset
 
     register_plugin(price_bench_classic, name="classic-under-test")
     dataset = write_dataset(

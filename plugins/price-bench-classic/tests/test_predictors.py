@@ -81,7 +81,7 @@ def test_word2vec_is_reproducible_in_a_fresh_process(demo_split, tmp_path):
     import subprocess
     import sys
 
-    from price_bench.data.dataset import write_split
+    from price_bench.testing import write_split
 
     write_split(tmp_path / "train.parquet", demo_split.train[:400])
     script = (
@@ -152,7 +152,7 @@ def test_ensemble_config_rejects_unknown_bases(make_predictor):
 
 
 def test_ensemble_is_skipped_when_a_base_is(monkeypatch, make_predictor):
-    from price_bench.predictors.contract import Requirement
+    from price_bench import Requirement
     from price_bench_classic.minilm import MiniLMRidge
 
     monkeypatch.setattr(MiniLMRidge, "requires", (Requirement.package("no_such_package_xyz"),))

@@ -5,10 +5,8 @@ from __future__ import annotations
 import random
 
 import price_bench_example
-from price_bench.data.dataset import write_dataset
-from price_bench.harness.runner import RunOptions, run_predictors
-from price_bench.items import Item
-from price_bench.plugins.manager import get_registry
+from price_bench import Item
+from price_bench.testing import RunOptions, get_registry, run_predictors, write_dataset
 
 
 def _items(split: str, n: int, rng: random.Random) -> list[Item]:
@@ -39,8 +37,8 @@ def test_learns_keywords_and_beats_the_median(register_plugin, tmp_path):
 
 
 def test_min_count_override_is_validated():
-    from price_bench.harness.errors import HarnessError
-    from price_bench.harness.overrides import build_config
+    from price_bench import HarnessError
+    from price_bench.testing import build_config
 
     assert build_config(price_bench_example.KeywordHeuristic, {"min_count": "3"}).min_count == 3
     try:

@@ -16,8 +16,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from price_bench.harness.runner import RunOptions, run_predictors
-from price_bench.predictors.registry import PredictorRegistry, PredictorSpec
+from price_bench import PredictorSpec
+from price_bench.testing import PredictorRegistry, RunOptions, run_predictors
 from price_bench_frontier.client import LLMClient
 from price_bench_frontier.predictors import FrontierFewShot, FrontierRag, FrontierZeroShot
 from price_bench_frontier.prompts import build_messages
@@ -28,12 +28,15 @@ pytestmark = pytest.mark.slow
 MODEL = "smollm2"
 PRICES = json.dumps({MODEL: [0.5, 1.5]})  # pretend list prices, so that cost is non-zero and checkable
 LIMIT = 12
+# Long enough for SmolLM2 to reach a price in some answers: a run in which no answer parses is
+# (rightly) failed, and llama.cpp's chat handler does not continue the "Price is $" prefill.
+MAX_TOKENS = 16
 
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
     """The demo dataset, built once for the session."""
-    from price_bench.data.catalog import get_dataset
+    from price_bench.testing import get_dataset
 
     home = tmp_path_factory.mktemp("demo-home")
     return get_dataset("demo", home=home)
@@ -70,7 +73,10 @@ def test_runs_through_the_harness_and_reruns_for_free(predictor_id, demo, proxy,
         if not minilm_available():
             EXTRA[predictor_id]["embedder"] = "tfidf"
     counting, url = proxy
-    overrides = {"base_url": url, "model": MODEL, "prices": PRICES, "concurrency": "4", "max_tokens": "8", **EXTRA[predictor_id]}
+    # One request per item (the counts below assume it): llama-cpp-python takes `json_object` with a schema
+    # directly (structured="auto" would first try json_schema, which it rejects; see test_llama_pool.py).
+    overrides = {"base_url": url, "model": MODEL, "prices": PRICES, "concurrency": "4", "max_tokens": str(MAX_TOKENS),
+                 "structured": "json_object", **EXTRA[predictor_id]}
     options = RunOptions(dataset="demo", limit=LIMIT, home=price_bench_home, progress=False, n_resamples=50, overrides={predictor_id: overrides})
 
     [first] = run_predictors([predictor_id], options, registry=registry(), dataset=demo)
@@ -78,10 +84,10 @@ def test_runs_through_the_harness_and_reruns_for_free(predictor_id, demo, proxy,
     assert first.status == "complete", first.reason
     assert record.n_items == LIMIT and record.item_errors == 0
     assert counting.chat_requests == LIMIT
-    assert record.usage.tokens_in > LIMIT * 50 and 0 < record.usage.tokens_out <= LIMIT * 8
+    assert record.usage.tokens_in > LIMIT * 50 and 0 < record.usage.tokens_out <= LIMIT * MAX_TOKENS
     expected_cost = (record.usage.tokens_in * 0.5 + record.usage.tokens_out * 1.5) / 1e6
     assert record.usage.cost_usd == pytest.approx(expected_cost)
-    assert record.parse_failures <= LIMIT  # counted by the harness, never a crash
+    assert record.parse_failures < LIMIT  # counted by the harness, never a crash; some answers parse
 
     # Ignoring the harness's prediction cache: every answer comes from the response cache.
     options.overwrite = "always"
@@ -94,8 +100,7 @@ def test_runs_through_the_harness_and_reruns_for_free(predictor_id, demo, proxy,
 def test_concurrent_requests_match_sequential_ones(llama_server, demo):
     conversations = [build_messages(item.text, max_chars=300) for item in demo.test[:6]]
     params = {"temperature": 0, "seed": 1, "max_tokens": 8}
-    with LLMClient(MODEL, base_url=llama_server, cache=False) as sequential:
-        sequential.concurrency = 1
+    with LLMClient(MODEL, base_url=llama_server, cache=False, concurrency=1) as sequential:
         one_by_one = [r.text for r in sequential.chat_many(conversations, **params)]
     with LLMClient(MODEL, base_url=llama_server, cache=False, concurrency=4) as parallel:
         together = parallel.chat_many(conversations, **params)
@@ -114,7 +119,7 @@ def test_cli_run_with_the_installed_entry_point(llama_server, demo, tmp_path):
     command = [
         sys.executable, "-m", "price_bench", "run", "frontier", "--dataset", "demo", "--limit", "3", "--no-progress",
         "--results", str(tmp_path / "results"), "--bootstrap", "20", "--json",
-        "-o", f"frontier.base_url={llama_server}", "-o", f"frontier.model={MODEL}", "-o", "frontier.max_tokens=8",
+        "-o", f"frontier.base_url={llama_server}", "-o", f"frontier.model={MODEL}", "-o", f"frontier.max_tokens={MAX_TOKENS}",
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

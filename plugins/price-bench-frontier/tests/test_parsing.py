@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from price_bench.parsing import parse_price
+from price_bench import parse_price
 
 
 @pytest.mark.parametrize(

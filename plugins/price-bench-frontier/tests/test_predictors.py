@@ -6,10 +6,8 @@ import json
 
 import pytest
 
-from price_bench.data.dataset import write_dataset
-from price_bench.harness.runner import RunOptions, run_predictors
-from price_bench.predictors.registry import PredictorRegistry, PredictorSpec
-from price_bench.results.store import read_predictions
+from price_bench import PredictorSpec
+from price_bench.testing import PredictorRegistry, RunOptions, read_predictions, run_predictors, write_dataset
 import price_bench_frontier
 from price_bench_frontier.client import BUDGET_EXHAUSTED
 from price_bench_frontier.predictors import FrontierFewShot, FrontierRag, FrontierZeroShot
@@ -32,14 +30,15 @@ def dataset(price_bench_home, make_items):
 
 
 def make(cls, url, seed=0, **overrides):
-    return cls(cls.make_config({"base_url": url, "backoff_s": "0.01", **overrides}), seed=seed)
+    # The stub server ignores response_format: these tests cover the free-text path (structured: test_scale.py).
+    return cls(cls.make_config({"base_url": url, "backoff_s": "0.01", "structured": "text", **overrides}), seed=seed)
 
 
 # -- registration and skipping ------------------------------------------------------------
 
 
 def test_plugin_registers_three_lazy_predictors(register_plugin):
-    from price_bench.plugins.manager import get_registry
+    from price_bench.testing import get_registry
 
     register_plugin(price_bench_frontier, name="frontier-under-test")
     reg = get_registry()

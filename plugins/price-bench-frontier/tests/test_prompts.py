@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from price_bench.parsing import parse_price
+from price_bench import parse_price
 from price_bench_frontier.prompts import (
     NO_PREFILL_INSTRUCTION,
     PREFILL,

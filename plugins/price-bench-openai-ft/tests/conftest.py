@@ -6,7 +6,7 @@ import json
 import random
 import pytest
 
-from price_bench.items import Item
+from price_bench import Item
 
 API_KEY = "sk-test-openai-ft-0123456789"
 
@@ -33,7 +33,7 @@ def item_factory():
 @pytest.fixture
 def dataset(price_bench_home):
     """A small synthetic dataset: 40 train, 15 validation, 6 test items."""
-    from price_bench.data.dataset import write_dataset
+    from price_bench.testing import write_dataset
 
     splits = {"train": make_items(40, 1, "tr"), "validation": make_items(15, 2, "va"), "test": make_items(6, 3, "te")}
     return write_dataset("ft-test", splits, {"recipe": {"name": "openai-ft-tests", "version": 1}, "synthetic": True}, home=price_bench_home)

@@ -31,7 +31,7 @@ def _interrupted_fit(dataset, stand_in, workdir, monkeypatch):
 
 
 def test_register_commands_adds_the_openai_ft_group(plugin):
-    from price_bench.plugins.manager import pm
+    from price_bench.testing import pm
 
     group = click.Group("price-bench")
     pm.hook.register_commands(cli=group)

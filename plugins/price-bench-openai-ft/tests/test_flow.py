@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from price_bench.harness.runner import RunOptions, run_predictors
-from price_bench.plugins.manager import get_registry
+from price_bench.testing import RunOptions, get_registry, run_predictors
 from price_bench_openai_ft import jobs as jobs_module
 from price_bench_openai_ft.state import STATE_FILE, JobState
 from price_bench_openai_ft.training_data import answer_for, subsample
@@ -263,3 +262,28 @@ def test_predict_errors_are_per_item_not_crashes(dataset, stand_in, tmp_path):
     assert [p.price for p in predictions] == [None, None]
     assert all("HTTP 404" in p.error and "does not exist" in p.error for p in predictions)
     predictor.close()
+
+
+def test_batch_mode_predicts_through_the_batch_api_at_the_batch_price(tmp_path, item_factory):
+    """Predictions of a fine-tuned model as one OpenAI batch, against the core fake server's /v1/batches."""
+    from price_bench.testing import FakeOpenAIServer
+    from price_bench_frontier.pricing import PriceTable
+    from price_bench_openai_ft.predictor import OpenAIFineTune
+    from price_bench_openai_ft.state import JobState
+
+    model = "ft:gpt-4o-mini-2024-07-18:acme:pricer:abc123"
+    items = item_factory(5, 7, "bt")
+    with FakeOpenAIServer() as server:
+        predictor = OpenAIFineTune(OpenAIFineTune.make_config({"base_url": server.url, "batch": "true", "batch_poll_s": "0"}))
+        predictor.workdir = tmp_path
+        predictor.state = JobState(base_model="gpt-4o-mini-2024-07-18", status="succeeded", fine_tuned_model=model)
+        predictions = predictor.predict(items)
+        predictor.close()
+        assert server.chat_requests == 0 and server.count("POST", "/v1/batches") == 1
+        [line] = [json.loads(raw) for raw in server.file_contents[next(iter(server.batches.values())).data["input_file_id"]].splitlines()][:1]
+    assert line["body"]["model"] == model and line["url"] == "/v1/chat/completions"
+    assert all(p.error is None and p.price is not None for p in predictions)
+    p = predictions[0]
+    full = PriceTable().cost(model, p.tokens_in, p.tokens_out)
+    assert full.known and p.cost_usd == pytest.approx(full.usd / 2)
+    assert list(tmp_path.glob("batch-*.json"))  # the batch id is kept in the work folder

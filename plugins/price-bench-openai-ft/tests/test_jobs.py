@@ -64,8 +64,7 @@ def test_create_with_a_lost_answer_and_no_job_raises(stand_in, tmp_path, monkeyp
 
 
 def test_too_few_train_items_fail_before_any_request(plugin, dataset, stand_in, tmp_path, monkeypatch):
-    from price_bench.harness.runner import RunOptions, run_predictors
-    from price_bench.plugins.manager import get_registry
+    from price_bench.testing import RunOptions, get_registry, run_predictors
 
     monkeypatch.setenv("PRICE_BENCH_RESULTS", str(tmp_path / "results"))
     overrides = {"openai-ft": {"base_url": stand_in.base_url, "confirm": "true", "train_size": "5"}}

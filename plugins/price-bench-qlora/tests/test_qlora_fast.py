@@ -126,7 +126,7 @@ def test_missing_tokenizer_is_a_one_line_error(tmp_path):
 
 
 def test_plugin_registers_both_predictors(register_plugin):
-    from price_bench.plugins.manager import get_registry
+    from price_bench.testing import get_registry
 
     register_plugin(price_bench_qlora, name="qlora-under-test")
     registry = get_registry()
@@ -145,11 +145,12 @@ def test_plugin_import_stays_light():
 
 def test_decoding_settings_do_not_key_the_work_folder():
     """Decoding and logging fields reuse the fitted adapter; training fields refit."""
-    from price_bench.predictors.contract import field_role
+    from price_bench import field_role
 
     roles = {name: field_role(QLoRAConfig, name) for name in QLoRAConfig.model_fields}
     assert {n for n, r in roles.items() if r == "predict"} == {
         "max_new_tokens", "predict_batch_size", "expected_price", "top_k", "merge_for_inference"
     }
-    assert {n for n, r in roles.items() if r == "runtime"} == {"keep_checkpoints", "logging_steps", "report_to", "push_to_hub"}
+    assert {n for n, r in roles.items() if r == "runtime"} == {"batch_timeout_s", "keep_checkpoints", "logging_steps", "report_to", "push_to_hub", "launcher"}
+    assert roles["num_processes"] == "fit"  # DDP shards the data differently: a new fit
     assert roles["lora_r"] == roles["max_seq_length"] == roles["base_model"] == "fit"

@@ -61,7 +61,7 @@ def smollm2_path(home) -> str:
 @pytest.fixture(scope="module")
 def items(home):
     """Demo items (train, validation, test); short texts keep the CPU run quick."""
-    from price_bench.data.catalog import get_dataset
+    from price_bench.testing import get_dataset
 
     dataset = get_dataset("demo", home=home)
     return dataset.train[:N_TRAIN], dataset.validation[:N_VALID], dataset.test[:N_PREDICT]

@@ -16,12 +16,14 @@ from typing import Any, Callable
 
 import click
 
+from price_bench.names import printable as _printable
+
 OVERWRITE_CHOICES = ("never", "always", "missing")
 
 
 def register(cli: click.Group) -> None:
     """Add this module's commands to ``cli``."""
-    for command in (list_cmd, plugins_cmd, run_cmd, results_cmd, show_cmd, compare_cmd, predict_cmd):
+    for command in (list_cmd, plugins_cmd, run_cmd, results_cmd, show_cmd, compare_cmd, predict_cmd, export_cmd):
         cli.add_command(command)
 
 
@@ -43,24 +45,41 @@ def _user_errors(func: Callable) -> Callable:
         try:
             return func(*args, **kwargs)
         except errors as exc:
-            raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+            raise click.ClickException(_printable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)) from None
+        except OSError as exc:  # a read-only or vanished file: one line naming it, never a traceback
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
 
     return wrapper
 
 
-def _warn_plugin_failures() -> None:
-    """One stderr line per plugin that failed to load: loud, but never fatal."""
-    from price_bench.plugins.manager import plugin_failures
+def _warn_plugin_failures(registry=None) -> None:
+    """One stderr line per plugin that failed to load and per refused duplicate predictor id: loud, never fatal."""
+    from price_bench.plugins.manager import get_registry, plugin_failures
 
     for info in plugin_failures():
-        click.echo(f"warning: plugin {info.name} ({info.distribution} {info.version}) not loaded: {info.error}"
-                   " (see `price-bench plugins`)", err=True)
+        click.echo(_printable(f"warning: plugin {info.name} ({info.distribution} {info.version}) not loaded: {info.error}"
+                   " (see `price-bench plugins`)"), err=True)
+    for line in (registry if registry is not None else get_registry()).warnings:
+        click.echo(_printable(f"warning: {line}"), err=True)
 
 
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    # emoji=False: ":x:" in product text or a model answer stays ":x:".
+    return Console(highlight=False, soft_wrap=False, emoji=False, width=None if sys.stdout.isatty() else 160)
+
+
+def _safe(value: Any) -> str:
+    """``value`` as text that Rich shows verbatim: markup escaped (emoji codes are off on :func:`_console`).
+
+    Everything a plugin, a model, a dataset or a result record supplies goes
+    through here before a Rich table or ``console.print`` sees it.
+    """
+    from rich.markup import escape
+
+    return escape(_printable(value))
 
 
 def _echo_json(data: Any) -> None:
@@ -77,7 +96,7 @@ def _fmt(value: float | None, unit: str = "", digits: int = 2) -> str:
     if value is None:
         return "-"
     if unit == "$":
-        return f"${value:,.{digits}f}"
+        return f"-${-value:,.{digits}f}" if value < 0 else f"${value:,.{digits}f}"
     if unit == "%":
         return f"{value:.1f}%"
     return f"{value:,.{digits}f}" if abs(value) < 1e6 else f"{value:,.3g}"
@@ -92,36 +111,13 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 # -- list / plugins --------------------------------------------------------------------------------
 
 
-def predictor_statuses() -> list[dict[str, Any]]:
-    """Every registered predictor with its status (``ready``, ``skipped: reason`` or ``error: ...``).
-
-    Requirement checks run in cheap mode: no heavy import happens here.
-    """
-    from price_bench.harness.runner import one_line
-    from price_bench.plugins.manager import get_registry
-    from price_bench.predictors.contract import cheap_checks
-
-    rows = []
-    with cheap_checks():
-        for spec in get_registry().specs():
-            row = {"id": spec.id, "origin": spec.origin, "plugin_version": spec.plugin_version, "description": spec.description}
-            try:
-                cls = spec.load()
-                row["description"] = cls.description or spec.description
-                reason = cls.skip_reason(cls.Config())
-                row["status"] = "ready" if reason is None else "skipped"
-                row["reason"] = reason
-            except Exception as exc:
-                row["status"], row["reason"] = "error", one_line(exc)
-            rows.append(row)
-    return rows
-
-
 @click.command("list")
 @json_option
 @_user_errors
 def list_cmd(as_json: bool) -> None:
     """List predictors: ready, or skipped and why, with their plugin."""
+    from price_bench.plugins.status import predictor_statuses
+
     rows = predictor_statuses()
     _warn_plugin_failures()
     if as_json:
@@ -135,7 +131,8 @@ def list_cmd(as_json: bool) -> None:
     for row in rows:
         status = row["status"] if row["status"] == "ready" else f"{row['status']}: {row['reason']}"
         style = {"ready": "green", "skipped": "yellow"}.get(row["status"], "red")
-        table.add_row(row["id"], f"[{style}]{status}[/]", f"{row['origin']} {row['plugin_version']}", row["description"])
+        table.add_row(_safe(row["id"]), f"[{style}]{_safe(status)}[/]", _safe(f"{row['origin']} {row['plugin_version']}"),
+                      _safe(row["description"]))
     _console().print(table)
 
 
@@ -158,8 +155,8 @@ def plugins_cmd(as_json: bool) -> None:
     for col in ("name", "distribution", "version", "hooks / error"):
         table.add_column(col)
     for info in infos:
-        detail = f"[red]FAILED: {info.error}[/]" if info.error else ", ".join(info.hooks)
-        table.add_row(info.name, info.distribution, info.version, detail)
+        detail = f"[red]FAILED: {_safe(info.error)}[/]" if info.error else _safe(", ".join(info.hooks))
+        table.add_row(_safe(info.name), _safe(info.distribution), _safe(info.version), detail)
     _console().print(table)
 
 
@@ -169,7 +166,9 @@ def plugins_cmd(as_json: bool) -> None:
 @click.command("run")
 @click.argument("ids", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Run every registered predictor.")
-@click.option("--dataset", default="demo", show_default=True, help="Dataset name (or folder).")
+@click.option("--exclude", "exclude", multiple=True, metavar="ID", help="With --all: leave this predictor out (repeatable).")
+@click.option("--dataset", default="demo", show_default=True,
+              help="Dataset name in the data home, or an explicit folder path (./x, /data/x): a bare name never reads the current folder.")
 @click.option("--limit", type=int, default=None, help="Score only the first N test items (such runs never reach a leaderboard).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Batches predicted concurrently (threads).")
 @click.option("-o", "--override", "overrides", multiple=True, metavar="ID.KEY=VALUE", help="Override a config field (repeatable).")
@@ -181,8 +180,18 @@ def plugins_cmd(as_json: bool) -> None:
     help="missing: reuse cached predictions; always: ignore the cache; never: skip predictors with a complete record.",
 )
 @click.option("--refit", is_flag=True, help="Ignore previous fits in the work folders.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed passed to predictors (part of the cache key).")
-@click.option("--bootstrap", "n_resamples", type=int, default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
+@click.option("--vary", "variants", multiple=True, metavar="ID.KEY=VALUE",
+              help="Run matrix: run ID once per value (repeatable; several keys combine), each a separate leaderboard row.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed passed to predictors (part of the cache key); 0 to 2**63-1.")
+@click.option("--seeds", "seeds", default=None, metavar="0,1,2",
+              help="Run every predictor once per seed; the leaderboard shows the mean and spread across seeds.")
+@click.option("--bootstrap", "n_resamples", type=int, default=1000, show_default=True,
+              help="Bootstrap resamples for the CIs: at least 10 (1000 for reported figures), or 0 for no CIs.")
+@click.option("--ci", "ci_method", type=click.Choice(["percentile", "bca"]), default="percentile", show_default=True,
+              help="Bootstrap CI method: percentile, or bias-corrected and accelerated (BCa); the record names it.")
+@click.option("--keep-cache-on-code-change", "keep_cache", is_flag=True,
+              help="Reuse answers and fits made by an earlier version of a predictor's code (for a change known not to "
+                   "matter, when recomputing costs money; also PRICE_BENCH_KEEP_CACHE_ON_CODE_CHANGE=1).")
 @click.option("--progress/--no-progress", default=None, help="Live progress bar (default: when stderr is a terminal).")
 @click.option(
     "--raw-output/--no-raw-output",
@@ -191,31 +200,57 @@ def plugins_cmd(as_json: bool) -> None:
     help="Keep the predictors' raw text in the per-item file; --no-raw-output for data that must not be "
     "redistributed (model answers can quote the product).",
 )
+@click.option(
+    "--max-error-share",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Exit non-zero when more than this share of a complete run's items errored (errored items are "
+    "never cached: a rerun retries them).",
+)
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="ray: predict with Ray Data over an actor pool (pip install price-bench[ray]).")
 @click.option("--address", "ray_address", default=None, help="Ray cluster address for --engine ray (default: RAY_ADDRESS, else a local Ray).")
 @results_option
 @json_option
 @_user_errors
-def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, seed, n_resamples, progress, raw_output, engine,
-            ray_address, results, as_json) -> None:
+def run_cmd(ids, all_, exclude, dataset, limit, workers, overrides, overwrite, refit, variants, seed, seeds, n_resamples, ci_method,
+            keep_cache, progress, raw_output, max_error_share, engine, ray_address, results, as_json) -> None:
     """Fit and score predictors on a dataset's test split, with caching and resume.
 
-    Exit code 1 when any predictor failed (skipped ones are not failures),
-    130 when interrupted (rerun the same command to resume).
+    Exit code 0 when every predictor completed cleanly; 1 when any predictor
+    failed (a run in which no item got a usable answer is failed), when a
+    complete run has more errored items than --max-error-share allows, or
+    when a predictor named on the command line was skipped (with --all,
+    skipped predictors are not failures); 130 when interrupted (rerun the
+    same command to resume).
     """
-    from price_bench.harness.overrides import parse_overrides
+    from dataclasses import replace
+
+    from price_bench.harness.overrides import parse_overrides, parse_seeds, parse_variants
     from price_bench.harness.runner import RunOptions, resolve_ids, run_predictors
     from price_bench.plugins.manager import get_registry
 
     registry = get_registry()
-    _warn_plugin_failures()
+    _warn_plugin_failures(registry)
     run_ids = resolve_ids(registry, ids, all_)
+    if exclude:
+        from price_bench.harness.errors import HarnessError
+
+        if not all_:
+            raise HarnessError("--exclude goes with --all")
+        unknown = [pid for pid in exclude if pid not in registry]
+        if unknown:
+            raise HarnessError(f"--exclude {unknown[0]}: unknown predictor (see `price-bench list`)")
+        run_ids = [pid for pid in run_ids if pid not in set(exclude)]
     options = RunOptions(
         dataset=dataset,
         limit=limit,
         workers=workers,
         overrides=parse_overrides(overrides),
+        variants=parse_variants(variants),
+        keep_cache_on_code_change=keep_cache,
+        ci_method=ci_method,
         overwrite=overwrite,
         refit=refit,
         results_dir=_results_dir(results),
@@ -230,10 +265,14 @@ def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, see
 
     def report(outcome) -> None:
         if not as_json and not (progress or sys.stderr.isatty()):
-            click.echo(f"{outcome.predictor_id}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""), err=True)
+            click.echo(_printable(f"{outcome.predictor_id}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else "")), err=True)
 
+    seed_list = parse_seeds(seeds) if seeds is not None else [seed]
+    _warn_repository_results(results)
     try:
-        outcomes = run_predictors(run_ids, options, registry=registry, on_outcome=report)
+        outcomes = []
+        for one_seed in seed_list:
+            outcomes += run_predictors(run_ids, replace(options, seed=one_seed), registry=registry, on_outcome=report)
     except KeyboardInterrupt:
         click.echo("Interrupted: finished batches are saved; rerun the same command to resume.", err=True)
         sys.exit(130)
@@ -241,10 +280,59 @@ def run_cmd(ids, all_, dataset, limit, workers, overrides, overwrite, refit, see
         _echo_json([_outcome_dict(o) for o in outcomes])
     else:
         console.print(_summary_table(outcomes))
-    if any(o.status == "failed" for o in outcomes):
-        failed = [o.predictor_id for o in outcomes if o.status == "failed"]
-        click.echo(f"Error: {len(failed)} predictor(s) failed: {', '.join(failed)}", err=True)
+        written = [o for o in outcomes if o.path is not None and o.status != "up-to-date"]
+        if written:
+            click.echo(f"{len(written)} record(s) written to {options.results_dir.resolve()}", err=True)
+    problems = run_problems(outcomes, max_error_share=max_error_share, skipped_ok=all_)
+    for problem in problems:
+        click.echo(_printable(f"Error: {problem}"), err=True)
+    if problems:
         sys.exit(1)
+
+
+def run_problems(outcomes, *, max_error_share: float = 0.0, skipped_ok: bool = False) -> list[str]:
+    """One line per reason for ``run`` to exit non-zero (empty when the run is clean).
+
+    Failed predictors; complete runs whose share of errored items is above
+    ``max_error_share``; skipped predictors unless ``skipped_ok`` (``--all``).
+    """
+    problems = []
+    failed = [o.predictor_id for o in outcomes if o.status == "failed"]
+    if failed:
+        problems.append(f"{len(failed)} predictor(s) failed: {', '.join(failed)}")
+    for o in outcomes:
+        r = o.record
+        if o.status == "complete" and r is not None and r.n_items and r.item_errors / r.n_items > max_error_share:
+            problems.append(
+                f"{o.predictor_id}: {r.item_errors} of {r.n_items} items errored "
+                f"({r.item_errors / r.n_items:.1%} > --max-error-share {max_error_share:.1%}; first: {o.first_error}); "
+                "rerun to retry them"
+            )
+    skipped = [o for o in outcomes if o.status == "skipped"]
+    if skipped and not skipped_ok:
+        problems.append("requested predictor(s) skipped: " + "; ".join(f"{o.predictor_id} ({o.reason})" for o in skipped))
+    return problems
+
+
+def repository_root(path: Path) -> Path | None:
+    """The git work tree that holds ``path`` (None outside one)."""
+    for folder in [path.resolve(), *path.resolve().parents]:
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def _warn_repository_results(results: str | None) -> None:
+    """Say so when records are about to go into a git repository's results/ without being asked for."""
+    import os
+
+    if results or os.environ.get("PRICE_BENCH_RESULTS"):
+        return
+    target = _results_dir(None)
+    root = repository_root(target.parent if not target.exists() else target)
+    if root is not None:
+        click.echo(f"warning: writing records to {target.resolve()}, inside the git repository {root} (its committed "
+                   "results?); pass --results DIR or set PRICE_BENCH_RESULTS to write elsewhere", err=True)
 
 
 def _outcome_dict(outcome) -> dict[str, Any]:
@@ -265,40 +353,49 @@ def _summary_table(outcomes):
     from rich.table import Table
 
     table = Table(title="run summary")
-    for col in ("predictor", "status", "n", "Error (95% CI)", "Hits", "RMSLE", "coverage", "new/cached", "record / reason"):
-        table.add_column(col)
+    for col in ("predictor", "status", "run id", "dataset", "n", "Error (95% CI)", "Hits", "RMSLE", "coverage", "new/cached",
+                "reason"):
+        table.add_column(col, no_wrap=col in ("run id", "status"), overflow="fold")
     for o in outcomes:
         r = o.record
         style = {"complete": "green", "up-to-date": "green", "skipped": "yellow"}.get(o.status, "red")
         if r is not None and r.status == "complete":
             err = r.metrics["error"]
+            style = "yellow" if r.item_errors else style
             table.add_row(
-                o.predictor_id,
-                f"[{style}]{o.status}[/]",
+                _safe(o.predictor_id),
+                f"[{style}]{_safe(o.status)}[/]",
+                r.run_id,
+                r.dataset.name,
                 str(r.n_items) + (" (limit)" if r.limit else ""),
                 f"{_fmt(err.value, '$')} [{_fmt(err.ci_low, '$')}, {_fmt(err.ci_high, '$')}]",
                 _fmt(r.metrics["hits"].value, "%"),
                 _fmt(r.metrics["rmsle"].value, digits=3),
-                _fmt(r.metrics["coverage"].value, "%"),
+                _fmt(r.metrics["coverage"].value, "%") + (f" ({r.item_errors} errored)" if r.item_errors else ""),
                 f"{o.new_items}/{o.cached_items}",
-                str(o.path) if o.status == "complete" else (o.reason or ""),
+                _safe(o.reason) if o.status != "complete" else "",
             )
         else:
-            table.add_row(o.predictor_id, f"[{style}]{o.status}[/]", "-", "-", "-", "-", "-", "-", o.reason or "")
+            run_id = r.run_id if r is not None else "-"
+            name = r.dataset.name if r is not None else "-"
+            table.add_row(_safe(o.predictor_id), f"[{style}]{_safe(o.status)}[/]", _safe(run_id), _safe(name), "-", "-", "-", "-", "-", "-", _safe(o.reason))
     return table
 
 
 # -- results / show ---------------------------------------------------------------------------------
 
 
-@click.command("results")
+@click.group("results", invoke_without_command=True)
 @results_option
 @click.option("--dataset", default=None, help="Only this dataset.")
 @click.option("--predictor", default=None, help="Only this predictor id.")
 @json_option
+@click.pass_context
 @_user_errors
-def results_cmd(results, dataset, predictor, as_json) -> None:
-    """Table of the result records in the results folder."""
+def results_cmd(ctx, results, dataset, predictor, as_json) -> None:
+    """Table of the result records in the results folder (``results prune``: delete the runs no leaderboard shows)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from price_bench.results.store import load_records
 
     rows = []
@@ -311,23 +408,48 @@ def results_cmd(results, dataset, predictor, as_json) -> None:
         return
     from rich.table import Table
 
-    table = Table(title=f"{len(rows)} records in {_results_dir(results)}")
+    table = Table(title=f"{len(rows)} records in {_safe(_results_dir(results))}")
     for col in ("run id", "predictor", "dataset", "status", "n", "Error", "Hits", "RMSLE", "finished"):
-        table.add_column(col)
+        # ids and dates are never cut: other columns fold to make room in a narrow terminal
+        table.add_column(col, no_wrap=col in ("run id", "finished", "n"), overflow="fold", min_width=len(col))
     for _, r in rows:
         m = r.metrics
         table.add_row(
-            r.run_id,
-            r.predictor.id,
-            r.dataset.name,
-            r.status if r.status != "complete" else ("complete" + (" (limit)" if r.limit else "")),
+            _safe(r.run_id),
+            _safe(r.predictor.id),
+            _safe(r.dataset.name),
+            _safe(r.status) if r.status != "complete" else ("complete" + (" (limit)" if r.limit else "")),
             str(r.n_items),
-            _fmt(m["error"].value, "$") if "error" in m else (r.reason or "-"),
+            _fmt(m["error"].value, "$") if "error" in m else _safe(r.reason or "-"),
             _fmt(m["hits"].value, "%") if "hits" in m else "-",
             _fmt(m["rmsle"].value, digits=3) if "rmsle" in m else "-",
-            r.finished_at,
+            _safe(r.finished_at.replace("T", " ").replace("+00:00", "Z")),
         )
     _console().print(table)
+
+
+@results_cmd.command("prune")
+@results_option
+@click.option("--dataset", default=None, help="Only this dataset.")
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+@_user_errors
+def results_prune_cmd(results, dataset, dry_run) -> None:
+    """Delete the records no leaderboard shows (superseded, older, other-fingerprint and --limit runs).
+
+    Kept: every run a leaderboard ranks (each seed of a multi-seed row) and the
+    latest skipped or failed run of a predictor. Cached predictions are not
+    touched, so a deleted run can be rescored for free.
+    """
+    from price_bench import leaderboard as lb
+
+    results_dir = _results_dir(results)
+    doomed = lb.prunable(results_dir, dataset)
+    for path in doomed:
+        click.echo(("would delete " if dry_run else "deleted ") + str(path))
+        if not dry_run:
+            path.unlink()
+    records = sum(1 for p in doomed if not p.name.endswith(".predictions.jsonl"))
+    click.echo(f"{'would delete' if dry_run else 'deleted'} {records} record(s) in {results_dir}", err=True)
 
 
 def _record_summary(record) -> dict[str, Any]:
@@ -345,32 +467,54 @@ def _record_summary(record) -> dict[str, Any]:
     }
 
 
-def find_run(run: str, results_dir: Path):
-    """``(path, record)`` for a run id (or unique prefix) or a record path."""
-    from price_bench.harness.errors import HarnessError
-    from price_bench.results.store import iter_record_paths, read_record
+def resolve_run(name: str, results_dir: Path, dataset: str | None = None):
+    """``(path, record)`` for a run id, id prefix or record path; else a predictor id or leaderboard label.
 
-    path = Path(run)
-    if path.suffix == ".json" and path.is_file():
-        return path, read_record(path)
-    matches = [p for p in iter_record_paths(results_dir) if p.stem == run]
-    if not matches:
-        matches = [p for p in iter_record_paths(results_dir) if p.stem.startswith(run)]
-    if not matches:
-        raise HarnessError(f"no run {run!r} in {results_dir} (see `price-bench results`)")
-    if len(matches) > 1:
-        raise HarnessError(f"run {run!r} is ambiguous: {', '.join(p.stem for p in matches[:4])}")
-    return matches[0], read_record(matches[0])
+    A predictor name means its latest complete, leaderboard-eligible run (on
+    ``dataset`` when given); a name found on several datasets must be narrowed with ``dataset``.
+    """
+    from price_bench.harness.errors import HarnessError
+    from price_bench.results.store import ResultError, find_run
+
+    try:
+        return find_run(name, results_dir)
+    except (HarnessError, ResultError):
+        from price_bench.leaderboard.labels import board_labels
+        from price_bench.leaderboard.select import parse_time
+        from price_bench.results.store import load_records
+
+        records = [(p, r) for p, r in load_records(results_dir) if r.is_leaderboard_eligible
+                   and (dataset is None or r.dataset.name == dataset)]
+        labels = board_labels(r for _, r in records)
+        named = [(p, r) for p, r in records
+                 if name in (r.predictor.id, labels.get((r.predictor.id, r.predictor.config_hash)))]
+        if not named:
+            raise HarnessError(f"no run {name!r} in {results_dir}, and no predictor or label of that name with a complete "
+                               "run" + (f" on dataset {dataset!r}" if dataset else "") + " (see `price-bench results`)") from None
+        datasets = sorted({r.dataset.name for _, r in named})
+        if len(datasets) > 1:
+            raise HarnessError(f"{name!r} has runs on several datasets ({', '.join(datasets)}): add --dataset")
+        return max(named, key=lambda pr: (parse_time(pr[1].finished_at), pr[1].run_id))
 
 
 @click.command("show")
 @click.argument("run")
+@click.option("--worst", "worst_n", type=click.IntRange(min=1), default=None, metavar="N",
+              help="List the N items with the largest error instead of the summary.")
+@click.option("--category", default=None, help="With --worst: only items of this category.")
+@click.option("--text", "with_text", is_flag=True,
+              help="With --worst: add each item's title from the local copy of the dataset (same fingerprint only).")
 @results_option
 @json_option
 @_user_errors
-def show_cmd(run, results, as_json) -> None:
-    """Metrics with 95% CIs and breakdowns of one run (run id, id prefix or record path)."""
-    path, record = find_run(run, _results_dir(results))
+def show_cmd(run, worst_n, category, with_text, results, as_json) -> None:
+    """Metrics with 95% CIs and breakdowns of one run (run id, id prefix, record path or predictor name)."""
+    path, record = resolve_run(run, _results_dir(results))
+    if worst_n is not None:
+        _show_worst(path, record, worst_n, category, with_text, as_json)
+        return
+    if category or with_text:
+        raise click.UsageError("--category and --text go with --worst N")
     if as_json:
         _echo_json(record.model_dump(mode="json"))
         return
@@ -380,19 +524,22 @@ def show_cmd(run, results, as_json) -> None:
 
     console = _console()
     p, d = record.predictor, record.dataset
-    console.print(f"[bold]{record.run_id}[/]  {p.id} ({p.plugin_distribution} {p.plugin_version}, predictor v{p.predictor_version})")
-    console.print(f"dataset {d.name} {d.fingerprint[:19]}  split {d.split}  n={record.n_items}/{record.n_total}"
+    console.print(f"[bold]{_safe(record.run_id)}[/]  "
+                  + _safe(f"{p.id} ({p.plugin_distribution} {p.plugin_version}, predictor v{p.predictor_version})"))
+    console.print(_safe(f"dataset {d.name} {d.fingerprint[:19]}  split {d.split}  n={record.n_items}/{record.n_total}")
                   + (f"  [yellow]--limit {record.limit}: not leaderboard-eligible[/]" if record.limit else ""))
-    console.print(f"status {record.status}" + (f": {record.reason}" if record.reason else "") + f"   record {path}")
+    console.print(_safe(f"status {record.status}" + (f": {record.reason}" if record.reason else "") + f"   record {path}"))
     if record.status != "complete":
         return
-    console.print(f"config {json.dumps(p.config)}  (hash {p.config_hash})   seed {record.seed}   git {record.git_commit or '-'}")
+    console.print(_safe(f"config {json.dumps(p.config)}  (hash {p.config_hash})   seed {record.seed}   git {record.git_commit or '-'}"))
     t, u = record.timing, record.usage
     console.print(
         f"fit {_fmt(t.fit_seconds)} s{' (reused)' if t.fit_reused else ''}   predict {_fmt(t.predict_seconds_per_item, digits=5)} s/item"
-        f"   cost ${u.cost_usd:.4f}   tokens {u.tokens_in}/{u.tokens_out}   cached {u.cached_items} new {u.new_items}"
+        f"   cost {'unknown' if u.cost_usd is None else f'${u.cost_usd:.4f}'}   tokens {u.tokens_in}/{u.tokens_out}   cached {u.cached_items} new {u.new_items}"
     )
     console.print(f"parse failures {record.parse_failures}   item errors {record.item_errors}   fallback (train median) {_fmt(record.fallback_price, '$')}")
+    for line in provenance_lines(record):
+        console.print(line, markup=False)
     table = Table(title="metrics")
     for col in ("metric", "value", "95% CI", "better"):
         table.add_column(col)
@@ -401,81 +548,180 @@ def show_cmd(run, results, as_json) -> None:
         unit = spec.unit if spec else ""
         ci = f"[{_fmt(value.ci_low, unit)}, {_fmt(value.ci_high, unit)}]" if value.ci_low is not None else ""
         direction = {True: "higher", False: "lower", None: "-"}[spec.higher_is_better if spec else value.higher_is_better]
-        table.add_row(spec.label if spec else name, _fmt(value.value, unit if unit in "$%" else ""), ci, direction)
+        table.add_row(spec.label if spec else _safe(name), _fmt(value.value, unit if unit in "$%" else ""), ci, direction)
     console.print(table)
     for title, rows in record.breakdowns.items():
-        sub = Table(title=f"by {title.replace('_', ' ')}")
+        sub = Table(title=f"by {_safe(title.replace('_', ' '))}")
         for col in (title, "n", "mean truth", "Error", "RMSLE", "Hits"):
-            sub.add_column(col)
+            sub.add_column(_safe(col))
         for label, row in rows.items():
-            sub.add_row(label, str(row.n), _fmt(row.mean_truth, "$"), _fmt(row.error, "$"), _fmt(row.rmsle, digits=3), _fmt(row.hits, "%"))
+            sub.add_row(_safe(label), str(row.n), _fmt(row.mean_truth, "$"), _fmt(row.error, "$"), _fmt(row.rmsle, digits=3), _fmt(row.hits, "%"))
         console.print(sub)
+
+
+def _titles_or_fail(record):
+    from price_bench.harness.errors import HarnessError
+    from price_bench.results.drilldown import titles
+
+    found, why = titles(record)
+    if found is None:
+        raise HarnessError(f"no titles for run {record.run_id}: {why}")
+    return found
+
+
+def _show_worst(path, record, n: int, category: str | None, with_text: bool, as_json: bool) -> None:
+    """``show RUN --worst N``: the worst misses, as a table or JSON."""
+    from rich.markup import escape
+
+    from price_bench.results.drilldown import item_rows, worst
+
+    rows = worst(item_rows(path, record), n, category)
+    found = _titles_or_fail(record) if with_text else None
+    if found is not None:
+        rows = [{**row, "title": found.get(row["id"], "")} for row in rows]
+    if as_json:
+        _echo_json(rows)
+        return
+    from rich.table import Table
+
+    where = f" in {category}" if category else ""
+    table = Table(title=f"{len(rows)} worst misses{where} of {record.predictor.id} ({record.run_id})")
+    for col in ("item", "category", "truth", "guess", "error") + (("title",) if found is not None else ()):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        cells = [row["id"], row["category"] or "-", _fmt(row["truth"], "$"),
+                 _fmt(row["guess"], "$") + (" (unparsed)" if row["unparsed"] else ""), _fmt(row["error"], "$")]
+        if found is not None:
+            cells.append(row["title"])
+        table.add_row(*(escape(str(c)) for c in cells))  # ids, categories and titles are untrusted text
+    _console().print(table)
+
+
+@click.command("export")
+@click.argument("run")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output file [default: <run id>.<format> in the current folder; '-' writes CSV to stdout].")
+@click.option("--text", "with_text", is_flag=True,
+              help="Add each item's title from the local copy of the dataset (same fingerprint only).")
+@results_option
+@_user_errors
+def export_cmd(run, fmt, out, with_text, results) -> None:
+    """Per-item results of one run (id, category, truth, guess, error, parsed) as CSV or Parquet."""
+    from price_bench.results.drilldown import export, export_text, item_rows
+
+    path, record = resolve_run(run, _results_dir(results))
+    rows = item_rows(path, record)
+    found = _titles_or_fail(record) if with_text else None
+    if out is not None and str(out) == "-":
+        if fmt != "csv":
+            raise click.UsageError("--out - writes CSV only")
+        click.echo(export_text(rows, found), nl=False)
+        return
+    target = export(rows, out or Path(f"{record.run_id}.{fmt}"), fmt, found)
+    click.echo(f"wrote {len(rows)} items of {record.predictor.id} ({record.run_id}) to {target}", err=True)
+
+
+def provenance_lines(record) -> list[str]:
+    """What ``show`` says about where and with what a run ran (older records: what they have)."""
+    p = record.provenance
+    lines = [f"code digest {record.predictor.code_digest or '- (recorded before code digests)'}   "
+             f"CIs {record.ci_method or 'percentile bootstrap'}, {record.n_resamples or '?'} resamples"]
+    if p is None:
+        return lines + ["provenance: not recorded (a record written before provenance was kept)"]
+    git = (record.git_commit or "-")[:12] + (" (dirty)" if p.git_dirty else "" if p.git_dirty is False else " (dirty: unknown)")
+    lines.append(f"python {p.python}   git {git}   platform {p.platform}")
+    lines.append(f"cpu {p.cpu or '-'} ({p.cpu_count or '?'} cores)   gpu {', '.join(p.gpu) or 'none'}   "
+                 f"threads {', '.join(f'{k}={v}' for k, v in p.threads.items()) or 'defaults'}")
+    lines.append("versions " + ", ".join(f"{k} {v}" for k, v in p.versions.items()))
+    return lines
 
 
 # -- compare ---------------------------------------------------------------------------------------------
 
 
-def compare_runs(path_a: Path, record_a, path_b: Path, record_b, n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Paired bootstrap of two runs on the items they share (matched by id)."""
-    import numpy as np
-
-    from price_bench.harness.errors import HarnessError
-    from price_bench.metrics.bootstrap import paired_compare
-    from price_bench.results.store import read_predictions
-
-    rows_a = {row.id: row for row in read_predictions(path_a, record_a)}
-    rows_b = {row.id: row for row in read_predictions(path_b, record_b)}
-    if not rows_a or not rows_b:
-        raise HarnessError("both runs need per-item predictions (complete runs with a sidecar file)")
-    common = [item_id for item_id in rows_a if item_id in rows_b]
-    if not common:
-        raise HarnessError("the two runs share no item: they were scored on different datasets")
-    mismatched = [i for i in common if abs(rows_a[i].truth - rows_b[i].truth) > 1e-6]
-    if mismatched:
-        raise HarnessError(f"item {mismatched[0]!r} has different true prices in the two runs: not the same items")
-    truth = np.array([rows_a[i].truth for i in common])
-    comparison = paired_compare(
-        truth, [rows_a[i].guess for i in common], [rows_b[i].guess for i in common], n_resamples=n_resamples, seed=seed
-    )
-    return {
-        "a": {"run_id": record_a.run_id, "predictor": record_a.predictor.id, "n_items": len(rows_a)},
-        "b": {"run_id": record_b.run_id, "predictor": record_b.predictor.id, "n_items": len(rows_b)},
-        "same_dataset": record_a.dataset.fingerprint == record_b.dataset.fingerprint,
-        **comparison.to_dict(),
-    }
-
-
 @click.command("compare")
 @click.argument("run_a")
 @click.argument("run_b")
+@click.option("--dataset", default=None, help="Dataset of the runs when A or B is a predictor name.")
 @click.option("--bootstrap", "n_resamples", type=int, default=1000, show_default=True, help="Bootstrap resamples.")
 @results_option
 @json_option
 @_user_errors
-def compare_cmd(run_a, run_b, n_resamples, results, as_json) -> None:
-    """Is run A's Error really different from run B's? (paired bootstrap on shared items)"""
+def compare_cmd(run_a, run_b, dataset, n_resamples, results, as_json) -> None:
+    """Are two runs really different? Paired bootstrap on the shared items for Error, RMSLE and Hits.
+
+    RUN_A and RUN_B are run ids (or prefixes, or record paths) or predictor
+    names or leaderboard labels (the latest complete run of each). When both
+    are rows of their dataset's leaderboard, the leaderboard's verdict
+    (Holm-corrected over every pair of rows) is printed too. Warns when the
+    runs differ in versions, hardware, threads or code.
+    """
+    from price_bench.leaderboard.build import board_verdict
+    from price_bench.metrics.ties import ALPHA, CORRECTION
+    from price_bench.harness.errors import HarnessError
+    from price_bench.harness.runner import MIN_RESAMPLES
+    from price_bench.results.compare import compare_runs
+
+    if n_resamples < MIN_RESAMPLES:
+        raise HarnessError(f"--bootstrap must be at least {MIN_RESAMPLES} for a paired comparison, not {n_resamples}")
+
     results_dir = _results_dir(results)
-    path_a, rec_a = find_run(run_a, results_dir)
-    path_b, rec_b = find_run(run_b, results_dir)
+    path_a, rec_a = resolve_run(run_a, results_dir, dataset)
+    path_b, rec_b = resolve_run(run_b, results_dir, dataset)
     out = compare_runs(path_a, rec_a, path_b, rec_b, n_resamples=n_resamples)
+    out["leaderboard"] = board_verdict(results_dir, rec_a, rec_b)
     if as_json:
         _echo_json(out)
         return
+    from rich.markup import escape
+    from rich.table import Table
+
     console = _console()
     a, b = out["a"], out["b"]
-    console.print(f"A = {a['predictor']} ({a['run_id']})   Error {_fmt(out['error_a'], '$')}")
-    console.print(f"B = {b['predictor']} ({b['run_id']})   Error {_fmt(out['error_b'], '$')}")
+    console.print(f"A = {escape(a['predictor'])} ({a['run_id']})")
+    console.print(f"B = {escape(b['predictor'])} ({b['run_id']})")
     if not out["same_dataset"]:
         console.print("[yellow]warning: different dataset fingerprints; compared on the shared item ids[/]")
-    console.print(
-        f"A - B = {_fmt(out['diff'], '$')}  95% CI [{_fmt(out['ci_low'], '$')}, {_fmt(out['ci_high'], '$')}]"
-        f"  p = {out['p_value']:.4f}  on {out['n']} shared items, {out['n_resamples']} paired resamples"
-    )
-    if out["significant"]:
-        winner = a["predictor"] if out["better"] == "A" else b["predictor"]
-        console.print(f"[bold green]significant[/]: {winner} ({out['better']}) has the lower Error")
+    table = Table(title=f"A vs B on {out['n']} shared items, {out['n_resamples']} paired bootstrap resamples")
+    for col in ("metric", "A", "B", "A - B (95% CI)", "p", "verdict"):
+        table.add_column(col)
+    for m in out["metrics"]:
+        unit = "$" if m["metric"] == "Error" else "%" if m["metric"] == "Hits" else ""
+        show = (lambda v: _fmt(v, unit, digits=3 if not unit else 2))  # noqa: E731
+        verdict = "[yellow]not significant[/]" if not m["significant"] else \
+            f"[green]{'A' if m['better'] == 'A' else 'B'} better[/]"
+        table.add_row(m["metric"], show(m["a"]), show(m["b"]),
+                      f"{show(m['diff'])} [{show(m['ci_low'])}, {show(m['ci_high'])}]",
+                      "<0.0001" if m["p_value"] < 0.0001 else f"{m['p_value']:.4f}", verdict)
+    console.print(table)
+    console.print(f"(two-sided paired bootstrap test per metric, α = {ALPHA:g}, no correction across the three metrics)")
+    board = out["leaderboard"]
+    if board is not None:
+        verdict = {"A": "A is significantly better", "B": "B is significantly better", None: "tied (not significantly different)"}
+        console.print(f"leaderboard {escape(board['dataset'])}: A tier {board['tier_a']} (rank {board['rank_a']}), "
+                      f"B tier {board['tier_b']} (rank {board['rank_b']}); Error: {verdict[board['better']]} after "
+                      f"{CORRECTION} over {board['n_pairs']} pairs (adjusted p = {board['p_adjusted']:.4f})")
+    for line in out["provenance_differences"]:
+        console.print(f"[yellow]warning: the runs differ in {escape(line)}[/]")
+
+
+def _product_text(text: str, from_file: bool) -> str:
+    """The text to price: the argument itself, stdin for '-', or a file's content with --file."""
+    from price_bench.harness.errors import HarnessError
+
+    if text == "-":
+        value = click.get_text_stream("stdin").read()
+    elif from_file:
+        try:
+            value = Path(text).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise HarnessError(f"{text}: cannot read the product text: {exc.strerror or exc}") from None
     else:
-        console.print("[bold yellow]not significant[/]: the CI of the difference contains 0")
+        value = text
+    if not value.strip():
+        raise HarnessError("the product text is empty")
+    return value
 
 
 # -- predict ---------------------------------------------------------------------------------------------
@@ -484,21 +730,24 @@ def compare_cmd(run_a, run_b, n_resamples, results, as_json) -> None:
 @click.command("predict")
 @click.argument("predictor_id")
 @click.argument("text")
+@click.option("--file", "from_file", is_flag=True, help="TEXT is a file to read the product text from ('-': stdin).")
 @click.option("--dataset", default="demo", show_default=True, help="Dataset whose train split fits the predictor.")
 @click.option("-o", "--override", "overrides", multiple=True, metavar="ID.KEY=VALUE", help="Override a config field.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @json_option
 @_user_errors
-def predict_cmd(predictor_id, text, dataset, overrides, seed, as_json) -> None:
-    """Fit (or load a previous fit) on the dataset's train split, then price one TEXT."""
+def predict_cmd(predictor_id, text, from_file, dataset, overrides, seed, as_json) -> None:
+    """Fit (or load a previous fit) on the dataset's train split, then price one TEXT ('-': read it from stdin)."""
     from price_bench.harness.errors import HarnessError
     from price_bench.harness.overrides import build_config, config_hash, parse_overrides
-    from price_bench.harness.runner import fit_or_load, one_line, open_dataset_by_name
+    from price_bench.harness.runner import check_seed, fit_or_load, one_line, open_dataset_by_name
     from price_bench.harness.workdir import workdir_for
     from price_bench.items import Item
     from price_bench.parsing import parse_price
     from price_bench.plugins.manager import get_registry
 
+    check_seed(seed)
+    text = _product_text(text, from_file)
     spec = get_registry().get(predictor_id)
     parsed_overrides = parse_overrides(overrides)
     stray = sorted(set(parsed_overrides) - {predictor_id})

@@ -19,7 +19,8 @@ import click
 @click.option("--readme", type=click.Path(dir_okay=False, path_type=Path), default=Path("README.md"), show_default=True,
               help="Also put each dataset's table between <!-- leaderboard:NAME:start --> and "
                    "<!-- leaderboard:NAME:end --> in this file (untouched when it has no such markers).")
-@click.option("--check", is_flag=True, help="Write nothing; fail if the pages in --out differ from what the records give.")
+@click.option("--check", is_flag=True, help="Write nothing; fail if the pages in --out differ from what the records give "
+              "(tables and text; the SVG charts are not compared byte for byte, since they depend on matplotlib's version).")
 def leaderboard(results_dir: Path | None, dataset: str | None, out_dir: Path, no_product_text: bool | None,
                 readme: Path, check: bool) -> None:
     """Build leaderboards/<dataset>.md and .html from result records (never reruns a predictor).
@@ -41,13 +42,16 @@ def leaderboard(results_dir: Path | None, dataset: str | None, out_dir: Path, no
             plan = lb.write(results_dir, out_dir, dataset, product_text, readme)
     except (lb.LeaderboardError, ResultError) as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # e.g. a read-only --out folder: one line naming it
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise click.ClickException(f"{where}{exc.strerror or exc}") from None
     if check:
         if problems:
             for line in problems:
                 click.echo(line, err=True)
             raise click.ClickException(
                 f"{len(problems)} leaderboard file(s) out of date: run `price-bench leaderboard` and commit the result "
-                "(a different matplotlib version also changes the SVG charts)")
+                "(charts are not compared, only the tables and text the records determine)")
         click.echo(f"leaderboards in {out_dir} match the records in {results_dir}")
         return
     for message in plan.messages:

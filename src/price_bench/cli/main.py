@@ -2,33 +2,53 @@
 
 Commands live in one module per concern (``data``, ``harness``,
 ``leaderboard``), each exposing ``register(cli)``; plugins add their own with
-the ``register_commands`` hook. Nothing heavy is imported at module level, so
-``price-bench --help`` stays fast.
+the ``register_commands`` hook (a plugin whose hook raises is reported as
+failed and the rest of the CLI works). Nothing heavy is imported at module
+level, so ``price-bench --help`` stays fast.
+
+Ctrl-C exits with code 130 from every command, without a traceback: the
+first one raises ``KeyboardInterrupt`` (commands save what they finished and
+say how to resume), a second one while that cleanup runs exits at once.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 import click
 
 from price_bench import __version__
 
+#: Exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class PriceBenchGroup(click.Group):
+    """The root group: a ``KeyboardInterrupt`` from any command exits 130 with one line."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            raise click.exceptions.Exit(INTERRUPTED) from None
+
+
+@click.group(cls=PriceBenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="price-bench")
 def cli() -> None:
     """Benchmark product price predictors on curated Amazon test sets."""
 
 
 def _build() -> click.Group:
-    from price_bench.cli import data, harness, leaderboard
-    from price_bench.plugins.manager import pm, load_plugins
+    from price_bench.cli import data, describe, harness, leaderboard, serve
+    from price_bench.plugins.manager import register_commands
 
-    for module in (data, harness, leaderboard):
+    for module in (data, harness, describe, leaderboard, serve):
         module.register(cli)
-    load_plugins()
-    pm.hook.register_commands(cli=cli)
+    register_commands(cli)
     return cli
 
 
@@ -39,11 +59,39 @@ def get_cli() -> click.Group:
     """The fully assembled CLI (core commands plus plugin commands), built once."""
     global _built
     if not _built:
+        from price_bench.cli import cache  # the cache commands (``price-bench cache ...``)
+
+        cache.register(cli)
         _build()
         _built = True
     return cli
 
 
+def _first_interrupt(signum, frame) -> None:
+    """First Ctrl-C: a normal ``KeyboardInterrupt``; the next one exits at once (see :func:`_second_interrupt`)."""
+    signal.signal(signal.SIGINT, _second_interrupt)
+    raise KeyboardInterrupt
+
+
+def _second_interrupt(signum, frame) -> None:
+    """Ctrl-C again while the first one's cleanup runs: no traceback, exit 130 now.
+
+    Whatever was committed (finished batches, written records) stays; the
+    rest is redone by the next run.
+    """
+    try:
+        sys.stderr.write("Interrupted again: exiting now.\n")
+        sys.stderr.flush()
+    finally:
+        os._exit(INTERRUPTED)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    get_cli().main(args=argv if argv is not None else sys.argv[1:], prog_name="price-bench")
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _first_interrupt)
+    try:
+        get_cli().main(args=argv if argv is not None else sys.argv[1:], prog_name="price-bench")
+    except KeyboardInterrupt:  # before a command started (while plugins load)
+        click.echo("Interrupted.", err=True)
+        sys.exit(INTERRUPTED)

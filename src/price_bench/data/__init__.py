@@ -6,5 +6,6 @@
 * :mod:`~price_bench.data.neardup`: MinHash near-duplicate detection;
 * :mod:`~price_bench.data.demo`: the synthetic ``demo`` catalog generator;
 * :mod:`~price_bench.data.catalog`: ``get_dataset`` / ``build_dataset``;
-* :mod:`~price_bench.data.dataset`: the on-disk format (parquet per split + ``manifest.json``).
+* :mod:`~price_bench.data.dataset`: the on-disk format (parquet per split + ``manifest.json``), opened defensively;
+* :mod:`~price_bench.data.folders`: writable data-home folders, and the cleanup of a killed build's leftovers.
 """

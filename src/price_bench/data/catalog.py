@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from price_bench.data.curation import Recipe, get_recipe
-from price_bench.data.dataset import Dataset, DatasetError, datasets_dir, open_dataset, write_dataset
+from price_bench.data.dataset import (
+    MANIFEST,
+    Dataset,
+    DatasetError,
+    check_dataset_name,
+    datasets_dir,
+    open_dataset,
+    write_dataset,
+)
+from price_bench.data.folders import clean_stale_temp, ensure_writable
 from price_bench.data.sources import SourceFile, check_categories, resolve
 
 DEMO = "demo"
@@ -17,19 +26,31 @@ MANIFEST_VERSION = 1
 
 
 def get_dataset(name: str, home: Path | None = None) -> Dataset:
-    """Open a dataset by name (under the data home) or folder path.
+    """Open a dataset by name (under the data home) or explicit folder path.
 
-    ``demo`` is generated and curated on first use (a few seconds).
+    ``demo`` is generated and curated on first use (a few seconds); an
+    existing but unreadable ``demo`` is reported, never silently rebuilt.
     """
-    try:
-        return open_dataset(name, home=home)
-    except DatasetError:
-        if name != DEMO:
-            raise
-    return build_demo(home=home)
+    if name == DEMO and not (datasets_dir(home) / DEMO / MANIFEST).exists():
+        return build_demo(home=home)
+    return open_dataset(name, home=home)
 
 
-def build_demo(home: Path | None = None, *, n: int | None = None, seed: int | None = None) -> Dataset:
+def load_dataset(name_or_path: str | Path, *, home: Path | None = None) -> Dataset:
+    """A curated dataset by name (under the data home) or by folder path.
+
+    ``demo`` is built on first use. The splits load lazily::
+
+        ds = price_bench.load_dataset("demo")
+        ds.test[0].text, ds.to_pandas("train").price.median()
+
+    Raises :class:`~price_bench.data.dataset.DatasetError` (one-line message)
+    when there is no such dataset or its manifest is unreadable.
+    """
+    return get_dataset(str(name_or_path), home=home)
+
+
+def build_demo(home: Path | None = None, *, n: int | None = None, seed: int | None = None, overwrite: bool = True) -> Dataset:
     """Generate the synthetic demo catalog in the raw 2023 format and curate it as ``demo``."""
     from price_bench.data import demo
 
@@ -46,6 +67,7 @@ def build_demo(home: Path | None = None, *, n: int | None = None, seed: int | No
             home=home,
             synthetic=True,
             labels={str(path): label},
+            overwrite=overwrite,
         )
 
 
@@ -67,6 +89,7 @@ def build_dataset(
     engine: str = "local",
     address: str | None = None,
     timings: dict[str, float] | None = None,
+    overwrite: bool = True,
 ) -> Dataset:
     """Curate sources into a dataset folder named ``name`` (written atomically).
 
@@ -74,18 +97,26 @@ def build_dataset(
     is exactly that source's items and every other source (``sources`` and
     ``train_source``) feeds train/validation. Raises :class:`DatasetError`
     (one-line message) on unreadable sources, unknown categories, nothing
-    usable, or with ``strict`` on the first bad record.
+    usable, or with ``strict`` on the first bad record; with ``overwrite``
+    False also when ``name`` exists (checked before any work, like the
+    name and a writable data home).
 
     ``categories=["all"]`` reads every category (``--source hf``: every
     category file of the Hub repository) without filtering. ``engine`` is
-    ``local`` (``workers`` processes) or ``ray`` (a Ray Data pipeline on the
-    cluster at ``address``; same split files and fingerprint).
-    ``on_progress`` gets :class:`~price_bench.data.pipeline.Progress` per
-    source file; ``timings`` receives the wall seconds of each stage.
+    ``local`` (``workers`` processes, spilling under the data home's
+    datasets folder) or ``ray`` (a Ray Data pipeline on the cluster at
+    ``address``; same split files and fingerprint). ``on_progress`` gets
+    :class:`~price_bench.data.pipeline.Progress` per source file;
+    ``timings`` receives the wall seconds of each stage.
     """
     from price_bench.data.pipeline import curate
 
-    _check_name(name)
+    check_dataset_name(name)
+    root = datasets_dir(home)
+    if not overwrite and (root / name).exists():
+        raise DatasetError(f"dataset {name!r} already exists at {root / name} (pass --force to replace it)")
+    ensure_writable(root, "data home")
+    clean_stale_temp(root)
     recipe_obj = get_recipe(recipe)
     categories = list(categories) if categories else None
     if categories == [ALL]:
@@ -111,7 +142,7 @@ def build_dataset(
 
         curated = curate_on_ray(files, recipe_obj, address=address, **options)
     elif engine == "local":
-        curated = curate(files, recipe_obj, workers=workers, **options)
+        curated = curate(files, recipe_obj, workers=workers, workspace=root, **options)
     else:
         raise DatasetError(f"unknown engine {engine!r} (expected local or ray)")
     if not curated.splits["test"]:
@@ -126,7 +157,7 @@ def build_dataset(
         "counts": curated.stats,
     }
     started = time.perf_counter()
-    dataset = write_dataset(name, curated.splits, manifest, home=home)
+    dataset = write_dataset(name, curated.splits, manifest, home=home, overwrite=overwrite)
     if timings is not None:
         timings["fingerprint, parquet"] = time.perf_counter() - started
     return dataset
@@ -140,11 +171,3 @@ def _as_list(value) -> list:
     return list(value)
 
 
-def _check_name(name: str) -> None:
-    if not name or name.startswith(".") or "/" in name or "\\" in name or name.strip() != name:
-        raise DatasetError(f"invalid dataset name {name!r} (use letters, digits, - and _)")
-
-
-def dataset_path(name: str, home: Path | None = None) -> Path:
-    """Where dataset ``name`` lives (or would)."""
-    return datasets_dir(home) / name

@@ -116,6 +116,7 @@ def get_recipe(recipe: str | Recipe | None) -> Recipe:
 NO_PRICE = "no price"
 UNPARSEABLE_PRICE = "unparseable price"
 OUT_OF_WINDOW = "price out of window"
+TEXT_CAPPED = "text longer than the recipe's max_chars (cut)"
 
 _PRICE = re.compile(r"^\s*(?:US\s*)?\$?\s*(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*$")
 _EMPTY_PRICES = {"", "none", "null", "nan", "n/a", "na", "-"}
@@ -205,9 +206,14 @@ def assemble_text(title: str, description: Any, features: Any, details: dict[str
     text = "\n".join(parts)
     if recipe.part_number_min_len:
         text = scrub_part_numbers(text, recipe.part_number_min_len)
-    if len(text) > recipe.max_chars:
-        cut = text.rfind(" ", 0, recipe.max_chars)
-        text = text[: cut if cut > recipe.max_chars // 2 else recipe.max_chars]
+    return cap_text(text, recipe.max_chars)
+
+
+def cap_text(text: str, max_chars: int) -> str:
+    """``text`` cut to at most ``max_chars`` characters (at a space when one is in the second half)."""
+    if len(text) > max_chars:
+        cut = text.rfind(" ", 0, max_chars)
+        text = text[: cut if cut > max_chars // 2 else max_chars]
     return text.strip()
 
 
@@ -388,7 +394,7 @@ def process_chunk(chunk: Chunk, ctx: ChunkContext, *, strict: bool = False,
         if should_stop is not None and not offset & 255 and should_stop():
             result.stopped = True
             break
-        line = chunk.first_line + offset
+        line = chunk.line_of(offset)
         if decoded:
             if not raw.strip():
                 continue
@@ -476,9 +482,12 @@ def _curate_item_row(record: dict, line: int, ctx: ChunkContext, result: ChunkRe
         reject[OUT_OF_WINDOW] += 1
         return
     text = text.strip()
+    if len(text) > recipe.max_chars:
+        text = cap_text(text, recipe.max_chars)
+        result.warnings[TEXT_CAPPED] += 1
     text_hash = key_hash(normalised(text))
     raw_id = record.get("id")
     item_id = str(raw_id) if raw_id not in (None, "") else f"t{text_hash & 0xFFFFFFFFFFFF:012x}"
-    title = record.get("title") if isinstance(record.get("title"), str) else None
+    title = _flatten(record.get("title"), recipe.max_chars_each) or None if isinstance(record.get("title"), str) else None
     details, _ = clean_details(record.get("details"))
     result.accepted.append((item_id, text, round(price, 2), category, title, details, key_hash(item_id.encode()), text_hash))  # type: ignore[arg-type]

@@ -130,6 +130,7 @@ def curate(
     on_progress: Callable[[Progress], None] | None = None,
     labels: dict[str, str] | None = None,
     timings: dict[str, float] | None = None,
+    workspace: str | os.PathLike | None = None,
 ) -> Curated:
     """Curate ``sources`` with ``recipe`` into train/validation/test items.
 
@@ -141,13 +142,20 @@ def curate(
     gets a :class:`Progress` per source file every few seconds and when the
     file is done. ``labels`` maps a location to the name the manifest shows
     (e.g. for generated files). ``timings``, when given, receives the wall
-    seconds of each stage (read+curate, select, take, leakage).
+    seconds of each stage (read+curate, select, take, leakage). The spill
+    files live in a hidden ``.curate-<pid>-*`` folder under ``workspace``
+    (the data home's datasets folder for ``data build``; the system temp
+    folder when None), so a killed build's leftovers are found and removed
+    by the next one.
     """
+    from price_bench.data.folders import clean_legacy_spills
     from price_bench.data.workers import UnitPool
 
     run = CurationRun(sources, recipe, categories=categories, strict=strict, labels=labels, on_problem=on_problem)
     clock = _Stopwatch(timings)
-    with tempfile.TemporaryDirectory(prefix="price-bench-curate-") as tmp, _gc_paused():
+    clean_legacy_spills()
+    prefix = f".curate-{os.getpid()}-" if workspace is not None else f"price-bench-curate-{os.getpid()}-"
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=workspace) as tmp, _gc_paused():
         with UnitPool(workers or default_workers(), run.contexts, tmp, strict=strict) as pool:
             tracker = _ProgressTracker(run.metas, run.sources, on_progress)
             for result in pool.run(run.units(limit)):

@@ -85,10 +85,6 @@ class SourceFile:
         """A local uncompressed JSON-lines file: workers can read byte ranges of it themselves."""
         return not self.is_hub and self.location.endswith((".jsonl", ".json"))
 
-    @property
-    def name(self) -> str:
-        return self.location
-
 
 @dataclass(frozen=True)
 class Span:
@@ -141,6 +137,12 @@ class Chunk:
     first_line: int
     lines: list[bytes] | None = None
     rows: list[Any] | None = None
+    line_numbers: list[int] | None = None
+    """Per-row starting line, where rows do not sit one per line (CSV with quoted line breaks)."""
+
+    def line_of(self, offset: int) -> int:
+        """The file line where record ``offset`` of this chunk starts."""
+        return self.line_numbers[offset] if self.line_numbers is not None else self.first_line + offset
 
     def __len__(self) -> int:
         return len(self.lines if self.lines is not None else self.rows or ())
@@ -286,21 +288,69 @@ def _parquet_rows(source_index: int, path: str, chunk_lines: int) -> Iterator[Ch
         raise SourceError(f"{path}: cannot read parquet: {exc}") from None
 
 
-def _csv_rows(source_index: int, path: str, chunk_lines: int) -> Iterator[Chunk]:
+CSV_REQUIRED = ("text", "price")
+#: Longest CSV field read (the csv module's default, 128 kB, would stop a whole build on one long
+#: text; curation cuts texts to the recipe's ``max_chars`` anyway).
+CSV_FIELD_LIMIT = 64 * 1024 * 1024
+
+
+def _allow_long_fields() -> None:
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
+
+
+def _csv_header(path: str) -> list[str]:
+    """The header row of a CSV source; SourceError (one line) when it lacks a required column."""
+    _allow_long_fields()
     try:
         with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
+            header = next(csv.reader(fh), None)
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except (OSError, csv.Error) as exc:
+        raise SourceError(f"{path}: cannot read CSV: {exc}") from None
+    if header is None:
+        return []
+    header = [name.strip() for name in header]
+    missing = [name for name in CSV_REQUIRED if name not in header]
+    if missing:
+        shown = ", ".join(header[:8]) + (", ..." if len(header) > 8 else "")
+        raise SourceError(f"{path}:1: CSV has no {missing[0]!r} column (header: {shown or 'empty'})")
+    return header
+
+
+def _csv_rows(source_index: int, path: str, chunk_lines: int) -> Iterator[Chunk]:
+    """Rows of a CSV file as dicts, each with the line it starts on (quoted fields may span lines)."""
+    _allow_long_fields()
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None:
+                return
+            header = [name.strip() for name in header]
+            width = len(header)
             rows: list[Any] = []
-            first = 2
-            for row in reader:
-                if not rows:
-                    first = reader.line_num
+            starts: list[int] = []
+            while True:
+                start = reader.line_num + 1
+                values = next(reader, None)
+                if values is None:
+                    break
+                if not values:
+                    continue  # a blank line
+                row: dict[Any, Any] = dict(zip(header, values))
+                if len(values) > width:
+                    row[None] = values[width:]
+                elif len(values) < width:
+                    row.update({name: None for name in header[len(values):]})
                 rows.append(row)
+                starts.append(start)
                 if len(rows) >= chunk_lines:
-                    yield Chunk(source_index, first, rows=rows)
-                    rows = []
+                    yield Chunk(source_index, starts[0], rows=rows, line_numbers=starts)
+                    rows, starts = [], []
             if rows:
-                yield Chunk(source_index, first, rows=rows)
+                yield Chunk(source_index, starts[0], rows=rows, line_numbers=starts)
     except UnicodeDecodeError as exc:
         raise SourceError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except (OSError, csv.Error) as exc:
@@ -358,7 +408,7 @@ def sniff_format(source: SourceFile) -> str | None:
         return "raw2023"
     location = source.location
     if location.endswith(".csv"):
-        return "items"
+        return "items" if _csv_header(location) else None
     if location.endswith(".parquet"):
         import pyarrow.parquet as pq
 

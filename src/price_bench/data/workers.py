@@ -69,8 +69,16 @@ _STATE: _WorkerState | None = None
 _LEAKAGE: tuple | None = None  # (matcher, reference), set before the leakage pool forks
 
 
+def _ignore_sigint() -> None:
+    """Ctrl-C reaches the whole process group: the parent stops the pool (exit 130); workers print nothing."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _init_worker(state: _WorkerState) -> None:
     global _STATE
+    _ignore_sigint()
     _STATE = state
     import gc
 
@@ -235,7 +243,7 @@ class UnitPool:
         else:
             executor.shutdown(wait=True)
 
-    def _pool(self, initializer=None, initargs=()) -> ProcessPoolExecutor:
+    def _pool(self, initializer=_ignore_sigint, initargs=()) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, mp_context=mp.get_context(self._method), initializer=initializer, initargs=initargs)
 
     def run(self, units: Iterable[Span | Chunk]) -> Iterator[UnitResult]:

@@ -39,6 +39,49 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, dict[str, str]]:
     return out
 
 
+def parse_variants(pairs: Iterable[str]) -> dict[str, list[dict[str, str]]]:
+    """The run matrix of ``--vary ID.key=value`` (repeatable): per predictor id, the override sets to run.
+
+    Values given for one ``ID.key`` are alternatives; several keys of one id
+    combine as a cross product (``--vary m.a=1 --vary m.a=2 --vary m.b=x``
+    gives ``{a=1, b=x}`` and ``{a=2, b=x}``). A comma keeps its meaning inside a
+    value (a list, e.g. an endpoint pool), so alternatives are always separate flags.
+    """
+    import itertools
+
+    values: dict[str, dict[str, list[str]]] = {}
+    for pair in pairs:
+        parsed = parse_overrides([pair])
+        (pid, kv), = parsed.items()
+        (key, value), = kv.items()
+        options = values.setdefault(pid, {}).setdefault(key, [])
+        if value in options:
+            raise HarnessError(f"--vary {pair!r} is given twice")
+        options.append(value)
+    matrix = {}
+    for pid, keys in values.items():
+        names = list(keys)
+        matrix[pid] = [dict(zip(names, combo)) for combo in itertools.product(*(keys[n] for n in names))]
+    return matrix
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]`` (distinct non-negative integers), else :class:`HarnessError`."""
+    seeds = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit():
+            raise HarnessError(f"--seeds {text!r}: {part!r} is not a non-negative integer")
+        if int(part) in seeds:
+            raise HarnessError(f"--seeds {text!r}: seed {part} is given twice")
+        seeds.append(int(part))
+    if not seeds:
+        raise HarnessError("--seeds needs at least one seed, e.g. --seeds 0,1,2")
+    return seeds
+
+
 def build_config(predictor_cls: type, overrides: Mapping[str, Any] | None = None) -> BaseModel:
     """The predictor's config: defaults plus ``overrides``, validated.
 

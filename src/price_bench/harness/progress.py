@@ -39,7 +39,8 @@ class RunProgress:
                 TimeRemainingColumn(),
                 TimeElapsedColumn(),
                 TextColumn("Error {task.fields[error]}"),
-                console=Console(stderr=True),
+                TextColumn("{task.fields[note]}"),
+                console=Console(stderr=True, emoji=False),
                 transient=False,
             )
             self._progress.__enter__()
@@ -53,16 +54,28 @@ class RunProgress:
     def start(self, predictor_id: str, total: int, done: int = 0) -> None:
         """Begin a bar for ``predictor_id``; ``done`` items are already cached."""
         if self._progress is not None:
-            self._task = self._progress.add_task(predictor_id, total=total, completed=done, rate="", error="-")
+            from rich.markup import escape
 
-    def advance(self, n: int, running_error: float | None) -> None:
-        """``n`` more items are predicted; show the Error so far."""
+            # The description goes into a markup template: a plugin's id is escaped first.
+            self._task = self._progress.add_task(escape(predictor_id), total=total, completed=done, rate="", error="-", note="")
+
+    def phase(self, name: str) -> None:
+        """Show what the current predictor is doing ("fitting", "predicting"); the elapsed time keeps running."""
         if self._progress is not None and self._task is not None:
+            task = self._progress.tasks[-1]
+            base = task.description.split(" · ", 1)[0]
+            self._progress.update(self._task, description=f"{base} · {name}" if name else base)
+
+    def advance(self, n: int, running_error: float | None, note: str = "") -> None:
+        """``n`` more items are predicted; show the Error so far and the predictor's ``note``."""
+        if self._progress is not None and self._task is not None:
+            from rich.markup import escape
+
             task = self._progress.tasks[-1]
             speed = task.speed
             rate = f"{speed:,.0f} items/s" if speed else ""
             error = f"${running_error:,.2f}" if running_error is not None else "-"
-            self._progress.update(self._task, advance=n, rate=rate, error=error)
+            self._progress.update(self._task, advance=n, rate=rate, error=error, note=escape(note))
 
     def finish(self) -> None:
         """Close the current bar."""

@@ -17,17 +17,23 @@ For every requested predictor, :func:`run_predictors`:
    computes metrics and writes the record plus its sidecar.
 
 A predictor that raises gets a ``failed`` record with a one-line error; the
-others still run. ``KeyboardInterrupt`` stops the run after the finished
-batches are committed: rerunning the same command resumes.
+others still run. A batch that runs past the predictor's batch timeout
+(:func:`~price_bench.predictors.contract.batch_timeout`) has its items marked
+as errored and the run moves on. ``KeyboardInterrupt`` stops the run at once
+(batches run on daemon threads, so a batch in flight is never waited for),
+keeping the finished batches committed: rerunning the same command resumes.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import secrets as _secrets
 import subprocess
+import sys
+import threading
 import time
-from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,18 +42,26 @@ from typing import Any, Callable, Iterator, Literal, Sequence
 from price_bench import __version__
 from price_bench.data.dataset import Dataset, DatasetError
 from price_bench.harness.cache import CacheKey, PredictionCache
+from price_bench.harness.codedigest import code_digest, keep_cache_on_code_change
 from price_bench.harness.errors import HarnessError
 from price_bench.harness.overrides import Redactor, build_config, config_hash, is_secret_field, scrubbed_config, secret_values
 from price_bench.harness.progress import RunProgress
-from price_bench.harness.workdir import clear_marker, read_marker, workdir_for, write_marker
+from price_bench.harness.workdir import MARKER, clear_marker, read_marker, verify_marker, workdir_for, write_marker
 from price_bench.items import Item
 from price_bench.parsing import parse_price
-from price_bench.predictors.contract import Prediction, Predictor
+from price_bench.predictors.contract import Prediction, Predictor, batch_timeout, field_role
 from price_bench.predictors.registry import PredictorRegistry, PredictorSpec, UnknownPredictorError
 from price_bench.results.schema import DatasetRef, PredictorInfo, RunRecord, Timing, Usage
 
+CI_METHOD_NAMES = {"percentile": "percentile bootstrap", "bca": "BCa bootstrap"}
 Overwrite = Literal["never", "always", "missing"]
 OVERWRITE_MODES: tuple[str, ...] = ("never", "always", "missing")
+#: ``--seed`` is stored in SQLite and JSON as a signed 64-bit integer.
+SEED_MAX = 2**63 - 1
+#: ``--bootstrap``: 0 turns the confidence intervals off; otherwise at least this many
+#: resamples (with fewer, the 2.5% and 97.5% percentiles are the extreme resamples
+#: themselves). The default is 1000; 10-100 are for quick checks and tests only.
+MIN_RESAMPLES = 10
 
 
 @dataclass
@@ -76,6 +90,14 @@ class RunOptions:
     #: False: the sidecar keeps parsed prices but no raw model text, which can
     #: quote the product (for data that must not be redistributed).
     raw_output: bool = True
+    #: Run matrix: per predictor id, the override sets to run it with (one row each),
+    #: applied on top of ``overrides``; see :func:`price_bench.harness.overrides.parse_variants`.
+    variants: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    #: Reuse answers and fits made by an earlier version of the predictor's code
+    #: (see :mod:`price_bench.harness.codedigest`).
+    keep_cache_on_code_change: bool = False
+    #: "percentile" or "bca": how the bootstrap CIs are computed.
+    ci_method: str = "percentile"
     #: ``local`` (threads here) or ``ray`` (Ray Data actors; see price_bench.engines.ray_predict).
     engine: str = "local"
     ray_address: str | None = None
@@ -92,6 +114,8 @@ class RunOutcome:
     reason: str | None = None
     new_items: int = 0
     cached_items: int = 0
+    #: The first per-item error of a run (one line), for the summary; None when no item errored.
+    first_error: str | None = None
 
 
 @dataclass
@@ -106,13 +130,58 @@ class _Target:
 
 
 def open_dataset_by_name(name: str) -> Dataset:
-    """The dataset ``name`` (built on first use when the catalog knows how), or HarnessError."""
+    """The dataset ``name`` (built on first use when the catalog knows how), or HarnessError.
+
+    A bare name is looked up in the data home only; a folder is used only for
+    an explicit path (``./x``, ``/data/x``). The fingerprint is recomputed
+    from the splits (:meth:`Dataset.verify`) before anything is keyed on it.
+    """
     try:
-        try:
-            from price_bench.data.catalog import get_dataset
-        except ImportError:
-            from price_bench.data.dataset import open_dataset as get_dataset
-        return get_dataset(name)
+        from price_bench.data.catalog import get_dataset
+
+        dataset = get_dataset(name)
+        dataset.verify()
+        if dataset.source == "path":
+            _note(f"dataset {dataset.name} read from the folder {dataset.path} (an explicit path)")
+        return dataset
+    except DatasetError as exc:
+        raise HarnessError(str(exc)) from None
+
+
+def check_options(options: RunOptions) -> None:
+    """Reject bad run options before any work (HarnessError, one line)."""
+    if options.overwrite not in OVERWRITE_MODES:
+        raise HarnessError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}, not {options.overwrite!r}")
+    if options.limit is not None and options.limit < 1:
+        raise HarnessError("--limit must be a positive number of items")
+    if options.workers < 1:
+        raise HarnessError("--workers must be at least 1")
+    check_seed(options.seed)
+    check_resamples(options.n_resamples)
+
+
+def check_seed(seed: int) -> int:
+    """``seed`` when it is an integer in 0..2**63-1 (it is stored as a signed 64-bit integer)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise HarnessError(f"--seed must be an integer from 0 to {SEED_MAX}, not {seed!r}")
+    return seed
+
+
+def check_resamples(n_resamples: int) -> int:
+    """``n_resamples`` when it is 0 (no confidence intervals) or at least :data:`MIN_RESAMPLES`."""
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or not (
+        n_resamples == 0 or n_resamples >= MIN_RESAMPLES
+    ):
+        raise HarnessError(f"--bootstrap must be 0 (no confidence intervals) or at least {MIN_RESAMPLES}, not {n_resamples!r}")
+    return n_resamples
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Create ``folder`` and prove a file can be written there (HarnessError, one line, otherwise)."""
+    from price_bench.data.folders import ensure_writable
+
+    try:
+        ensure_writable(folder, what)
     except DatasetError as exc:
         raise HarnessError(str(exc)) from None
 
@@ -146,23 +215,30 @@ def run_predictors(
     value, missing dataset). ``KeyboardInterrupt`` propagates after the
     finished batches are saved.
     """
-    if options.overwrite not in OVERWRITE_MODES:
-        raise HarnessError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}, not {options.overwrite!r}")
-    if options.limit is not None and options.limit < 1:
-        raise HarnessError("--limit must be a positive number of items")
-    if options.workers < 1:
-        raise HarnessError("--workers must be at least 1")
+    check_options(options)
     if registry is None:
         from price_bench.plugins.manager import get_registry
 
         registry = get_registry()
     ids = resolve_ids(registry, ids)
-    stray = sorted(set(options.overrides) - set(ids))
+    stray = sorted((set(options.overrides) | set(options.variants)) - set(ids))
     if stray:
-        raise HarnessError(f"-o {stray[0]}.…: predictor {stray[0]!r} is not part of this run")
-    targets = [_target(registry.get(pid), options.overrides.get(pid, {})) for pid in ids]
-    dataset = dataset or open_dataset_by_name(options.dataset)
+        raise HarnessError(f"-o/--vary {stray[0]}.…: predictor {stray[0]!r} is not part of this run")
+    targets = [_target(registry.get(pid), {**options.overrides.get(pid, {}), **variant})
+               for pid in ids for variant in (options.variants.get(pid) or [{}])]
+    if dataset is None:
+        dataset = open_dataset_by_name(options.dataset)
+    else:
+        try:
+            dataset.verify()
+        except DatasetError as exc:
+            raise HarnessError(str(exc)) from None
     context = _Context(dataset, options)
+    check_writable(context.results_dir, "results folder")
+    home = options.home or _data_home()
+    check_writable(home / "work", "data home")
+    if options.cache_path is None:
+        check_writable(home / "cache", "data home")
     outcomes = []
     try:
         with RunProgress(options.progress) as progress:
@@ -176,18 +252,54 @@ def run_predictors(
     return outcomes
 
 
-def fit_or_load(predictor: Predictor, dataset: Dataset, workdir: Path, *, refit: bool = False) -> tuple[float | None, bool]:
-    """Restore the predictor from ``workdir`` or fit it on ``dataset``; returns (fit seconds, reused)."""
+def fit_or_load(
+    predictor: Predictor,
+    dataset: Dataset,
+    workdir: Path,
+    *,
+    refit: bool = False,
+    note: Callable[[str], None] | None = None,
+) -> tuple[float | None, bool]:
+    """Restore the predictor from ``workdir`` or fit it on ``dataset``; returns (fit seconds, reused).
+
+    ``load`` only ever sees a folder whose files still match the digests the
+    fit marker recorded after the last fit (artefacts may be pickles). A
+    folder that does not match, or a ``load`` that raises, is refitted with
+    a one-line note (``note``, default stderr) instead of failing.
+    """
+    note = note or _note
     workdir.mkdir(parents=True, exist_ok=True)
     marker = None if refit else read_marker(workdir)
-    if marker is not None and predictor.load(workdir):
-        return marker.fit_seconds, True
+    if marker is not None:
+        problem = verify_marker(workdir, marker)
+        if problem is None:
+            try:
+                if predictor.load(workdir):
+                    return marker.fit_seconds, True
+            except Exception as exc:  # a corrupt artefact: refit rather than fail
+                problem = f"load raised {one_line(exc, 120)}"
+        if problem is not None:
+            note(f"{predictor.id}: work folder {workdir} does not match its fit record ({problem}); refitting")
+    elif not refit and (workdir / MARKER).exists():
+        note(f"{predictor.id}: fit record {workdir / MARKER} is unreadable or has no file digests; refitting")
     clear_marker(workdir)
     started = time.perf_counter()
     predictor.fit(dataset.train, dataset.validation, workdir)
     seconds = time.perf_counter() - started
     write_marker(workdir, seconds)
     return seconds, False
+
+
+def _note(message: str) -> None:
+    from price_bench.names import printable
+
+    print(f"note: {printable(message)}", file=sys.stderr, flush=True)
+
+
+def _data_home() -> Path:
+    from price_bench.data.dataset import data_home
+
+    return data_home()
 
 
 # -- one predictor --------------------------------------------------------------------------
@@ -209,11 +321,29 @@ class _Context:
         self._cache: PredictionCache | None = None
         self._fallback: float | None = None
         self.git_commit = git_commit()
+        self._provenance = None
+
+    def provenance(self, plugin: str):
+        """This machine's :class:`Provenance` (collected once), with ``plugin``'s version."""
+        from price_bench.harness.provenance import collect, package_version
+
+        if self._provenance is None:
+            self._provenance = collect()
+        version = package_version(plugin)
+        if version is None or plugin in self._provenance.versions:
+            return self._provenance
+        return self._provenance.model_copy(update={"versions": {**self._provenance.versions, plugin: version}})
 
     @property
     def cache(self) -> PredictionCache:
         if self._cache is None:
-            self._cache = PredictionCache(self.options.cache_path or _default_cache(self.options.home))
+            import sqlite3
+
+            path = self.options.cache_path or _default_cache(self.options.home)
+            try:
+                self._cache = PredictionCache(path)
+            except (sqlite3.Error, OSError) as exc:
+                raise HarnessError(f"cannot open the prediction cache {path}: {one_line(exc)}") from None
         return self._cache
 
     @property
@@ -261,10 +391,18 @@ def _run_one(target: _Target, ctx: _Context, progress: RunProgress) -> RunOutcom
         if existing is not None:
             path, record = existing
             return RunOutcome(spec.id, "up-to-date", record, path, "a complete record exists (--overwrite never)")
-    key = CacheKey(spec.id, base.predictor.config_hash, spec.plugin_version, cls.version, ctx.dataset.fingerprint, ctx.options.seed)
+    code = base.predictor.code_digest or ""
+    key = CacheKey(spec.id, base.predictor.config_hash, spec.plugin_version, cls.version, ctx.dataset.fingerprint, ctx.options.seed,
+                   code)
     fit_hash = config_hash(config, roles=("fit",))
-    workdir = workdir_for(spec.id, fit_hash, key.plugin_version, key.predictor_version, key.fingerprint, key.seed, ctx.options.home)
+    workdir = workdir_for(spec.id, fit_hash, key.plugin_version, key.predictor_version, key.fingerprint, key.seed, ctx.options.home,
+                          code_digest=code)
     use_cache = not cls.nondeterministic
+    keep_old = keep_cache_on_code_change(ctx.options.keep_cache_on_code_change)
+    if keep_old:
+        workdir = _adopt_earlier_fit(workdir)
+    if use_cache and keep_old and ctx.options.overwrite != "always":
+        ctx.cache.adopt_other_code(key)
     predictions = ctx.cache.get(key) if use_cache and ctx.options.overwrite != "always" else {}
     missing = [item for item in ctx.items if item.id not in predictions]
     marker = read_marker(workdir)
@@ -283,8 +421,23 @@ def _run_one(target: _Target, ctx: _Context, progress: RunProgress) -> RunOutcom
     base = base.model_copy(update={"extra": read_info(workdir)})
     try:
         return _score_and_write(ctx, base, predictions, fit_seconds, fit_reused, len(missing), wall)
+    except RecordWriteError:
+        raise  # nothing can be written: stop the run (the predictions are cached)
     except Exception as exc:  # e.g. a prediction of an unusable type: this predictor fails, the run goes on
         return _finish(ctx, base, "failed", redact(f"scoring failed: {one_line(exc)}"), wall)
+
+
+class RecordWriteError(HarnessError):
+    """A result record could not be written (one line naming it); the run stops, the cache keeps the answers."""
+
+def _adopt_earlier_fit(workdir: Path) -> Path:
+    """The escape hatch for fits: with no fit under the current code, reuse the newest one made under other code."""
+    from price_bench.harness.workdir import earlier_code_workdir
+
+    if read_marker(workdir) is not None:
+        return workdir
+    earlier = earlier_code_workdir(workdir)
+    return earlier if earlier is not None else workdir
 
 
 class _PredictorFailed(Exception):
@@ -306,7 +459,9 @@ def _predict_missing(
     try:
         predictor = cls(config, seed=ctx.options.seed)
         stage = "fit"
+        progress.phase("fitting")
         fit_seconds, reused = fit_or_load(predictor, ctx.dataset, workdir, refit=ctx.options.refit)
+        progress.phase("predicting")
         stage = "predict"
         fresh = _predict_batches(predictor, missing, ctx, key, redact, progress, workdir=workdir)
         stage = "info"
@@ -322,6 +477,25 @@ def _predict_missing(
                 predictor.close()
             except Exception:
                 pass
+
+
+def _finite_amount(value: Any) -> bool:
+    """True for a finite, non-negative int or float (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def _usage_problem(p: Prediction) -> str | None:
+    """Why a plugin's cost or token counts cannot be stored (NaN, negative, text, beyond 64 bits); None when they can.
+
+    ``cost_usd=None`` is allowed: it means "cost unknown" and is recorded as such.
+    """
+    if p.cost_usd is not None and not _finite_amount(p.cost_usd):  # None: the cost is unknown (never $0)
+        return f"predictor returned cost_usd={str(p.cost_usd)[:40]!r} (not a finite amount)"
+    for name in ("tokens_in", "tokens_out"):
+        value = getattr(p, name)
+        if not (_finite_amount(value) and float(value).is_integer() and value < 2**63):
+            return f"predictor returned {name}={str(value)[:40]!r} (not a token count)"
+    return None
 
 
 def _batches(items: list[Item], size: int) -> Iterator[list[Item]]:
@@ -352,8 +526,12 @@ def _predict_batches(
         per_item = seconds / len(batch)
         rows = []
         for item, p in zip(batch, predictions):
-            if p.latency_s is None:
+            if not _finite_amount(p.latency_s):
                 p.latency_s = per_item
+            usage = _usage_problem(p)
+            if usage:  # the item errors (never cached); the unusable amounts are not summed
+                p.error = p.error if p.error is not None else usage
+                p.cost_usd, p.tokens_in, p.tokens_out = 0.0, 0, 0
             if isinstance(p.raw, str):
                 p.raw = redact(p.raw)
             if p.error is not None:
@@ -362,7 +540,7 @@ def _predict_batches(
             fresh[item.id] = p
         if key is not None:
             ctx.cache.put(key, rows)
-        progress.advance(len(batch), running.update(batch, predictions))
+        progress.advance(len(batch), running.update(batch, predictions), note=_progress_note(predictor))
 
     if ctx.options.engine == "ray":
         from price_bench.engines.ray_predict import predict_on_ray
@@ -370,54 +548,95 @@ def _predict_batches(
         predict_on_ray(predictor, workdir, missing, accept, address=ctx.options.ray_address)
         return fresh
     batches = _batches(missing, getattr(predictor, "batch_size", 64) or 64)
-    if ctx.options.workers == 1:
+    timeout = batch_timeout(predictor)
+    if ctx.options.workers == 1 and timeout is None:
         for batch in batches:
             accept(batch, _call_predict(predictor, batch))
         return fresh
-    _run_pool(predictor, batches, ctx.options.workers, accept)
+    _run_pool(predictor, batches, ctx.options.workers, accept, timeout)
     return fresh
 
 
-def _run_pool(predictor: Predictor, batches: Iterator[list[Item]], workers: int, accept) -> None:
-    """At most ``workers`` batches in flight; results accepted in the calling thread."""
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="predict")
-    in_flight: dict[Future, list[Item]] = {}
-    failure: BaseException | None = None
+def _progress_note(predictor: Predictor) -> str:
+    """The predictor's live status for the progress bar (its ``progress_note()``; never raises)."""
     try:
-        for batch in batches:
-            in_flight[pool.submit(_call_predict, predictor, batch)] = batch
-            if len(in_flight) < workers:
-                continue
-            failure = _drain(in_flight, accept, FIRST_COMPLETED)
-            if failure is not None:
+        note = predictor.progress_note()
+    except Exception:
+        return ""
+    return str(note)[:60] if note else ""
+
+
+#: After this many batches in a row time out, the remaining items are marked as errored without calling the predictor.
+MAX_CONSECUTIVE_TIMEOUTS = 3
+
+
+def _run_pool(predictor: Predictor, batches: Iterator[list[Item]], workers: int, accept, timeout: float | None = None) -> None:
+    """At most ``workers`` batches in flight, each on a daemon thread; results accepted in the calling thread.
+
+    A batch still running ``timeout`` seconds after it started is abandoned:
+    its items are accepted as errored predictions and its thread is left to
+    finish alone (its late answer is discarded). After
+    :data:`MAX_CONSECUTIVE_TIMEOUTS` timeouts in a row the remaining batches
+    are errored without calling the predictor. The first exception stops new
+    batches; the ones in flight are still accepted, then it is raised.
+    ``KeyboardInterrupt`` propagates at once, never waiting for a batch.
+    """
+    in_flight: dict[Future, tuple[list[Item], float]] = {}
+    failure: BaseException | None = None
+    timeouts = 0
+    pending = iter(batches)
+    while True:
+        while failure is None and len(in_flight) < workers:
+            batch = next(pending, None)
+            if batch is None:
                 break
-        if failure is None:
-            failure = _drain(in_flight, accept, None)
-        else:
-            _drain(in_flight, accept, None, keep_going=True)  # save what the other workers finish
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+            if timeouts >= MAX_CONSECUTIVE_TIMEOUTS:
+                accept(batch, _errored(batch, f"not run: {timeouts} batches in a row timed out (batch_timeout_s)"))
+                continue
+            in_flight[_start_batch(predictor, batch)] = (batch, time.monotonic() + timeout if timeout else math.inf)
+        if not in_flight:
+            break
+        next_deadline = min(deadline for _, deadline in in_flight.values())
+        done, _ = wait(in_flight, timeout=None if next_deadline == math.inf else max(0.0, next_deadline - time.monotonic()),
+                       return_when=FIRST_COMPLETED)
+        for future in done:
+            batch, _ = in_flight.pop(future)
+            try:
+                accept(batch, future.result())
+                timeouts = 0
+            except Exception as exc:
+                failure = failure or exc
+        now = time.monotonic()
+        for future, (batch, deadline) in list(in_flight.items()):
+            if now >= deadline and not future.done():
+                del in_flight[future]
+                timeouts += 1
+                accept(batch, _errored(batch, f"batch timed out after {timeout:g} s (batch_timeout_s)", timeout))
     if failure is not None:
         raise failure
 
 
-def _drain(in_flight: dict[Future, list[Item]], accept, return_when, keep_going: bool = False) -> BaseException | None:
-    """Accept finished futures; return the first exception (KeyboardInterrupt is raised at once)."""
-    if not in_flight:
-        return None
-    done, _ = wait(in_flight, return_when=return_when or ALL_COMPLETED)
-    failure = None
-    for future in done:
-        batch = in_flight.pop(future)
+def _start_batch(predictor: Predictor, batch: list[Item]) -> Future:
+    """Run ``predictor.predict(batch)`` on a new daemon thread; the future gets ``(predictions, seconds)``."""
+    future: Future = Future()
+
+    def work() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
         try:
-            accept(batch, future.result())
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:
-            failure = failure or exc
-    return None if keep_going else failure
+            future.set_result(_call_predict(predictor, batch))
+        except (Exception, KeyboardInterrupt) as exc:  # re-raised in the calling thread
+            future.set_exception(exc)
+        except BaseException as exc:  # e.g. SystemExit from a plugin: it fails this predictor, never the process
+            future.set_exception(RuntimeError(f"predict raised {one_line(exc)}"))
+
+    threading.Thread(target=work, name=f"predict-{predictor.id or 'predictor'}", daemon=True).start()
+    return future
+
+
+def _errored(batch: list[Item], reason: str, seconds: float = 0.0) -> tuple[list[Prediction], float]:
+    """Errored predictions for every item of ``batch`` (never cached: the next run retries them)."""
+    return [Prediction(raw=None, error=reason) for _ in batch], seconds
 
 
 class _RunningError:
@@ -463,11 +682,14 @@ def _score_and_write(
     parsed_mask = np.zeros(n, dtype=bool)
     rows: list[dict[str, Any]] = []
     parse_failures = item_errors = tokens_in = tokens_out = 0
-    cost = latency_total = 0.0
+    cost: float | None = 0.0
+    latency_total = 0.0
+    first_error: str | None = None
     for i, item in enumerate(items):
         p = predictions[item.id]
         if p.error is not None:
             item_errors += 1
+            first_error = first_error or f"{item.id}: {p.error}"
             value = None
         else:
             value = parse_price(p.price) if p.price is not None else parse_price(p.raw)
@@ -475,7 +697,10 @@ def _score_and_write(
                 parse_failures += 1
         parsed_mask[i] = value is not None
         guess[i] = value if value is not None else fallback
-        cost += p.cost_usd or 0.0
+        if p.cost_usd is None and p.error is None:
+            cost = None  # one answer of unknown cost makes the run's cost unknown, never $0
+        elif cost is not None:
+            cost += p.cost_usd or 0.0
         latency_total += p.latency_s or 0.0
         tokens_in += p.tokens_in or 0
         tokens_out += p.tokens_out or 0
@@ -488,13 +713,16 @@ def _score_and_write(
                 "parsed": value,
                 "raw": None if p.raw is None or not ctx.options.raw_output else str(p.raw),
                 "category": item.category,
-                "cost_usd": p.cost_usd or 0.0,
+                "cost_usd": p.cost_usd,
                 "latency_s": p.latency_s,
                 "error": p.error,
             }
         )
+    if not parsed_mask.any():
+        return _no_usable_answer(ctx, base, n, item_errors, parse_failures, first_error, new_items, wall)
     metrics, breakdowns = score(
-        truth, guess, parsed_mask, [item.category for item in items], n_resamples=ctx.options.n_resamples, seed=ctx.options.seed
+        truth, guess, parsed_mask, [item.category for item in items], n_resamples=ctx.options.n_resamples, seed=ctx.options.seed,
+        ci_method=ctx.options.ci_method,
     )
     record = base.model_copy(
         update={
@@ -520,7 +748,22 @@ def _score_and_write(
 
     record = record.model_copy(update={"predictions_file": record.run_id + PREDICTIONS_SUFFIX})
     path = _write(ctx, record, rows)
-    return RunOutcome(base.predictor.id, "complete", record, path, None, new_items, n - new_items)
+    return RunOutcome(base.predictor.id, "complete", record, path, None, new_items, n - new_items, first_error)
+
+
+def _no_usable_answer(
+    ctx: _Context, base: RunRecord, n: int, item_errors: int, parse_failures: int, first_error: str | None, new_items: int, wall: float
+) -> RunOutcome:
+    """A run in which no item got a usable price is ``failed``, never ``complete`` (nothing to score)."""
+    if item_errors == n:
+        reason = f"no usable answer: all {n} items errored (first: {first_error})"
+    else:
+        reason = f"no usable answer: {item_errors} of {n} items errored and {parse_failures} did not parse to a price"
+        reason += f" (first error: {first_error})" if first_error else ""
+    base = base.model_copy(update={"n_items": n, "item_errors": item_errors, "parse_failures": parse_failures})
+    outcome = _finish(ctx, base, "failed", reason, wall)
+    outcome.new_items, outcome.cached_items, outcome.first_error = new_items, n - new_items, first_error
+    return outcome
 
 
 def _finish(ctx: _Context, base: RunRecord, status: str, reason: str | None, wall: float) -> RunOutcome:
@@ -532,9 +775,18 @@ def _finish(ctx: _Context, base: RunRecord, status: str, reason: str | None, wal
 
 
 def _write(ctx: _Context, record: RunRecord, rows: list[dict[str, Any]]) -> Path:
-    from price_bench.results.store import write_record
+    from price_bench.results.store import ResultError, record_path, write_record
 
-    return write_record(ctx.results_dir, record, rows)
+    try:
+        return write_record(ctx.results_dir, record, rows)
+    except ResultError as exc:
+        raise RecordWriteError(str(exc)) from None
+    except OSError as exc:
+        where = exc.filename or record_path(ctx.results_dir, record)
+        raise RecordWriteError(
+            f"cannot write the result record {where}: {exc.strerror or exc}; the predictions are cached, "
+            "so rerunning the same command after fixing the folder costs nothing"
+        ) from None
 
 
 def _base_record(ctx: _Context, spec: PredictorSpec, cls: type[Predictor] | None, config: Any, started_at: str) -> RunRecord:
@@ -548,6 +800,9 @@ def _base_record(ctx: _Context, spec: PredictorSpec, cls: type[Predictor] | None
             predictor_version=str(cls.version),
             plugin_distribution=spec.origin,
             plugin_version=spec.plugin_version,
+            label_fields=list(getattr(cls, "label_fields", ()) or ()) or None,
+            runtime_fields=[name for name in type(config).model_fields if field_role(type(config), name) == "runtime"],
+            code_digest=code_digest(cls) or None,
         )
     else:
         info = PredictorInfo(
@@ -576,6 +831,9 @@ def _base_record(ctx: _Context, spec: PredictorSpec, cls: type[Predictor] | None
         git_commit=ctx.git_commit,
         started_at=started_at,
         finished_at=started_at,
+        n_resamples=opts.n_resamples,
+        ci_method=CI_METHOD_NAMES.get(opts.ci_method, opts.ci_method),
+        provenance=ctx.provenance(spec.origin),
     )
 
 
@@ -596,6 +854,7 @@ def find_complete_record(results_dir: Path, like: RunRecord) -> tuple[Path, RunR
             record.status == "complete"
             and (p.config_hash, p.plugin_version, p.predictor_version) == (q.config_hash, q.plugin_version, q.predictor_version)
             and record.dataset.fingerprint == like.dataset.fingerprint
+            and (p.code_digest is None or q.code_digest is None or p.code_digest == q.code_digest)
             and record.limit == like.limit
             and record.seed == like.seed
         ):

@@ -2,30 +2,48 @@
 
 Layout::
 
-    <home>/work/<fingerprint-short>/<predictor id>/<config_hash>-<plugin_version>-<predictor_version>[-s<seed>]/
-        fit.json      the marker: written only after ``fit`` returned, holds the fit time
+    <home>/work/<fingerprint-short>/<predictor id>/<config_hash>-<plugin_version>-<predictor_version>[-s<seed>][-c<code>]/
+        fit.json      the marker: written only after ``fit`` returned, holds the fit
+                      time and the sha256 of every file the fit left in the folder
         ...           whatever the predictor saved
 
 A folder is keyed exactly like the prediction cache, so a new config, a new
 plugin or predictor version, a new seed or a new dataset gets a fresh folder
-and never reuses stale artefacts.
+and never reuses stale artefacts; ``<code>`` is the first 12 hex digits of
+the predictor's code digest (an edited predictor refits). Every part of the path is a validated value
+(:mod:`price_bench.names`: the predictor id, the dataset fingerprint) or a
+hash/version reduced to safe characters, so the folder is always under
+``<home>/work``.
+
+Artefacts may be pickles (joblib), which execute code when loaded, so
+:func:`verify_marker` must pass before a predictor's ``load`` sees the
+folder: every recorded file is still there with the recorded digest, and no
+file was added (links are refused). Anything else means "not ours any more":
+the runner refits.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from price_bench.data.dataset import data_home
+from price_bench.names import fingerprint_problem, name_problem
 
 MARKER = "fit.json"
+#: Files the harness itself writes into a work folder after the fit (not artefacts).
+HARNESS_FILES = frozenset({MARKER, "info.json"})
 
 
 def fingerprint_short(fingerprint: str) -> str:
-    """``sha256:abcdef...`` -> ``abcdef012345`` (12 hex digits)."""
+    """``sha256:abcdef...`` -> ``abcdef012345`` (12 hex digits); ValueError for anything else."""
+    problem = fingerprint_problem(fingerprint)
+    if problem:
+        raise ValueError(problem)
     return fingerprint.split(":", 1)[-1][:12]
 
 
@@ -41,12 +59,36 @@ def workdir_for(
     fingerprint: str,
     seed: int = 0,
     home: Path | None = None,
+    code_digest: str = "",
 ) -> Path:
-    """The work folder for this exact predictor, config, versions, seed and dataset (not created)."""
-    leaf = f"{config_hash}-{_safe(plugin_version)}-{_safe(predictor_version)}"
+    """The work folder for this exact predictor, config, versions, seed, code and dataset (not created).
+
+    ValueError when the predictor id or the fingerprint is not valid.
+    """
+    problem = name_problem(predictor_id, "predictor id")
+    if problem:
+        raise ValueError(problem)
+    leaf = f"{_safe(config_hash)}-{_safe(plugin_version)}-{_safe(predictor_version)}"
     if seed:
-        leaf += f"-s{seed}"
-    return (home or data_home()) / "work" / fingerprint_short(fingerprint) / _safe(predictor_id) / leaf
+        leaf += f"-s{int(seed)}"
+    if code_digest:
+        leaf += f"-c{_safe(code_digest[:12])}"
+    return (home or data_home()) / "work" / fingerprint_short(fingerprint) / predictor_id / leaf
+
+
+def earlier_code_workdir(workdir: Path) -> Path | None:
+    """The newest finished fit of the same predictor, config, versions and seed under other code (escape hatch)."""
+    name = workdir.name
+    stem = name.rsplit("-c", 1)[0] if "-c" in name else name
+    candidates = []
+    for other in workdir.parent.glob(stem + "*"):
+        rest = other.name[len(stem):]
+        if other == workdir or not (rest == "" or rest.startswith("-c")):
+            continue
+        marker = read_marker(other)
+        if marker is not None:
+            candidates.append((marker.finished_at, other.name, other))
+    return max(candidates)[2] if candidates else None
 
 
 @dataclass
@@ -55,24 +97,80 @@ class FitMarker:
 
     fit_seconds: float
     finished_at: str
+    #: sha256 (hex) of every file the fit left in the folder, by path relative to it.
+    files: dict[str, str] = field(default_factory=dict)
 
 
 def read_marker(workdir: Path) -> FitMarker | None:
     """The marker of a completed fit, or None (no fit yet, or an unreadable marker)."""
     try:
         data = json.loads((workdir / MARKER).read_text())
-        return FitMarker(float(data["fit_seconds"]), str(data["finished_at"]))
-    except (OSError, ValueError, KeyError, TypeError):
+        files = data.get("files")
+        if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+            return None  # a marker without digests (older versions) cannot vouch for the folder
+        return FitMarker(float(data["fit_seconds"]), str(data["finished_at"]), dict(files))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
 def write_marker(workdir: Path, fit_seconds: float) -> FitMarker:
-    """Record a finished fit (atomically)."""
+    """Record a finished fit and the digest of every file in the folder (atomically)."""
     from price_bench.results.store import atomic_write_text
 
-    marker = FitMarker(fit_seconds, datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    atomic_write_text(workdir / MARKER, json.dumps(marker.__dict__) + "\n")
+    marker = FitMarker(fit_seconds, datetime.now(timezone.utc).isoformat(timespec="seconds"), folder_digests(workdir))
+    atomic_write_text(workdir / MARKER, json.dumps(marker.__dict__, sort_keys=True) + "\n")
     return marker
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _artefacts(workdir: Path) -> tuple[dict[str, Path], list[str]]:
+    """Regular files under ``workdir`` except the harness's own, and the links/odd entries found."""
+    files: dict[str, Path] = {}
+    odd: list[str] = []
+    for path in sorted(workdir.rglob("*")):
+        rel = path.relative_to(workdir).as_posix()
+        if path.is_symlink():
+            odd.append(rel)
+        elif path.is_file():
+            temp = path.parent == workdir and any(path.name.startswith(f".{name}.") for name in HARNESS_FILES)
+            if rel not in HARNESS_FILES and not temp:
+                files[rel] = path
+        elif not path.is_dir():
+            odd.append(rel)
+    return files, odd
+
+
+def folder_digests(workdir: Path) -> dict[str, str]:
+    """sha256 of every artefact file in ``workdir`` (links are left out: they never verify)."""
+    files, _ = _artefacts(workdir)
+    return {rel: _file_sha256(path) for rel, path in files.items()}
+
+
+def verify_marker(workdir: Path, marker: FitMarker) -> str | None:
+    """Why ``workdir`` no longer holds exactly what its fit recorded (None when it does)."""
+    files, odd = _artefacts(workdir)
+    if odd:
+        return f"{odd[0]} is a link or special file"
+    for rel in sorted(marker.files):
+        if rel not in files:
+            return f"{rel} is missing"
+    for rel, path in files.items():
+        expected = marker.files.get(rel)
+        if expected is None:
+            return f"{rel} was added after the fit"
+        try:
+            if _file_sha256(path) != expected:
+                return f"{rel} changed after the fit"
+        except OSError as exc:
+            return f"{rel} is unreadable ({exc.strerror or exc})"
+    return None
 
 
 def clear_marker(workdir: Path) -> None:

@@ -12,10 +12,12 @@ from datetime import timezone
 from price_bench.leaderboard.select import parse_time
 
 MISSING = "—"
+COST_UNKNOWN = "unknown"  # a model missing from every price list: never shown as $0
 
 
 def _missing(value: float | None) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """None, NaN and infinities: not a figure a record can honestly show."""
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
 
 
 def dollars(value: float | None, decimals: int = 2) -> str:
@@ -113,3 +115,14 @@ def date(stamp: str | None) -> str:
 def short_hash(digest: str, length: int = 12) -> str:
     """The first ``length`` hex digits of a hash, without an ``algo:`` prefix (``sha256:ab12`` -> ``ab12``)."""
     return digest.split(":", 1)[-1][:length]
+
+
+def p_value(p: float | None) -> str:
+    """A p-value: ``0.031``, ``<0.001``, ``1``."""
+    if _missing(p):
+        return MISSING
+    if p < 0.001:
+        return "<0.001"
+    if p >= 0.9995:
+        return "1"
+    return f"{p:.3f}"

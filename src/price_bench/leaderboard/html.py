@@ -16,7 +16,7 @@ from html import escape
 from importlib import resources
 
 from price_bench.leaderboard import charts, fmt
-from price_bench.leaderboard.build import Page, Section
+from price_bench.leaderboard.build import MIN_SLICE_N, Page, Section
 from price_bench.leaderboard.table import Cell, HeaderCell, Table
 from price_bench.results.schema import MetricValue
 
@@ -43,6 +43,17 @@ SORT_SCRIPT = """
     rows.forEach(function (r) { body.appendChild(r); });
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+  }
+  var filter = document.getElementById("category-filter");
+  if (filter) {
+    document.getElementById("category-filter-box").hidden = false;
+    filter.addEventListener("change", function () {
+      var want = filter.value;
+      Array.prototype.forEach.call(document.querySelectorAll("table.misses tbody tr"), function (tr) {
+        var show = want === "" ? !tr.hasAttribute("data-extra") : tr.getAttribute("data-category") === want;
+        tr.hidden = !show;
+      });
+    });
   }
   Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
@@ -101,6 +112,8 @@ def _td(cell: Cell, head: HeaderCell, link: str = "") -> str:
     classes = ["num"] if head.numeric else []
     if cell.best:
         classes.append("best")
+    if cell.muted:
+        classes.append("grey")
     if not head.numeric and len(cell.display) > 40:
         classes.append("wrap-text")
     attrs = f' data-value="{escape(str(cell.value))}"' if cell.value is not None else ' data-value=""'
@@ -118,9 +131,14 @@ def _td(cell: Cell, head: HeaderCell, link: str = "") -> str:
     return f"<td{attrs}>{body}</td>"
 
 
-def table(tbl: Table, css: str = "", links: dict[int, str] | None = None, link_col: int = -1) -> str:
-    """A sortable HTML table; ``links`` maps a row index to an anchor for the cell in ``link_col``."""
+def table(tbl: Table, css: str = "", links: dict[int, str] | None = None, link_col: int = -1,
+          row_attrs: dict[int, str] | None = None) -> str:
+    """A sortable HTML table; ``links`` maps a row index to an anchor for the cell in ``link_col``.
+
+    ``row_attrs`` maps a row index to extra (already escaped) attributes of its ``<tr>``.
+    """
     links = links or {}
+    row_attrs = row_attrs or {}
     ident = f' id="{escape(tbl.table_id)}"' if tbl.table_id else ""
     classes = f"sortable {css}".strip()
     out = [f'<div class="scroll"><table{ident} class="{classes}">']
@@ -130,7 +148,8 @@ def table(tbl: Table, css: str = "", links: dict[int, str] | None = None, link_c
     out.append("<tbody>")
     for i, row in enumerate(tbl.rows):
         tds = "".join(_td(c, h, links.get(i, "") if col == link_col else "") for col, (c, h) in enumerate(zip(row, tbl.header)))
-        out.append(f"<tr>{tds}</tr>")
+        extra = f" {row_attrs[i]}" if i in row_attrs else ""
+        out.append(f"<tr{extra}>{tds}</tr>")
     out.append("</tbody></table></div>")
     return "\n".join(out)
 
@@ -179,18 +198,99 @@ def _ranking(page: Page) -> str:
     links = {i: s.anchor for i, s in enumerate(page.sections)}
     metrics = [e.record.metrics.get("error") or MetricValue(value=None) for e in b.ranked]
     chart = charts.error_bars([b.label(e) for e in b.ranked], [m.value for m in metrics],
-                              [(m.ci_low, m.ci_high) for m in metrics], chart_id="errors")
+                              [(m.ci_low, m.ci_high) for m in metrics], chart_id="errors", tiers=page.tiers)
+    rows = {i: f'class="{tier_class(t)}" data-tier="{t}"' for i, t in enumerate(page.tiers) if t is not None}
+    method = f'<p class="method">{escape(page.method)}</p>' if page.method else ""
     return "\n".join([
         '<section id="ranking">',
         "<h2>Ranking</h2>",
         '<p class="lede">Ranked by Error, the mean absolute error in dollars; 95% confidence intervals in small print. '
+        "Rows of one tier are statistically tied; the rank range says which places a row could hold. "
         "↓ lower is better, ↑ higher is better; the best value of each column is green. Click a heading to sort, "
         "a predictor for its charts.</p>",
-        table(page.main, css="board", links=links, link_col=1),
+        '<div class="board-table">' + table(page.main, css="board", links=links, link_col=PREDICTOR_COL, row_attrs=rows) + "</div>",
+        _cards(page, links),
+        method,
         "<h3>Error with 95% confidence intervals</h3>",
         f'<div class="chart-box wide">{chart}</div>',
+        _frontier(page),
         "</section>",
     ])
+
+
+def _frontier(page: Page) -> str:
+    """Error against cost (when anything cost money) or time per item, with the Pareto front."""
+    b = page.board
+    costs = [e.record.usage.cost_usd for e in b.ranked]
+    use_cost = any(c and c > 0 for c in costs)
+    rows = []
+    for entry, tier in zip(b.ranked, page.tiers + [None] * (len(b.ranked) - len(page.tiers))):
+        r = entry.record
+        error = r.metrics.get("error")
+        x = (r.usage.cost_usd * 1000 / r.n_items if r.n_items else None) if use_cost else r.timing.predict_seconds_per_item
+        rows.append((b.label(entry), x, error.value if error else None, tier))
+    if sum(1 for _, x, e, _ in rows if x and e is not None) < 2:
+        return ""
+    if use_cost:
+        label, show, what = "Cost per 1,000 items ($)", (lambda v: f"${v:g}"), "cost"
+    else:
+        label, show, what = "Prediction time per item", fmt.per_item, "time per item"
+    chart = charts.cost_frontier(rows, label, chart_id="frontier", x_format=show)
+    note = ("" if use_cost else " Nothing on this board cost money, so the x axis is the prediction time per item.")
+    return "\n".join([
+        f"<h3>Error against {what}</h3>",
+        f'<p class="lede">The Pareto front joins the rows that nothing beats on both Error and {what}.{escape(note)}</p>',
+        f'<div class="chart-box wide">{chart}</div>',
+    ])
+
+
+CALIBRATION_ROWS = 6
+
+
+def _calibration(page: Page) -> str:
+    """Median guess / truth per true-price band for the leading rows."""
+    series = [(s.label, page.tiers[i] if i < len(page.tiers) else None, s.predictions)
+              for i, s in enumerate(page.sections) if s.predictions][:CALIBRATION_ROWS]
+    if not series:
+        return ""
+    return "\n".join([
+        "<h3>Calibration by true price</h3>",
+        f'<p class="lede">Median guess over true price in each price band, for the {len(series)} leading rows: ×1 is right '
+        "on average; below ×1 a predictor under-prices the band (common for expensive items).</p>",
+        f'<div class="chart-box wide">{charts.band_calibration(series, chart_id="calibration")}</div>',
+    ])
+
+
+PREDICTOR_COL = 2
+
+
+def tier_class(tier: int) -> str:
+    """The CSS class that colours a tier like the charts do (``tier-more`` past the palette)."""
+    return f"tier-{tier}" if tier <= len(charts.TIER_COLOURS) else "tier-more"
+CARD_COLUMNS = ("Error $", "vs above", "Hits %", "RMSLE", "Cost $", "Time / item")
+
+
+def _cards(page: Page, links: dict[int, str]) -> str:
+    """The ranking as cards, for phone widths (CSS shows either these or the table)."""
+    heads = [h.label for h in page.main.header]
+    where = {label: heads.index(label) for label in CARD_COLUMNS if label in heads}
+    items = []
+    for i, row in enumerate(page.main.rows):
+        tier = page.tiers[i] if i < len(page.tiers) else None
+        cls = f" {tier_class(tier)}" if tier is not None else ""
+        label = escape(row[PREDICTOR_COL].display)
+        name = f'<a href="#{escape(links[i])}">{label}</a>' if i in links else label
+        facts = []
+        for head, col in where.items():
+            cell = row[col]
+            if cell.display in ("", fmt.MISSING) and head != "Error $":
+                continue
+            detail = f" <small>{escape(cell.detail)}</small>" if cell.detail and head == "Error $" else ""
+            facts.append(f"<div><dt>{escape(head)}</dt><dd>{escape(cell.display)}{detail}</dd></div>")
+        tier_text = f"tier {tier}" if tier is not None else "untested"
+        items.append(f'<li class="card{cls}"><p class="card-head"><span class="card-rank">#{escape(row[1].display)}</span> '
+                     f'{name} <span class="card-tier">{tier_text}</span></p><dl>{"".join(facts)}</dl></li>')
+    return '<ol class="cards" aria-label="Ranking">' + "".join(items) + "</ol>"
 
 
 def _not_run(page: Page) -> str:
@@ -217,9 +317,11 @@ def _breakdowns(page: Page) -> str:
     if not page.breakdowns:
         return ""
     parts = ['<section id="breakdowns">', "<h2>Where predictors miss</h2>",
-             '<p class="lede">Error in dollars per slice of the test items. Cells are tinted from green (best in the row) to red (worst).</p>']
+             '<p class="lede">Error in dollars per slice of the test items. Cells are tinted by rank within the row, from '
+             f'green (best) to red (worst); grey: a slice of fewer than {MIN_SLICE_N} items, too few to compare.</p>']
     for tbl in page.breakdowns:
         parts += [f"<h3>{escape(tbl.title)}</h3>", table(tbl, css="slices")]
+    parts.append(_calibration(page))
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -238,16 +340,36 @@ def _section(index: int, page: Page, sec: Section) -> str:
         slug = sec.anchor
         parts.append('<div class="charts">'
                      f'<div class="chart-box">{charts.truth_vs_guess(sec.predictions, sec.label, chart_id=slug + "-scatter")}</div>'
-                     f'<div class="chart-box">{charts.running_error(sec.predictions, sec.label, chart_id=slug + "-running")}</div>'
+                     f'<div class="chart-box">{charts.running_error(sec.predictions, sec.label, chart_id=slug + "-running", ci=_ci(r))}</div>'
                      "</div>")
     else:
         parts.append(f'<p class="lede">{escape(sec.note)}</p>')
     parts.append(f'<dl class="facts">{facts}</dl>')
     if sec.misses is not None:
-        note = "" if page.product_text else " (raw outputs omitted)"
-        parts += [f"<h3>Worst misses{note}</h3>", table(sec.misses)]
+        note = "" if page.product_text else " (titles and raw outputs omitted)"
+        attrs = {i: f'data-category="{escape(cat or "")}"' + ("" if overall else ' data-extra="1" hidden')
+                 for i, (cat, overall) in enumerate(zip(sec.miss_categories, sec.miss_overall))}
+        parts += [f"<h3>Worst misses{note}</h3>", table(sec.misses, css="misses", row_attrs=attrs)]
     parts += ["</div>", "</details>"]
     return "\n".join(parts)
+
+
+def _ci(record) -> tuple[float | None, float | None] | None:
+    error = record.metrics.get("error")
+    return (error.ci_low, error.ci_high) if error is not None else None
+
+
+def _category_filter(page: Page) -> str:
+    """A category picker for the worst-miss tables (hidden until the script runs: it needs JavaScript)."""
+    categories = sorted({c for s in page.sections for c in s.miss_categories if c}, key=str.casefold)
+    if not categories:
+        return ""
+    options = "".join(f'<option value="{escape(c)}">{escape(c)}</option>' for c in categories)
+    note = ""
+    if page.product_text and page.titles_note:
+        note = f'<p class="lede">No titles in the worst misses: {escape(page.titles_note)}.</p>'
+    return (f'{note}<p class="filter" id="category-filter-box" hidden><label for="category-filter">Worst misses in </label>'
+            f'<select id="category-filter"><option value="">every category</option>{options}</select></p>\n')
 
 
 def _footer(page: Page) -> str:
@@ -262,7 +384,8 @@ def _footer(page: Page) -> str:
 def render(page: Page) -> str:
     """The whole HTML page as text."""
     sections = [_section(i, page, s) for i, s in enumerate(page.sections, 1)]
-    predictors = ('<section id="predictors">\n<h2>Predictors</h2>\n' + "\n".join(sections) + "\n</section>") if sections else ""
+    predictors = ('<section id="predictors">\n<h2>Predictors</h2>\n' + _category_filter(page) + "\n".join(sections)
+                  + "\n</section>") if sections else ""
     body = [
         _head(page),
         "<body>",

@@ -6,7 +6,10 @@ Rules, per dataset name:
 * The board is for one dataset fingerprint: the one of the most recent
   complete run (or, when there is none, of the most recent run). Runs on any
   other fingerprint are left out and listed.
-* Per (predictor id, config hash) the latest complete run is ranked.
+* Per (predictor id, config hash) the latest complete run is ranked; when
+  runs with several seeds exist (``run --seeds 0,1,2``), the latest complete
+  run of each seed counts and the row shows their mean and spread
+  (:attr:`Board.seed_runs`).
 * A (predictor id, config hash) whose latest run was skipped or failed is
   listed with its reason, even when an older complete run is in the table.
 
@@ -51,6 +54,9 @@ class Board:
     other_fingerprint: list[Entry] = field(default_factory=list)
     limit_runs: int = 0
     superseded: int = 0
+    #: (predictor id, config hash) -> its latest complete run per seed, by seed, when there are several seeds.
+    seed_runs: dict[tuple[str, str], list[Entry]] = field(default_factory=dict)
+    _labels: dict[tuple[str, str], str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def latest_run(self) -> str | None:
@@ -59,10 +65,18 @@ class Board:
         return max(times, key=parse_time) if times else None
 
     def label(self, entry: Entry) -> str:
-        """The predictor's name on this board: its id, plus the config hash when the id has several."""
-        pid, chash = entry.key
-        hashes = {e.key[1] for e in self.ranked + self.not_run if e.key[0] == pid}
-        return f"{pid} @{chash[:7]}" if len(hashes) > 1 else pid
+        """The row's name on this board: what ran (see :mod:`price_bench.leaderboard.labels`)."""
+        if self._labels is None:
+            from price_bench.leaderboard.labels import board_labels
+
+            self._labels = board_labels(e.record for e in self.ranked + self.not_run)
+        return self._labels.get(entry.key, entry.key[0])
+
+    def is_local(self, entry: Entry) -> bool:
+        """True when the row's model ran on a self-hosted (local) endpoint."""
+        from price_bench.leaderboard.labels import is_local
+
+        return is_local(entry.record)
 
 
 def parse_time(stamp: str) -> datetime:
@@ -102,12 +116,22 @@ def select_board(dataset: str, entries: list[Entry]) -> Board | None:
 
     latest_complete: dict[tuple[str, str], Entry] = {}
     latest_any: dict[tuple[str, str], Entry] = {}
+    per_seed: dict[tuple[str, str], dict[int, Entry]] = {}
     for entry in sorted(current, key=_order):
         latest_any[entry.key] = entry
         if entry.record.status == "complete":
             latest_complete[entry.key] = entry
+            per_seed.setdefault(entry.key, {})[entry.record.seed] = entry
+    seed_runs = {key: [runs[s] for s in sorted(runs)] for key, runs in per_seed.items() if len(runs) > 1}
 
-    ranked = sorted(latest_complete.values(), key=lambda e: (_error_value(e), e.key))
+    def rank_value(entry: Entry) -> float:
+        runs = seed_runs.get(entry.key)
+        if not runs:
+            return _error_value(entry)
+        values = [_error_value(e) for e in runs]
+        return sum(values) / len(values)
+
+    ranked = sorted(latest_complete.values(), key=lambda e: (rank_value(e), e.key))
     not_run = sorted(
         (e for e in latest_any.values() if e.record.status != "complete"),
         key=lambda e: (e.record.status, e.key),
@@ -127,5 +151,6 @@ def select_board(dataset: str, entries: list[Entry]) -> Board | None:
             key=lambda e: (e.key, _order(e)),
         ),
         limit_runs=len(entries) - len(full),
-        superseded=n_complete - len(ranked),
+        superseded=n_complete - len(ranked) - sum(len(runs) - 1 for runs in seed_runs.values()),
+        seed_runs=seed_runs,
     )

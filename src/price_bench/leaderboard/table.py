@@ -37,7 +37,8 @@ class Cell:
     what a reader sees; ``detail`` is a secondary line (a confidence
     interval, a config hash) shown smaller in HTML and in brackets in
     Markdown; ``best`` marks the best value of its column or row;
-    ``heat`` (0 best .. 1 worst) tints the cell in HTML.
+    ``heat`` (0 best .. 1 worst) tints the cell in HTML; ``muted`` greys
+    out a figure from too few items to compare (marked † in Markdown).
     """
 
     value: float | str | None
@@ -46,6 +47,7 @@ class Cell:
     best: bool = False
     heat: float | None = None
     title: str = ""
+    muted: bool = False
 
     @classmethod
     def text(cls, text: str, detail: str = "", title: str = "") -> Cell:

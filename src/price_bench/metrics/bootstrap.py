@@ -23,6 +23,8 @@ DEFAULT_RESAMPLES = 1000
 _CHUNK_INDICES = 1_000_000
 #: Independent random streams the resamples are split into (fixed: results do not depend on the CPU count).
 _STREAMS = 4
+#: Columns whose magnitudes all stay below this are gathered as float32 (its maximum is about 3.4e38).
+_FLOAT32_SAFE = 1e37
 
 
 def bootstrap_means(columns: np.ndarray, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> np.ndarray:
@@ -45,8 +47,10 @@ def bootstrap_means(columns: np.ndarray, n_resamples: int = DEFAULT_RESAMPLES, s
     if n == 0 or n_resamples <= 0:
         out = np.full((max(n_resamples, 0), k), np.nan)
         return out[:, 0] if one_d else out
-    # float32 halves the memory traffic of the gather; sums stay in float64.
-    packed = [np.ascontiguousarray(data[:, j], dtype=np.float32) for j in range(k)]
+    # float32 halves the memory traffic of the gather; sums stay in float64. Values beyond
+    # float32's range (or not finite) keep float64, so they are not turned into infinities.
+    narrow = bool(np.all(np.abs(data) < _FLOAT32_SAFE))
+    packed = [np.ascontiguousarray(data[:, j], dtype=np.float32 if narrow else np.float64) for j in range(k)]
     out = np.empty((n_resamples, k), dtype=np.float64)
     bounds = np.linspace(0, n_resamples, _STREAMS + 1).astype(int)
     generators = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(_STREAMS)]
@@ -63,7 +67,8 @@ def bootstrap_means(columns: np.ndarray, n_resamples: int = DEFAULT_RESAMPLES, s
     else:
         for job in jobs:
             fill(job)
-    out /= n
+    with np.errstate(over="ignore", invalid="ignore"):
+        out /= n
     return out[:, 0] if one_d else out
 
 
@@ -75,16 +80,60 @@ def _fill_means(rng: np.random.Generator, packed: list[np.ndarray], out: np.ndar
     while done < stop:
         m = min(per_chunk, stop - done)
         idx = rng.integers(0, n, size=(m, n), dtype=index_dtype)
-        for j, column in enumerate(packed):
-            out[done : done + m, j] = np.take(column, idx).sum(axis=1, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):  # per thread: huge values sum to inf, quietly
+            for j, column in enumerate(packed):
+                out[done : done + m, j] = np.take(column, idx).sum(axis=1, dtype=np.float64)
         done += m
 
 
 def percentile_ci(samples: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
     """The central ``confidence`` interval of ``samples`` (percentile method)."""
     alpha = (1.0 - confidence) / 2.0
-    low, high = np.nanquantile(samples, [alpha, 1.0 - alpha])
+    with np.errstate(over="ignore", invalid="ignore"):
+        low, high = np.nanquantile(samples, [alpha, 1.0 - alpha])
     return float(low), float(high)
+
+
+CI_METHODS = ("percentile", "bca")
+
+
+def bca_ci(samples: np.ndarray, estimate: float, jackknife: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Bias-corrected and accelerated (BCa) interval (Efron 1987) from bootstrap ``samples``.
+
+    ``estimate`` is the statistic on the full data and ``jackknife`` its
+    leave-one-out values (they give the acceleration). Falls back to the
+    percentile interval when the correction is undefined (all samples on one side).
+    """
+    from statistics import NormalDist
+
+    normal = NormalDist()
+    samples = np.asarray(samples, dtype=np.float64)
+    samples = samples[np.isfinite(samples)]
+    if samples.size == 0:
+        return float("nan"), float("nan")
+    share = float(np.mean(samples < estimate)) + 0.5 * float(np.mean(samples == estimate))
+    if not 0.0 < share < 1.0:
+        return percentile_ci(samples, confidence)
+    z0 = normal.inv_cdf(share)
+    d = np.mean(jackknife) - np.asarray(jackknife, dtype=np.float64)
+    denom = 6.0 * float(np.sum(d * d)) ** 1.5
+    accel = float(np.sum(d ** 3)) / denom if denom > 0 else 0.0
+    alpha = (1.0 - confidence) / 2.0
+    quantiles = []
+    for z in (normal.inv_cdf(alpha), normal.inv_cdf(1.0 - alpha)):
+        shifted = z0 + (z0 + z) / (1.0 - accel * (z0 + z))
+        quantiles.append(min(max(normal.cdf(shifted), 0.0), 1.0))
+    low, high = np.quantile(samples, quantiles)
+    return float(low), float(high)
+
+
+def jackknife_means(values: np.ndarray) -> np.ndarray:
+    """Leave-one-out means of ``values`` (exact, O(n))."""
+    v = np.asarray(values, dtype=np.float64)
+    n = v.size
+    if n < 2:
+        return v.copy()
+    return (v.sum() - v) / (n - 1)
 
 
 def mean_ci(values, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, confidence: float = 0.95) -> tuple[float, float]:

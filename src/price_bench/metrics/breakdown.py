@@ -61,6 +61,11 @@ def _grouped(truth, guess, codes: np.ndarray, labels: list[str]) -> dict[str, di
     t = np.asarray(truth, dtype=np.float64)
     g = np.asarray(guess, dtype=np.float64)
     k = len(labels)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _grouped_rows(t, g, codes, labels, k)
+
+
+def _grouped_rows(t: np.ndarray, g: np.ndarray, codes: np.ndarray, labels: list[str], k: int) -> dict[str, dict[str, float | int | None]]:
     counts = np.bincount(codes, minlength=k).astype(np.float64)
     safe = np.where(counts > 0, counts, 1.0)
     err = np.bincount(codes, weights=abs_errors(t, g), minlength=k) / safe

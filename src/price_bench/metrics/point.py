@@ -27,11 +27,18 @@ r2             coefficient of determination ``1 - SS_res / SS_tot``    higher
 coverage       % of items whose answer parsed to a price (the others   higher
                are scored with the fallback price)
 ============== ======================================================= =========
+
+Extreme inputs never raise or warn: a metric whose value is not a finite
+number (an infinite guess, or squares beyond float64) is None, "undefined",
+like a metric of zero items. The harness itself never feeds them such values:
+absurd guesses are parse failures (see :mod:`price_bench.parsing`).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -71,6 +78,22 @@ METRICS: dict[str, MetricSpec] = {
 }
 
 
+def finite_or_none(value: float | None) -> float | None:
+    """``value`` as a float when it is a finite number, else None."""
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+def _defined(metric: Callable[..., float | None]) -> Callable[..., float | None]:
+    """Compute ``metric`` with numpy's overflow warnings off; a non-finite result is None."""
+
+    @functools.wraps(metric)
+    def wrapper(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return finite_or_none(metric(*args, **kwargs))
+
+    return wrapper
+
+
 def _arrays(truth, guess) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(truth, dtype=np.float64)
     g = np.asarray(guess, dtype=np.float64)
@@ -82,19 +105,22 @@ def _arrays(truth, guess) -> tuple[np.ndarray, np.ndarray]:
 def abs_errors(truth, guess) -> np.ndarray:
     """``|guess - truth|`` per item."""
     t, g = _arrays(truth, guess)
-    return np.abs(g - t)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.abs(g - t)
 
 
 def log_errors(truth, guess) -> np.ndarray:
     """``log1p(guess) - log1p(truth)`` per item, negatives clipped to 0 first."""
     t, g = _arrays(truth, guess)
-    return np.log1p(np.clip(g, 0.0, None)) - np.log1p(np.clip(t, 0.0, None))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.log1p(np.clip(g, 0.0, None)) - np.log1p(np.clip(t, 0.0, None))
 
 
 def _relative(err: np.ndarray, t: np.ndarray) -> np.ndarray:
     """``err / truth``; +inf where the truth is not positive."""
     out = np.full_like(err, np.inf)
-    np.divide(err, t, out=out, where=t > 0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.divide(err, t, out=out, where=t > 0)
     return out
 
 
@@ -113,36 +139,42 @@ def orange_mask(truth, guess) -> np.ndarray:
     return near & ~hit_mask(t, g)
 
 
+@_defined
 def error(truth, guess) -> float | None:
     """Mean absolute error in USD (lower is better)."""
     err = abs_errors(truth, guess)
     return float(err.mean()) if err.size else None
 
 
+@_defined
 def rmsle(truth, guess) -> float | None:
     """Root mean squared log error, ``log1p`` with negatives clipped to 0 (lower is better)."""
     le = log_errors(truth, guess)
     return float(np.sqrt(np.mean(le * le))) if le.size else None
 
 
+@_defined
 def hits(truth, guess) -> float | None:
     """Percentage of hits, see :func:`hit_mask` (higher is better)."""
     mask = hit_mask(truth, guess)
     return float(mask.mean() * 100.0) if mask.size else None
 
 
+@_defined
 def orange(truth, guess) -> float | None:
     """Percentage of items in the orange band, see :func:`orange_mask` (descriptive)."""
     mask = orange_mask(truth, guess)
     return float(mask.mean() * 100.0) if mask.size else None
 
 
+@_defined
 def median_error(truth, guess) -> float | None:
     """Median absolute error in USD (lower is better)."""
     err = abs_errors(truth, guess)
     return float(np.median(err)) if err.size else None
 
 
+@_defined
 def mean_pct_error(truth, guess) -> float | None:
     """Mean of ``|err| / truth`` in percent over items with a positive truth (lower is better)."""
     t, g = _arrays(truth, guess)
@@ -152,12 +184,14 @@ def mean_pct_error(truth, guess) -> float | None:
     return float(np.mean(np.abs(g[positive] - t[positive]) / t[positive]) * 100.0)
 
 
+@_defined
 def mse(truth, guess) -> float | None:
     """Mean squared error in USD² (lower is better)."""
     t, g = _arrays(truth, guess)
     return float(np.mean((g - t) ** 2)) if t.size else None
 
 
+@_defined
 def r2(truth, guess) -> float | None:
     """Coefficient of determination (higher is better; 1 is perfect, 0 is the mean guess).
 
@@ -172,6 +206,7 @@ def r2(truth, guess) -> float | None:
     return 1.0 - float(np.sum((g - t) ** 2)) / ss_tot
 
 
+@_defined
 def coverage(parsed_mask) -> float | None:
     """Percentage of items whose answer parsed to a price (higher is better)."""
     mask = np.asarray(parsed_mask, dtype=bool)

@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from price_bench.metrics import point
-from price_bench.metrics.bootstrap import DEFAULT_RESAMPLES, bootstrap_means, percentile_ci
+from price_bench.metrics.bootstrap import CI_METHODS, DEFAULT_RESAMPLES, bca_ci, bootstrap_means, jackknife_means, percentile_ci
 from price_bench.metrics.breakdown import band_breakdown, breakdown
 from price_bench.results.schema import BreakdownRow, MetricValue
 
@@ -24,13 +24,17 @@ def score(
     *,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    ci_method: str = "percentile",
 ) -> tuple[dict[str, MetricValue], dict[str, dict[str, BreakdownRow]]]:
     """Metrics (with CIs for Error, RMSLE and Hits) and breakdowns.
 
     ``guess`` is what was scored (the fallback price where the answer did not
     parse); ``parsed`` marks the items whose answer did parse (coverage).
+    ``ci_method`` is "percentile" (the default) or "bca" (bias-corrected and accelerated).
     Returns ``(metrics, breakdowns)`` in the result-record types.
     """
+    if ci_method not in CI_METHODS:
+        raise ValueError(f"unknown CI method {ci_method!r} (known: {', '.join(CI_METHODS)})")
     t = np.asarray(truth, dtype=np.float64)
     g = np.asarray(guess, dtype=np.float64)
     values = {
@@ -44,10 +48,12 @@ def score(
         "r2": point.r2(t, g),
         "coverage": point.coverage(parsed),
     }
-    cis = _cis(t, g, n_resamples, seed) if t.size and n_resamples > 0 else {}
+    cis = _cis(t, g, n_resamples, seed, ci_method) if t.size and n_resamples > 0 else {}
     metrics = {}
     for name, value in values.items():
         low, high = cis.get(name, (None, None))
+        if point.finite_or_none(low) is None or point.finite_or_none(high) is None:
+            low = high = None  # an interval with an infinite end says nothing
         metrics[name] = MetricValue(
             value=value, ci_low=low, ci_high=high, higher_is_better=bool(point.METRICS[name].higher_is_better)
         )
@@ -57,13 +63,24 @@ def score(
     return metrics, breakdowns
 
 
-def _cis(t: np.ndarray, g: np.ndarray, n_resamples: int, seed: int) -> dict[str, tuple[float, float]]:
-    le = point.log_errors(t, g)
-    columns = np.column_stack([point.abs_errors(t, g), le * le, point.hit_mask(t, g).astype(np.float64) * 100.0])
-    samples = bootstrap_means(columns, n_resamples, seed)
-    samples[:, 1] = np.sqrt(samples[:, 1])
-    return {name: percentile_ci(samples[:, i]) for i, name in enumerate(CI_METRICS)}
+def _cis(t: np.ndarray, g: np.ndarray, n_resamples: int, seed: int, ci_method: str = "percentile") -> dict[str, tuple[float, float]]:
+    with np.errstate(over="ignore", invalid="ignore"):
+        le = point.log_errors(t, g)
+        columns = np.column_stack([point.abs_errors(t, g), le * le, point.hit_mask(t, g).astype(np.float64) * 100.0])
+        samples = bootstrap_means(columns, n_resamples, seed)
+        samples[:, 1] = np.sqrt(samples[:, 1])
+        if ci_method == "percentile":
+            return {name: percentile_ci(samples[:, i]) for i, name in enumerate(CI_METRICS)}
+        jack = np.column_stack([jackknife_means(columns[:, j]) for j in range(columns.shape[1])])
+        jack[:, 1] = np.sqrt(jack[:, 1])
+        estimates = columns.mean(axis=0)
+        estimates[1] = np.sqrt(estimates[1])
+        return {name: bca_ci(samples[:, i], float(estimates[i]), jack[:, i]) for i, name in enumerate(CI_METRICS)}
 
 
 def _rows(table: dict[str, dict]) -> dict[str, BreakdownRow]:
-    return {label: BreakdownRow(**row) for label, row in table.items()}
+    """Breakdown rows; a slice metric that is not a finite number is None (as in :mod:`point`)."""
+    return {
+        label: BreakdownRow(**{k: v if k == "n" else point.finite_or_none(v) for k, v in row.items()})
+        for label, row in table.items()
+    }

@@ -22,7 +22,8 @@ def register_predictors(register):
 
     ``register(predictor)`` takes a :class:`price_bench.Predictor` subclass or
     a :class:`price_bench.predictors.registry.PredictorSpec` (for a lazily
-    imported ``"module:Class"`` factory). A duplicate id raises.
+    imported ``"module:Class"`` factory). A duplicate id keeps the first
+    registration and makes only that id fail to load (see docs/hooks.md).
     """
 
 

@@ -8,8 +8,13 @@ Environment switches:
 ``PRICE_BENCH_STRICT_PLUGINS=1``
     Re-raise a plugin's import or registration error instead of recording it.
 
-A plugin that fails to import is recorded in :func:`plugin_failures` and
-shown by ``price-bench plugins``; it never breaks the CLI. Hook
+A plugin that fails to import, or whose ``register_commands`` or
+``register_predictors`` raises, is unregistered (nothing it registered is
+kept), recorded in :func:`plugin_failures` and shown as failed by
+``price-bench plugins``; it never breaks the CLI or the other plugins. A
+predictor id registered twice keeps its first registration and refuses the
+second with a warning (:attr:`PredictorRegistry.warnings`); only running that
+id fails (every command fails under ``PRICE_BENCH_STRICT_PLUGINS``). Hook
 implementations with unknown names fail loudly (``check_pending``): an
 entry-point plugin with one is unregistered and recorded as failed with a
 "did you mean" hint (re-raised under ``PRICE_BENCH_STRICT_PLUGINS``); an
@@ -28,7 +33,7 @@ from dataclasses import dataclass
 import pluggy
 
 from price_bench.plugins import hookspecs
-from price_bench.predictors.registry import DuplicatePredictorError, PredictorRegistry, PredictorSpec
+from price_bench.predictors.registry import PredictorRegistry, PredictorSpec
 
 ENTRY_POINT_GROUP = "price_bench"
 
@@ -99,7 +104,7 @@ def load_plugins() -> None:
         except Exception as exc:  # a broken plugin must not break the CLI
             if _strict():
                 raise
-            _failures.append(PluginInfo(ep.name, dist_name, version, [], f"{type(exc).__name__}: {exc}".splitlines()[0]))
+            _failures.append(PluginInfo(ep.name, dist_name, version, [], _one_line(exc)))
             continue
         _origins[ep.name] = (dist_name, version)
         problem = unknown_hooks()
@@ -109,6 +114,45 @@ def load_plugins() -> None:
             if _strict():
                 raise PluginError(f"plugin {ep.name} ({dist_name}): {problem}")
             _failures.append(PluginInfo(ep.name, dist_name, version, [], problem))
+
+
+def _one_line(exc: BaseException) -> str:
+    """``"ValueError: first line of the message"`` (just the type when the message is empty)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _plugin_failed(plugin: object, hook: str, exc: Exception) -> None:
+    """``plugin``'s ``hook`` raised: record it like an import failure and unregister the plugin."""
+    name = pm.get_name(plugin) or getattr(plugin, "__name__", "?")
+    distribution, version = _plugin_origin(plugin)
+    failure = PluginInfo(name, distribution, version, [], f"{hook} failed: {_one_line(exc)}")
+    if failure not in _failures:
+        _failures.append(failure)
+    pm.unregister(plugin)
+    _origins.pop(name, None)
+
+
+def register_commands(cli: object) -> None:
+    """Let every plugin add its commands to ``cli`` (the root click group).
+
+    A plugin whose ``register_commands`` raises is recorded as failed and
+    unregistered, and any command it added before raising is removed (a
+    command it replaced is restored); the other plugins' commands are added.
+    Under ``PRICE_BENCH_STRICT_PLUGINS`` the error is re-raised.
+    """
+    load_plugins()
+    for impl in pm.hook.register_commands.get_hookimpls():
+        before = dict(cli.commands)
+        kwargs = {name: cli for name in impl.argnames if name == "cli"}
+        try:
+            impl.function(**kwargs)
+        except Exception as exc:
+            if _strict():
+                raise
+            cli.commands.clear()
+            cli.commands.update(before)
+            _plugin_failed(impl.plugin, "register_commands", exc)
 
 
 def unknown_hooks(plugin: object = None) -> str | None:
@@ -153,8 +197,16 @@ def plugin_failures() -> list[PluginInfo]:
 
 
 def list_plugins() -> list[PluginInfo]:
-    """Every loaded plugin (with its hooks and distribution) plus the failed ones."""
+    """Every loaded plugin (with its hooks and distribution) plus the failed ones.
+
+    Builds the predictor registry first, so that a plugin whose
+    ``register_predictors`` raises is listed as failed, not as healthy.
+    """
     load_plugins()
+    try:
+        get_registry()
+    except PluginError:
+        pass  # a misnamed in-process hook: get_registry's callers report it
     infos = []
     for name, plugin in pm.list_name_plugin():
         distribution, version = _plugin_origin(plugin)
@@ -178,15 +230,19 @@ def _plugin_origin(plugin: object) -> tuple[str, str]:
 def get_registry() -> PredictorRegistry:
     """Collect every plugin's predictors into a fresh registry.
 
-    Cheap: modules are already imported and lazy specs stay unimported.
-    Raises :class:`~price_bench.predictors.registry.DuplicatePredictorError`
-    when two plugins claim one id.
+    Cheap: modules are already imported and lazy specs stay unimported. A
+    plugin's registrations are kept only when its ``register_predictors``
+    returns: one that raises is recorded as failed and unregistered (re-raised
+    under ``PRICE_BENCH_STRICT_PLUGINS``). A duplicate id keeps the first
+    registration and refuses the second with a warning in the registry's
+    ``warnings``; only that id then fails to load. Under the strict switch a
+    duplicate raises :class:`~price_bench.predictors.registry.DuplicatePredictorError`.
     """
     load_plugins()
     problem = unknown_hooks()
     if problem:
         raise PluginError(problem)
-    registry = PredictorRegistry()
+    registry = PredictorRegistry(strict=_strict())
     for impl in pm.hook.register_predictors.get_hookimpls():
         origin, version = _plugin_origin(impl.plugin)
 
@@ -198,14 +254,12 @@ def get_registry() -> PredictorRegistry:
             registry.add(spec)
 
         kwargs = {name: register for name in impl.argnames if name == "register"}
+        before = registry.snapshot()
         try:
             impl.function(**kwargs)
         except Exception as exc:
-            if _strict() or isinstance(exc, DuplicatePredictorError):
+            if _strict():
                 raise
-            failure = PluginInfo(
-                pm.get_name(impl.plugin) or "?", origin, version, [], f"register_predictors failed: {type(exc).__name__}: {exc}"
-            )
-            if failure not in _failures:
-                _failures.append(failure)
+            registry.restore(before)
+            _plugin_failed(impl.plugin, "register_predictors", exc)
     return registry

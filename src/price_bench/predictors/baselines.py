@@ -21,6 +21,7 @@ class _ConstantPredictor(Predictor):
     """Predicts one number learned from the train prices."""
 
     batch_size = 4096
+    default_batch_timeout_s = 60.0  # arithmetic on 4,096 items: a minute means a hang
 
     def _statistic(self, prices: list[float]) -> float:
         raise NotImplementedError
@@ -62,6 +63,7 @@ class RandomUniform(Predictor):
     id = "random"
     description = "Seeded uniform random guess between the cheapest and dearest train price."
     batch_size = 4096
+    default_batch_timeout_s = 60.0  # arithmetic on 4,096 items: a minute means a hang
 
     def fit(self, train: Sequence[Item], validation: Sequence[Item], workdir: Path) -> None:
         prices = [item.price for item in train]

@@ -66,21 +66,30 @@ class PredictorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: Seconds one ``predict`` batch may run before the harness gives up on it
+    #: (None: the predictor's ``default_batch_timeout_s``; 0: no limit). See
+    #: :func:`batch_timeout`. A runtime field: it keys neither the fit nor the cache.
+    batch_timeout_s: float | None = runtime_field(None, ge=0, allow_inf_nan=False)
+
 
 @dataclass
 class Prediction:
     """One predictor answer for one item.
 
+    ``Prediction(price=12.5)`` is a predictor that computes the number itself;
+    ``Prediction(raw=answer_text)`` lets the harness parse a model's text.
     ``raw`` is what the predictor produced (model text, or the number itself).
     ``price`` is the parsed price, or None: when None and ``raw`` is text, the
     harness parses ``raw`` itself with :func:`price_bench.parsing.parse_price`;
     when that also fails the answer counts as a parse failure (never as $0).
     ``error`` marks a per-item failure (e.g. an API call that kept failing).
+    ``cost_usd`` None means the cost is unknown (e.g. a model missing from
+    every price list): the run's cost is then reported as unknown, never $0.
     """
 
-    raw: str | float | None
+    raw: str | float | None = None
     price: float | None = None
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0
     latency_s: float | None = None
     tokens_in: int = 0
     tokens_out: int = 0
@@ -190,6 +199,14 @@ class Predictor:
     #: True when predictions can change between identical calls (e.g. sampled
     #: LLM output without a seed); such predictions are never cached.
     nondeterministic: ClassVar[bool] = False
+    #: The batch timeout of this kind of predictor (seconds), used when the
+    #: config's ``batch_timeout_s`` is None. Generous: it catches a hang, not a
+    #: slow machine. Remote-API and local-LLM predictors declare longer ones.
+    default_batch_timeout_s: ClassVar[float] = 600.0
+
+    #: Config fields that name a run on a leaderboard (e.g. ``("model", "base_url")``:
+    #: ``frontier · gpt-4o-mini · openai``); empty: the model and endpoint fields the config has.
+    label_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: PredictorConfig | None = None, *, seed: int = 0) -> None:
         self.config = config if config is not None else self.Config()
@@ -231,6 +248,10 @@ class Predictor:
     def close(self) -> None:
         """Release resources (servers, GPU memory). Optional."""
 
+    def progress_note(self) -> str | None:
+        """A short live status shown in the progress bar (e.g. "conc 6/16"). Optional."""
+        return None
+
     def info(self) -> dict[str, Any]:
         """JSON-serialisable facts for the result record's ``extra`` (e.g. training losses). Optional.
 
@@ -251,6 +272,24 @@ class Predictor:
                 value = [part.strip() for part in value.split(",") if part.strip()]
             values[key] = value
         return cls.Config.model_validate(values)
+
+
+def batch_timeout(predictor: Predictor) -> float | None:
+    """Seconds one ``predict`` batch of ``predictor`` may take, or None for no limit.
+
+    The config's ``batch_timeout_s`` when set (``-o ID.batch_timeout_s=30``; 0
+    means no limit), else the class's ``default_batch_timeout_s``. When a batch
+    runs longer, the harness marks its items as errored (not cached: the next
+    run retries them) and moves on; the hung call is abandoned in its thread
+    (a daemon thread, so it never keeps the process alive) and whatever it
+    returns later is discarded. A predictor whose ``predict`` can hang should
+    therefore tolerate a second ``predict`` call starting while an abandoned
+    one is still running.
+    """
+    value = getattr(predictor.config, "batch_timeout_s", None)
+    if value is None:
+        value = getattr(type(predictor), "default_batch_timeout_s", None)
+    return float(value) if value else None
 
 
 def _is_sequence_type(annotation: Any) -> bool:

@@ -41,6 +41,9 @@ class PredictorInfo(BaseModel):
     predictor_version: str = "1"
     plugin_distribution: str
     plugin_version: str
+    label_fields: list[str] | None = Field(default=None, description="Config fields that name this run on a leaderboard (declared by the predictor; None: the default choice).")
+    runtime_fields: list[str] = Field(default_factory=list, description="Config fields that change neither fit nor answers (never shown as distinguishing).")
+    code_digest: str | None = Field(default=None, description="sha256 of the predictor package's source files (part of the cache key).")
 
 
 class DatasetRef(BaseModel):
@@ -66,7 +69,7 @@ class Timing(BaseModel):
 class Usage(BaseModel):
     """Money and tokens spent on the scored predictions (original spend, even when served from cache)."""
 
-    cost_usd: float = 0.0
+    cost_usd: float | None = Field(default=0.0, description="None: cost unknown (a model missing from every price list), never $0.")
     tokens_in: int = 0
     tokens_out: int = 0
     cached_items: int = 0
@@ -81,6 +84,20 @@ class BreakdownRow(BaseModel):
     rmsle: float | None = None
     hits: float | None = None
     mean_truth: float | None = None
+
+
+class Provenance(BaseModel):
+    """Where and with what a run ran: enough to explain why two runs of one config differ."""
+
+    python: str | None = None
+    versions: dict[str, str] = Field(default_factory=dict, description="Installed versions of price-bench, the plugin and key libraries.")
+    platform: str | None = None
+    machine: str | None = None
+    cpu: str | None = None
+    cpu_count: int | None = None
+    gpu: list[str] = Field(default_factory=list)
+    threads: dict[str, str] = Field(default_factory=dict, description="Thread-count settings (OMP_NUM_THREADS ...) in force.")
+    git_dirty: bool | None = Field(default=None, description="True when the working tree had uncommitted changes to tracked files.")
 
 
 class RunRecord(BaseModel):
@@ -109,6 +126,9 @@ class RunRecord(BaseModel):
     breakdowns: dict[str, dict[str, BreakdownRow]] = Field(default_factory=dict, description="'category' and 'price_band' slices.")
     extra: dict[str, Any] = Field(default_factory=dict, description="Predictor-specific facts (e.g. training losses).")
     predictions_file: str | None = Field(default=None, description="Sidecar file name, relative to this record.")
+    n_resamples: int | None = Field(default=None, description="Bootstrap resamples behind the CIs (None: records before this field).")
+    ci_method: str | None = Field(default=None, description="How the CIs were computed: 'percentile bootstrap' or 'BCa bootstrap'.")
+    provenance: Provenance | None = Field(default=None, description="Versions, hardware and threads (None: records before this field).")
 
     @property
     def is_leaderboard_eligible(self) -> bool:
@@ -125,6 +145,6 @@ class ItemPrediction(BaseModel):
     parsed: float | None = Field(description="The parsed answer, None for a parse failure or error.")
     raw: str | None = None
     category: str | None = None
-    cost_usd: float = 0.0
+    cost_usd: float | None = Field(default=0.0, description="None: cost unknown.")
     latency_s: float | None = None
     error: str | None = None

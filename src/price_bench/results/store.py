@@ -3,6 +3,13 @@
 Layout: ``<results>/<dataset>/<predictor_id>/<run_id>.json`` plus the sidecar
 ``<run_id>.predictions.jsonl``. Every file is written to a temporary name and
 renamed, so a reader never sees half a record.
+
+A results folder may come from someone else, so reading is defensive: only
+regular files inside the folder are read (links are skipped), a record whose
+dataset name, predictor id, run id or sidecar name is not a plain valid name
+is refused, and :func:`load_records` skips an unreadable or foreign ``*.json``
+with a one-line warning naming it instead of failing every command. Writing
+builds paths only from validated names (:mod:`price_bench.names`).
 """
 
 from __future__ import annotations
@@ -11,11 +18,14 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
+from price_bench.names import name_problem, printable
 from price_bench.results.schema import ItemPrediction, RunRecord
 
 PREDICTIONS_SUFFIX = ".predictions.jsonl"
+#: A record file larger than this is not a record (records are a few kB).
+RECORD_MAX_BYTES = 8 * 1024 * 1024
 
 
 class ResultError(Exception):
@@ -27,22 +37,61 @@ def default_results_dir() -> Path:
     return Path(os.environ.get("PRICE_BENCH_RESULTS", "results"))
 
 
+_UMASK: list[int] = []
+
+
+def file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file (0o666 less the umask): 0o644 under the usual umask."""
+    if not _UMASK:
+        current = os.umask(0o022)
+        os.umask(current)
+        _UMASK.append(current)
+    return 0o666 & ~_UMASK[0]
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and an atomic rename."""
+    """Write ``text`` to ``path`` via a temporary file and an atomic rename.
+
+    The file gets the mode of any other output (``mkstemp`` alone would leave it 0600).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def record_problem(record: RunRecord) -> str | None:
+    """Why ``record``'s names cannot name its files (None when they can)."""
+    for what, value in (
+        ("dataset name", record.dataset.name),
+        ("predictor id", record.predictor.id),
+        ("run id", record.run_id),
+    ):
+        problem = name_problem(value, what)
+        if problem:
+            return problem
+    sidecar = record.predictions_file
+    if sidecar is not None and (name_problem(sidecar.removesuffix(PREDICTIONS_SUFFIX)) or not sidecar.endswith(PREDICTIONS_SUFFIX)):
+        return f"predictions_file {sidecar[:60]!r} is not '<run id>{PREDICTIONS_SUFFIX}'"
+    return None
+
+
 def record_path(results_dir: Path, record: RunRecord) -> Path:
-    """Where ``record`` lives under ``results_dir``."""
-    return results_dir / record.dataset.name / record.predictor.id / f"{record.run_id}.json"
+    """Where ``record`` lives under ``results_dir`` (ResultError when its names are not valid)."""
+    problem = record_problem(record)
+    if problem:
+        raise ResultError(f"cannot write the record under {results_dir}: {problem}")
+    dataset_dir = results_dir / record.dataset.name
+    for folder in (dataset_dir, dataset_dir / record.predictor.id):
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):  # a shared folder's planted link
+            raise ResultError(f"cannot write the record: {folder} is a link or not a folder (links are not followed)")
+    return dataset_dir / record.predictor.id / f"{record.run_id}.json"
 
 
 def write_record(
@@ -88,26 +137,65 @@ def predictions_jsonl(rows: list[ItemPrediction | dict[str, Any]]) -> str:
 
 
 def read_record(path: Path) -> RunRecord:
-    """Load one record, raising :class:`ResultError` with the file name on bad content."""
+    """Load one record, raising :class:`ResultError` with the file name on bad content.
+
+    Links and non-regular files are refused (never followed), as are records
+    whose names could not have been written by :func:`write_record`.
+    """
+    path = Path(path)
     try:
-        return RunRecord.model_validate_json(Path(path).read_text(encoding="utf-8"))
+        if path.is_symlink():
+            raise ResultError(f"{path}: a link (links are not followed)")
+        if not path.is_file():
+            raise ResultError(f"{path}: not a regular file")
+        if path.stat().st_size > RECORD_MAX_BYTES:
+            raise ResultError(f"{path}: larger than {RECORD_MAX_BYTES // 2**20} MB; not a result record")
+        record = RunRecord.model_validate_json(path.read_text(encoding="utf-8"))
+    except ResultError:
+        raise
     except (OSError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ResultError(f"{path}: not a valid result record: {first}") from None
+    problem = record_problem(record)
+    if problem:
+        raise ResultError(f"{path}: not a valid result record: {problem}")
+    return record
 
 
 def iter_record_paths(results_dir: Path) -> Iterator[Path]:
-    """Every record file under ``results_dir``, sorted (sidecars excluded)."""
+    """Every record file under ``results_dir``, sorted (sidecars and hidden files excluded).
+
+    Links are listed (and then refused by :func:`read_record`, so a reader
+    says which file it skipped); linked folders are not entered.
+    """
     if not results_dir.exists():
         return iter(())
-    return iter(
-        sorted(p for p in results_dir.rglob("*.json") if not p.name.startswith("."))
-    )
+    return iter(sorted(p for p in results_dir.rglob("*.json") if not p.name.startswith(".")))
 
 
-def load_records(results_dir: Path) -> list[tuple[Path, RunRecord]]:
-    """Every record under ``results_dir`` with its path, sorted by path."""
-    return [(path, read_record(path)) for path in iter_record_paths(results_dir)]
+def warn(message: str) -> None:
+    """The default ``on_skip``: one ``warning:`` line on stderr."""
+    import sys
+
+    print(f"warning: {printable(message)}", file=sys.stderr, flush=True)
+
+
+def load_records(results_dir: Path, on_skip: Callable[[str], None] | None = warn) -> list[tuple[Path, RunRecord]]:
+    """Every readable record under ``results_dir`` with its path, sorted by path.
+
+    A corrupt or foreign ``*.json`` never hides the others: it is skipped and
+    ``on_skip`` gets one line naming it (``on_skip=None`` raises
+    :class:`ResultError` instead).
+    """
+    out = []
+    for path in iter_record_paths(results_dir):
+        try:
+            out.append((path, read_record(path)))
+        except ResultError as exc:
+            if on_skip is None:
+                raise
+            on_skip(f"skipped {exc}")
+    return out
 
 
 def read_predictions(record_file: Path, record: RunRecord | None = None) -> list[ItemPrediction]:
@@ -115,13 +203,42 @@ def read_predictions(record_file: Path, record: RunRecord | None = None) -> list
     record = record or read_record(record_file)
     if not record.predictions_file:
         return []
+    problem = record_problem(record)
+    if problem:
+        raise ResultError(f"{record_file}: {problem}")
     sidecar = Path(record_file).with_name(record.predictions_file)
+    if sidecar.is_symlink():
+        raise ResultError(f"{sidecar}: per-item predictions file is a link (not followed)")
+    if not sidecar.is_file():
+        raise ResultError(f"{sidecar}: per-item predictions file of run {record.run_id} is missing")
     rows = []
-    with open(sidecar, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    rows.append(ItemPrediction.model_validate_json(line))
-                except ValueError as exc:
-                    raise ResultError(f"{sidecar}:{lineno}: bad prediction row: {str(exc).splitlines()[0]}") from None
+    try:
+        with open(sidecar, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        rows.append(ItemPrediction.model_validate_json(line))
+                    except ValueError as exc:
+                        raise ResultError(f"{sidecar}:{lineno}: bad prediction row: {str(exc).splitlines()[0]}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultError(f"{sidecar}: unreadable per-item predictions file: {exc}") from None
     return rows
+
+
+def find_run(run: str | Path, results_dir: Path) -> tuple[Path, RunRecord]:
+    """``(path, record)`` for a run id, a unique run-id prefix or a record path.
+
+    Raises :class:`ResultError` when nothing or more than one run matches.
+    """
+    path = Path(run)
+    if path.suffix == ".json" and path.is_file():
+        return path, read_record(path)
+    run = str(run)
+    matches = [p for p in iter_record_paths(results_dir) if p.stem == run]
+    if not matches:
+        matches = [p for p in iter_record_paths(results_dir) if p.stem.startswith(run)]
+    if not matches:
+        raise ResultError(f"no run {run!r} in {results_dir} (see `price-bench results`)")
+    if len(matches) > 1:
+        raise ResultError(f"run {run!r} is ambiguous: {', '.join(p.stem for p in matches[:4])}")
+    return matches[0], read_record(matches[0])

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import importlib
 
-from price_bench.plugins.hookspecs import hookimpl
-from price_bench.predictors.registry import PredictorSpec
+from price_bench import PredictorSpec, hookimpl
 
 __version__ = "0.1.0"
 

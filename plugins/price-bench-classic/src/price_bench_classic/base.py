@@ -16,8 +16,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from price_bench.items import Item
-from price_bench.predictors.contract import Prediction, Predictor, field_role
+from price_bench import Item, Prediction, Predictor, field_role
 
 MODEL_FILE = "model.joblib"
 META_FILE = "model.json"
@@ -76,10 +75,20 @@ def single_threaded_blas():
     on a CPU shared with other jobs can make a 5-second fit take minutes.
     One thread also keeps floating-point sums in a fixed order. (Torch, used
     by MiniLM, has its own thread pool and is not affected.)
-    """
-    from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=1, user_api="blas")
+    One :class:`threadpoolctl.ThreadpoolController` is kept for the process:
+    ``threadpool_limits()`` rescans every loaded library on each call (tens
+    of ms on a busy machine), which dominated one-item predictions when served.
+    """
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_BLAS_CONTROLLER = None
 
 
 def texts_of(items: Sequence[Item]) -> list[str]:

@@ -15,8 +15,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 from pydantic import field_validator
 
-from price_bench.items import Item
-from price_bench.predictors.contract import PredictorConfig
+from price_bench import Item, PredictorConfig
 
 from price_bench_classic.base import ClassicPredictor, ItemRegressor
 

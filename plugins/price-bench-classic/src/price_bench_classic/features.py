@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from price_bench.items import Item
+from price_bench import Item
 
 #: The seed's list of "top electronics brands" (lower case).
 TOP_BRANDS = frozenset({"hp", "dell", "lenovo", "samsung", "asus", "sony", "canon", "apple", "intel"})

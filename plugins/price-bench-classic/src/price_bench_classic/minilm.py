@@ -6,8 +6,7 @@ from typing import ClassVar, Sequence
 
 import numpy as np
 
-from price_bench.items import Item
-from price_bench.predictors.contract import PredictorConfig, Requirement
+from price_bench import Item, PredictorConfig, Requirement
 
 from price_bench_classic.base import ClassicPredictor, ItemRegressor, texts_of
 from price_bench_classic.embeddings import MINILM_PACKAGE, minilm_embed

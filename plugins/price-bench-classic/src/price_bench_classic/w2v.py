@@ -12,8 +12,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from price_bench.items import Item
-from price_bench.predictors.contract import PredictorConfig, runtime_field
+from price_bench import Item, PredictorConfig, runtime_field
 
 from price_bench_classic.base import ClassicPredictor, ItemRegressor, texts_of
 from price_bench_classic.embeddings import train_word_vectors

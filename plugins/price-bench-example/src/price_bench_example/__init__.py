@@ -17,8 +17,7 @@ from typing import Sequence
 
 from pydantic import Field
 
-from price_bench import Item, Prediction, Predictor, hookimpl
-from price_bench.predictors.contract import PredictorConfig
+from price_bench import Item, Prediction, Predictor, PredictorConfig, hookimpl
 
 __version__ = "0.1.0"
 

@@ -12,8 +12,7 @@ The reusable client layer (retries, cache, costs, spending cap) lives in
 
 from __future__ import annotations
 
-from price_bench.plugins.hookspecs import hookimpl
-from price_bench.predictors.registry import PredictorSpec
+from price_bench import PredictorSpec, hookimpl
 
 __version__ = "0.1.0"
 

@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS responses (
 
 def default_cache_path() -> Path:
     """``<data home>/cache/llm-responses.sqlite`` (data home honours PRICE_BENCH_HOME)."""
-    from price_bench.data.dataset import data_home
+    from price_bench import data_home
 
     return data_home() / "cache" / "llm-responses.sqlite"
 

@@ -8,24 +8,32 @@ Stable API (the ``openai-ft`` plugin builds on it; only ever extended)::
 
     client = LLMClient(
         "gpt-4o-mini",            # model name sent to the endpoint, also the price table key
-        base_url=None,            # None: api.openai.com; e.g. "http://127.0.0.1:8080/v1"
+        base_url=None,            # None: api.openai.com; e.g. "http://127.0.0.1:8080/v1",
+                                  # or a list of replica URLs (a pool, see pool.py)
         api_key=None,             # None: $OPENAI_API_KEY, or "sk-local" for a local base_url
-        timeout=60.0, max_retries=5, concurrency=4,
+        timeout=60.0, max_retries=5,
+        concurrency=4,            # requests in flight at the start (AIMD, see concurrency.py)
+        max_concurrency=None,     # the most it may grow to (None: concurrency)
         budget=Budget(5.0),       # or budget_usd=5.0; None: no cap
-        prices=PriceTable({"my-model": (1.0, 2.0)}),  # USD per 1M tokens (input, output)
+        prices=PriceTable({"my-model": (1.0, 2.0)}),  # overrides, USD per 1M tokens (input, output);
+                                  # everything else from genai-prices (pricing.py)
         cache=True,               # True: <PRICE_BENCH_HOME>/cache/llm-responses.sqlite;
                                   # a path; or False for no cache
     )
     result = client.chat(messages, temperature=0, seed=42, max_tokens=16)
     results = client.chat_many([messages1, messages2], temperature=0)  # in order
     client.stats.requests    # HTTP attempts actually sent (cache hits send none)
+    client.summary()         # per-replica requests/errors/latency, concurrency levels
     client.close()
 
 :meth:`LLMClient.chat` never raises for API trouble: a :class:`ChatResult`
 has either ``text`` or ``error``. Retries (exponential backoff with jitter,
 honouring ``Retry-After``) cover 408/409/429/5xx, timeouts, connection
 errors, malformed JSON and empty answers; other statuses fail at once, and
-401/403 make every later call fail without a request. Once the budget is
+401/403 make every later call fail without a request. With several
+replicas a failing attempt is retried on another replica at once (no
+back-off while one is available); 429s and timeouts shrink the number of
+requests in flight, successes grow it back. Once the budget is
 spent, calls that would need a request return ``error="budget exhausted"``
 (cache hits still answer). Concurrent calls already in flight when the cap
 is reached may overshoot it by at most ``concurrency`` calls.
@@ -49,6 +57,8 @@ from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlparse
 
 from price_bench_frontier.cache import ResponseCache, cache_key
+from price_bench_frontier.concurrency import AdaptiveLimit
+from price_bench_frontier.pool import ReplicaPool, validate_url
 from price_bench_frontier.pricing import PriceTable
 
 log = logging.getLogger(__name__)
@@ -58,6 +68,10 @@ LOCAL_API_KEY = "sk-local"
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 FATAL_STATUS = frozenset({401, 403})
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal"}
+OPENAI_ENDPOINT = "https://api.openai.com/v1"
+#: The cache's endpoint for every server that is not api.openai.com: answers are keyed by
+#: model, messages and parameters, never by which replica (host, port) produced them.
+COMPATIBLE_ENDPOINT = "openai-compatible"
 
 Messages = Sequence[Mapping[str, Any]]
 
@@ -68,8 +82,8 @@ class ChatResult:
 
     ``cost_usd`` is what the answer cost when it was produced (kept for cache
     hits); ``spent_usd`` is what this call spent now (0 for cache hits).
-    ``price_known`` is False when the model is missing from the price table
-    (its cost then reads 0). ``latency_s`` is the original request time for
+    ``price_known`` is False when the model is in no price list (its cost then
+    reads 0 here, and predictors report it as unknown, never as $0). ``latency_s`` is the original request time for
     cache hits too.
     """
 
@@ -98,6 +112,7 @@ class ClientStats:
 
     requests: int = 0
     retries: int = 0
+    rate_limited: int = 0
     cache_hits: int = 0
     failures: int = 0
     spent_usd: float = 0.0
@@ -140,11 +155,19 @@ class Budget:
 
 
 class RetryableError(Exception):
-    """A failed attempt worth retrying; ``retry_after`` is the server's hint in seconds."""
+    """A failed attempt worth retrying; ``retry_after`` is the server's hint in seconds.
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    ``overload``: the server asks for less load (429, a timeout), which
+    shrinks the concurrency; ``replica_fault``: the replica looks unwell
+    (connection error, timeout, 5xx, malformed body), which counts towards
+    its cool-down.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None, *, overload: bool = False, replica_fault: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.overload = overload
+        self.replica_fault = replica_fault
 
 
 class FatalError(Exception):
@@ -182,6 +205,24 @@ def is_local_url(base_url: str | None) -> bool:
         return False
     host = urlparse(base_url).hostname or ""
     return host in _LOCAL_HOSTS or host.startswith("127.")
+
+
+def endpoint_identity(base_urls: Sequence[str]) -> str:
+    """What the response cache keys answers by: api.openai.com, or any OpenAI-compatible server."""
+    if not base_urls:
+        return OPENAI_ENDPOINT
+    hosts = {(urlparse(url).hostname or "").lower() for url in base_urls}
+    if all(host == "openai.com" or host.endswith(".openai.com") for host in hosts):
+        return OPENAI_ENDPOINT
+    return COMPATIBLE_ENDPOINT
+
+
+def normalise_base_urls(base_url: str | Sequence[str] | None) -> list[str]:
+    """``None`` -> ``[]``; ``"a,b"`` or ``["a", "b"]`` -> validated URLs without trailing slashes."""
+    if base_url is None:
+        return []
+    parts = base_url.split(",") if isinstance(base_url, str) else list(base_url)
+    return [validate_url(part) for part in parts if part and part.strip()]
 
 
 def resolve_api_key(base_url: str | None, api_key: str | None = None) -> str | None:
@@ -226,11 +267,14 @@ class LLMClient:
         self,
         model: str,
         *,
-        base_url: str | None = None,
+        base_url: str | Sequence[str] | None = None,
         api_key: str | None = None,
         timeout: float = 60.0,
         max_retries: int = 5,
         concurrency: int = 4,
+        max_concurrency: int | None = None,
+        failures_to_cool: int = 3,
+        cooldown_s: float = 30.0,
         budget: Budget | None = None,
         budget_usd: float | None = None,
         prices: PriceTable | Mapping[str, Any] | None = None,
@@ -239,16 +283,21 @@ class LLMClient:
         sleep: Callable[[float], None] = time.sleep,
         seed: int | None = None,
     ) -> None:
-        """See the module docstring; ``seed`` seeds the backoff jitter, ``sleep`` is injectable for tests."""
+        """See the module docstring; ``seed`` seeds the backoff jitter, ``sleep`` is injectable for tests.
+
+        ``failures_to_cool`` failures in a row take a replica out for ``cooldown_s`` seconds.
+        """
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         self.model = model
-        self.base_url = base_url
+        self.base_urls = normalise_base_urls(base_url)
+        self.base_url = self.base_urls[0] if self.base_urls else None
         self.timeout = timeout
         self.max_retries = max_retries
         self.concurrency = concurrency
+        self.limit = AdaptiveLimit(concurrency, max(concurrency, max_concurrency or concurrency))
         self.budget = budget if budget is not None else Budget(budget_usd)
         self.prices = prices if isinstance(prices, PriceTable) else PriceTable(prices)
         self.backoff = backoff or Backoff()
@@ -258,15 +307,19 @@ class LLMClient:
         self._rng_lock = threading.Lock()
         self._fatal: str | None = None
         self._warned_unpriced = False
-        key = resolve_api_key(base_url, api_key)
+        key = resolve_api_key(self.base_url, api_key)
         if key is None:
             raise ValueError("no API key: set OPENAI_API_KEY or give a base_url of a local OpenAI-compatible server")
         self._cache = self._open_cache(cache)
         self._owns_cache = not isinstance(cache, ResponseCache)
         import openai
 
-        self._openai = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)
-        self._endpoint = (base_url or "https://api.openai.com/v1").rstrip("/")
+        def make(url: str) -> Any:
+            return openai.OpenAI(api_key=key, base_url=None if url == OPENAI_ENDPOINT else url, timeout=timeout, max_retries=0)
+
+        self.pool = ReplicaPool(self.base_urls or [OPENAI_ENDPOINT], make, failures_to_cool=failures_to_cool, cooldown_s=cooldown_s)
+        self._openai = self.pool.replicas[0].client
+        self._endpoint = endpoint_identity(self.base_urls)
 
     # -- public API -------------------------------------------------------------------
 
@@ -292,15 +345,50 @@ class LLMClient:
         return self._request_with_retries(key, messages, params, started)
 
     def chat_many(self, conversations: Sequence[Messages], **params: Any) -> list[ChatResult]:
-        """:meth:`chat` for each conversation, ``concurrency`` at a time, results in order."""
-        if self.concurrency == 1 or len(conversations) <= 1:
+        """:meth:`chat` for each conversation, at most the current concurrency level in flight, results in order."""
+        if self.limit.maximum == 1 or len(conversations) <= 1:
             return [self.chat(messages, **params) for messages in conversations]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(conversations))) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.limit.maximum, len(conversations))) as pool:
             return list(pool.map(lambda messages: self.chat(messages, **params), conversations))
 
+    # -- building blocks for other ways of sending requests (the Batch API, batch.py) --------
+
+    @property
+    def openai(self) -> Any:
+        """The ``openai.OpenAI`` client of the first replica."""
+        return self.pool.replicas[0].client
+
+    def request_key(self, messages: Messages, params: Mapping[str, Any]) -> str:
+        """The response-cache key of a request (the same as :meth:`chat` uses)."""
+        params = {k: v for k, v in params.items() if v is not None}
+        return cache_key(self._endpoint, self.model, [dict(m) for m in messages], params)
+
+    def cached(self, key: str) -> ChatResult | None:
+        """The cached answer for ``key``, or None."""
+        hit = self._cache.get(key) if self._cache is not None else None
+        if hit is None:
+            return None
+        self.stats.add(cache_hits=1)
+        return self._result_from_cache(hit)
+
+    def accept(self, key: str, body: str, *, batch: bool = False, latency_s: float = 0.0) -> ChatResult:
+        """Cost, charge and cache a chat completion ``body`` obtained elsewhere (raises RetryableError when unusable)."""
+        return self._success(key, _parse_completion(body), 1, time.perf_counter() - latency_s, batch=batch)
+
+    def summary(self) -> dict[str, Any]:
+        """Per-replica requests, errors and latency, and the concurrency levels seen (JSON-ready)."""
+        return {"endpoint": self._endpoint, "replicas": self.pool.summary(), "concurrency": self.limit.summary(), "rate_limited": self.stats.rate_limited}
+
+    def status_line(self) -> str:
+        """A short live status for progress bars: concurrency level and replicas up."""
+        line = f"conc {self.limit.level}/{self.limit.maximum}"
+        if len(self.pool) > 1:
+            line += f", replicas {self.pool.available()}/{len(self.pool)} up"
+        return line
+
     def close(self) -> None:
-        """Release the HTTP connection pool and the cache (idempotent)."""
-        self._openai.close()
+        """Release the HTTP connection pools and the cache (idempotent)."""
+        self.pool.close()
         if self._cache is not None and self._owns_cache:
             self._cache.close()
 
@@ -328,7 +416,7 @@ class LLMClient:
             attempt += 1
             self.stats.add(requests=1)
             try:
-                answer = self._send(messages, params)
+                answer = self._attempt(messages, params)
             except FatalError as exc:
                 if exc.sticky:
                     self._fatal = str(exc)
@@ -336,41 +424,67 @@ class LLMClient:
             except RetryableError as exc:
                 if attempt > self.max_retries:
                     return self._failure(f"{exc} (gave up after {attempt} attempts)", attempt, started)
+                self.stats.add(retries=1)
+                if exc.replica_fault and len(self.pool) > 1 and self.pool.available() > 0:
+                    log.info("retrying %s on another replica after: %s", self.model, exc)
+                    continue
                 with self._rng_lock:
                     wait = self.backoff.delay(attempt - 1, exc.retry_after, self._rng)
                 log.info("retrying %s in %.2fs after: %s", self.model, wait, exc)
-                self.stats.add(retries=1)
                 self._sleep(wait)
                 continue
             return self._success(key, answer, attempt, started)
 
-    def _send(self, messages: list[dict], params: dict) -> dict[str, Any]:
+    def _attempt(self, messages: list[dict], params: dict) -> dict[str, Any]:
+        """One attempt within the concurrency limit, on the least busy replica; outcomes feed both."""
+        permit = self.limit.acquire()
+        replica = self.pool.acquire()
+        sent = time.perf_counter()
+        outcome, ok, fault = "neutral", False, False
+        try:
+            answer = self._send(replica.client, messages, params)
+            outcome, ok = "ok", True
+            return answer
+        except RetryableError as exc:
+            outcome, fault = ("overload" if exc.overload else "neutral"), exc.replica_fault
+            if exc.overload:
+                self.stats.add(rate_limited=1)
+            raise
+        finally:
+            self.pool.release(replica, ok=ok, latency_s=time.perf_counter() - sent, replica_fault=fault)
+            self.limit.release(permit, outcome)
+
+    def _send(self, client: Any, messages: list[dict], params: dict) -> dict[str, Any]:
         """One HTTP attempt; returns the parsed answer or raises Retryable/FatalError."""
         import openai
 
         try:
-            raw = self._openai.chat.completions.with_raw_response.create(model=self.model, messages=messages, **params)
+            raw = client.chat.completions.with_raw_response.create(model=self.model, messages=messages, **params)
             body = raw.text
         except openai.APITimeoutError:
-            raise RetryableError(f"timed out after {self.timeout:g}s") from None
+            raise RetryableError(f"timed out after {self.timeout:g}s", overload=True, replica_fault=True) from None
         except openai.APIConnectionError as exc:
-            raise RetryableError(f"connection error: {exc}") from None
+            raise RetryableError(f"connection error: {exc}", replica_fault=True) from None
         except openai.APIStatusError as exc:
             message = f"HTTP {exc.status_code}: {_error_message(exc)}"
+            if "response_format" in message and "response_format" in params:
+                # The request's fault, whatever the status (llama-cpp-python answers a 500 for an unknown format).
+                raise FatalError(message) from None
             if exc.status_code in RETRYABLE_STATUS or exc.status_code >= 500:
-                raise RetryableError(message, parse_retry_after(exc.response.headers)) from None
+                overload = exc.status_code in (429, 529)
+                raise RetryableError(message, parse_retry_after(exc.response.headers), overload=overload, replica_fault=exc.status_code >= 500) from None
             raise FatalError(message, sticky=exc.status_code in FATAL_STATUS) from None
         except openai.OpenAIError as exc:  # anything else the SDK raises stays a per-item failure
             raise FatalError(f"{type(exc).__name__}: {str(exc)[:300]}") from None
         return _parse_completion(body)
 
-    def _success(self, key: str, answer: dict[str, Any], attempts: int, started: float) -> ChatResult:
+    def _success(self, key: str, answer: dict[str, Any], attempts: int, started: float, batch: bool = False) -> ChatResult:
         latency = time.perf_counter() - started
         model = answer.get("model") or self.model
-        cost = self.prices.cost(self.model, answer["tokens_in"], answer["tokens_out"])
+        cost = self.prices.cost(self.model, answer["tokens_in"], answer["tokens_out"], batch=batch)
         if not cost.known and not self._warned_unpriced:
             self._warned_unpriced = True
-            log.warning("model %r is not in the price table: its cost is recorded as 0 (add it with prices=...)", self.model)
+            log.warning("model %r is in no price list: its cost is recorded as unknown (give it with prices=...)", self.model)
         self.budget.charge(cost.usd)
         self.stats.add(spent_usd=cost.usd, tokens_in=answer["tokens_in"], tokens_out=answer["tokens_out"])
         stored = {**answer, "cost_usd": cost.usd, "price_known": cost.known, "latency_s": latency}
@@ -425,12 +539,12 @@ def _parse_completion(body: str) -> dict[str, Any]:
     try:
         data = json.loads(body)
     except (json.JSONDecodeError, TypeError):
-        raise RetryableError(f"malformed JSON in response: {body[:80]!r}") from None
+        raise RetryableError(f"malformed JSON in response: {body[:80]!r}", replica_fault=True) from None
     try:
         choice = data["choices"][0]
         text = choice["message"].get("content")
     except (KeyError, IndexError, TypeError, AttributeError):
-        raise RetryableError(f"response without choices[0].message: {body[:80]!r}") from None
+        raise RetryableError(f"response without choices[0].message: {body[:80]!r}", replica_fault=True) from None
     if not isinstance(text, str) or not text.strip():
         raise RetryableError("empty content in response")
     usage = data.get("usage") or {}

@@ -1,37 +1,45 @@
-"""Token usage to US dollars, through a configurable price table.
+"""Token usage to US dollars, from a maintained price list.
 
-Prices are USD per one million tokens, ``(input, output)``. Lookup order for
-a model name: exact match; a fine-tuned name ``ft:<base>:<org>::<id>`` as
-``ft:<base>``; the name without a ``-YYYY-MM-DD`` snapshot suffix; the name
-without an ``org/`` prefix. An unknown model costs 0 and is flagged
-(``Cost.known`` is False), never guessed.
+Prices come from `genai-prices <https://pypi.org/project/genai-prices/>`_
+(pydantic's maintained list of LLM API prices; its data is bundled in the
+package, so no network is used at run time; upgrading the package updates
+the prices), looked up for the OpenAI provider: it knows dated snapshots
+(``gpt-4o-mini-2024-07-18``) and fine-tuned names
+(``ft:gpt-4o-mini-2024-07-18:org::id``). The project's own table is only an
+override: ``PriceTable({"model": (input, output)})`` in USD per one million
+tokens, looked up first (exact name; ``ft:<base>:<org>::<id>`` as
+``ft:<base>``; without a ``-YYYY-MM-DD`` suffix; without an ``org/`` prefix).
+
+A model found in neither has an **unknown** cost (``Cost.known`` False,
+``Cost.usd`` 0 only for budget arithmetic): predictors report it as
+``cost_usd=None`` and records and leaderboards show "unknown", never $0.
+
+Fine-tuning *training* prices are not in genai-prices (it lists inference
+prices only): :data:`TRAINING_PRICE_PER_1M` is the one table of those, used
+by the ``openai-ft`` plugin's estimate, with an override there too.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
+import logging
 import re
 from dataclasses import dataclass
 from typing import Mapping
 
-#: USD per 1M tokens (input, output): OpenAI list prices for standard requests.
-DEFAULT_PRICES: dict[str, tuple[float, float]] = {
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4.1": (2.00, 8.00),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "gpt-4.1-nano": (0.10, 0.40),
-    "gpt-5": (1.25, 10.00),
-    "gpt-5.1": (1.25, 10.00),
-    "gpt-5-mini": (0.25, 2.00),
-    "gpt-5-nano": (0.05, 0.40),
-    "o4-mini": (1.10, 4.40),
-    "o3": (2.00, 8.00),
-    "gpt-3.5-turbo": (0.50, 1.50),
-    # Inference with fine-tuned models (``ft:<base>:...``).
-    "ft:gpt-4o-mini-2024-07-18": (0.30, 1.20),
-    "ft:gpt-4o-2024-08-06": (3.75, 15.00),
-    "ft:gpt-4.1-mini-2025-04-14": (0.80, 3.20),
-    "ft:gpt-4.1-nano-2025-04-14": (0.20, 0.80),
+log = logging.getLogger(__name__)
+
+PROVIDER = "openai"
+
+#: USD per 1M training tokens for OpenAI supervised fine-tuning (not in genai-prices).
+TRAINING_PRICE_PER_1M: dict[str, float] = {
+    "gpt-4o-mini-2024-07-18": 3.00,
+    "gpt-4o-2024-08-06": 25.00,
+    "gpt-4.1-2025-04-14": 25.00,
+    "gpt-4.1-mini-2025-04-14": 5.00,
+    "gpt-4.1-nano-2025-04-14": 1.50,
+    "gpt-3.5-turbo-0125": 8.00,
 }
 
 _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
@@ -39,33 +47,86 @@ _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 @dataclass(frozen=True)
 class Cost:
-    """The price of one call: ``usd`` and whether the model was in the table."""
+    """The price of one call: ``usd``, whether the model's price is known, and where it came from."""
 
     usd: float
     known: bool
+    source: str | None = None
+
+
+def price_source() -> str:
+    """``"genai-prices X.Y.Z"``, or a note that the package is missing."""
+    try:
+        return f"genai-prices {importlib.metadata.version('genai-prices')}"
+    except importlib.metadata.PackageNotFoundError:
+        return "genai-prices not installed"
+
+
+#: OpenAI's Batch API discount, applied to override prices (genai-prices has batch prices of its own).
+BATCH_DISCOUNT = 0.5
+
+
+@functools.lru_cache(maxsize=256)
+def maintained_price(model: str, batch: bool = False) -> tuple[float, float] | None:
+    """``(input, output)`` USD per 1M tokens for ``model`` from genai-prices (at the Batch API price when ``batch``), or None."""
+    try:
+        from genai_prices import Usage, calc_price
+    except ImportError:
+        log.warning("genai-prices is not installed: token costs are unknown unless given with prices=...")
+        return None
+    for candidate in dict.fromkeys([model, model.rsplit("/", 1)[-1]]):  # also without an "org/" prefix
+        try:
+            calc = calc_price(
+                Usage(input_tokens=1_000_000, output_tokens=1_000_000),
+                candidate,
+                provider_id=PROVIDER,
+                price_context={"processing": "batch"} if batch else None,
+            )
+        except LookupError:
+            continue
+        return float(calc.input_price), float(calc.output_price)
+    return None
 
 
 class PriceTable:
-    """Per-model token prices; ``overrides`` replace or extend :data:`DEFAULT_PRICES`."""
+    """Per-model token prices: ``overrides`` first, then genai-prices."""
 
-    def __init__(self, overrides: Mapping[str, tuple[float, float] | list[float]] | None = None) -> None:
-        self.prices: dict[str, tuple[float, float]] = dict(DEFAULT_PRICES)
+    def __init__(self, overrides: Mapping[str, tuple[float, float] | list[float]] | None = None, *, maintained: bool = True) -> None:
+        self.prices: dict[str, tuple[float, float]] = {}
+        self.maintained = maintained
         for model, pair in (overrides or {}).items():
             self.prices[model] = _validate_pair(model, pair)
 
     def lookup(self, model: str) -> tuple[float, float] | None:
         """``(input, output)`` USD per 1M tokens for ``model``, or None when unknown."""
+        found = self._lookup(model)
+        return found[0] if found else None
+
+    def source(self, model: str) -> str | None:
+        """Where ``model``'s price comes from ("override" or "genai-prices X.Y.Z"), None when unknown."""
+        found = self._lookup(model)
+        return found[1] if found else None
+
+    def _lookup(self, model: str, batch: bool = False) -> tuple[tuple[float, float], str] | None:
         for candidate in _candidates(model):
             if candidate in self.prices:
-                return self.prices[candidate]
+                price_in, price_out = self.prices[candidate]
+                if batch:
+                    return (price_in * BATCH_DISCOUNT, price_out * BATCH_DISCOUNT), f"override, batch at {BATCH_DISCOUNT:g}x"
+                return (price_in, price_out), "override"
+        if self.maintained:
+            pair = maintained_price(model, batch)
+            if pair is not None:
+                return pair, price_source() + (" (batch)" if batch else "")
         return None
 
-    def cost(self, model: str, tokens_in: int, tokens_out: int) -> Cost:
-        """What ``tokens_in`` prompt and ``tokens_out`` completion tokens cost on ``model``."""
-        pair = self.lookup(model)
-        if pair is None:
+    def cost(self, model: str, tokens_in: int, tokens_out: int, *, batch: bool = False) -> Cost:
+        """What ``tokens_in`` prompt and ``tokens_out`` completion tokens cost on ``model`` (``batch``: at the Batch API price)."""
+        found = self._lookup(model, batch)
+        if found is None:
             return Cost(0.0, False)
-        return Cost((tokens_in * pair[0] + tokens_out * pair[1]) / 1_000_000, True)
+        (price_in, price_out), source = found
+        return Cost((tokens_in * price_in + tokens_out * price_out) / 1_000_000, True, source)
 
 
 def _validate_pair(model: str, pair: tuple[float, float] | list[float]) -> tuple[float, float]:

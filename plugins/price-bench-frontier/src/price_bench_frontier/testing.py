@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import socket
+import signal
 import subprocess
 import sys
 import threading
@@ -200,11 +201,16 @@ def completion_payload(request: dict[str, Any], text: str) -> dict[str, Any]:
 
 
 class CountingProxy:
-    """Forwards HTTP requests to ``upstream`` (``http://host:port``) and counts them by path."""
+    """Forwards HTTP requests to ``upstream`` (``http://host:port``) and counts them by path.
+
+    ``answered`` keeps the body of every request the upstream answered with
+    200; an unreachable upstream gets a 502 in OpenAI's error envelope.
+    """
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
         self.counts: Counter[str] = Counter()
+        self.answered: list[bytes] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -236,6 +242,12 @@ class CountingProxy:
                         status, body, ctype = response.status, response.read(), response.headers.get("Content-Type", "")
                 except urllib.error.HTTPError as exc:
                     status, body, ctype = exc.code, exc.read(), exc.headers.get("Content-Type", "")
+                except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+                    status, ctype = 502, "application/json"
+                    body = json.dumps({"error": {"message": f"upstream unreachable: {exc}", "type": "server_error"}}).encode()
+                if status == 200 and data is not None:
+                    with proxy._lock:
+                        proxy.answered.append(data)
                 self.send_response(status)
                 self.send_header("Content-Type", ctype or "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -311,7 +323,7 @@ class LlamaServer:
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited with code {self._process.returncode} (log: {self.log_path})")
+                raise RuntimeError(f"llama_cpp.server {self.exit_description()} before it was ready (log: {self.log_path})")
             try:
                 with urllib.request.urlopen(self.base_url + "/models", timeout=2) as response:
                     if response.status == 200:
@@ -320,6 +332,46 @@ class LlamaServer:
                 time.sleep(0.3)
         self.stop()
         raise RuntimeError(f"llama_cpp.server was not ready after {ready_timeout:.0f}s")
+
+    def exit_description(self) -> str | None:
+        """None while the server runs; else how it ended (``killed by SIGSEGV``, ``exited with code 1``)."""
+        if self._process is None or self._process.poll() is None:
+            return None
+        code = self._process.returncode
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exited with code {code}"
+
+    @property
+    def pid(self) -> int | None:
+        """The server process's id while started."""
+        return self._process.pid if self._process is not None else None
+
+    def death_report(self, when: str) -> str | None:
+        """None while the server runs; else one paragraph for a failing test: how it ended, ``when``
+        (e.g. "during this test") and the tail of its log."""
+        how = self.exit_description()
+        return None if how is None else f"llama_cpp.server {how} {when}; the tail of its log:\n{self.log_tail()}"
+
+    def log_tail(self, limit: int = 2000) -> str:
+        """The last ``limit`` characters of the server's log ("" without a log file)."""
+        if self.log_path is None:
+            return ""
+        if self._log not in (None, subprocess.DEVNULL):
+            self._log.flush()
+        try:
+            return Path(self.log_path).read_text(errors="replace")[-limit:]
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL the server at once (a replica dying mid-run)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
 
     def stop(self) -> None:
         """Terminate the server (kill after 10 s); idempotent."""

@@ -8,8 +8,7 @@ predictor module). Adds the ``price-bench openai-ft status`` and
 
 from __future__ import annotations
 
-from price_bench.plugins.hookspecs import hookimpl
-from price_bench.predictors.registry import PredictorSpec
+from price_bench import PredictorSpec, hookimpl
 
 __version__ = "0.1.0"
 

@@ -5,8 +5,11 @@ training file (each example capped at the model's per-example limit) times
 the number of epochs, at the model's training price per million tokens.
 Validation tokens are not billed for training.
 
-The prices below were OpenAI's published training prices when this table was
-written; they change, so override them with ``-o openai-ft.training_price_per_1m=X``.
+Training prices come from the frontier plugin's price module
+(:mod:`price_bench_frontier.pricing`, the one place for prices; the
+maintained list it uses, genai-prices, has inference prices only, so the
+training prices are its :data:`~price_bench_frontier.pricing.TRAINING_PRICE_PER_1M`);
+they change, so override them with ``-o openai-ft.training_price_per_1m=X``.
 A model missing from the table has no default: the estimate refuses to guess.
 """
 
@@ -15,15 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
-#: USD per 1M training tokens.
-TRAINING_PRICE_PER_1M: dict[str, float] = {
-    "gpt-4o-mini-2024-07-18": 3.00,
-    "gpt-4o-2024-08-06": 25.00,
-    "gpt-4.1-2025-04-14": 25.00,
-    "gpt-4.1-mini-2025-04-14": 5.00,
-    "gpt-4.1-nano-2025-04-14": 1.50,
-    "gpt-3.5-turbo-0125": 8.00,
-}
+from price_bench_frontier.pricing import TRAINING_PRICE_PER_1M  # noqa: F401  (re-exported: USD per 1M training tokens)
 
 #: Most tokens one training example may have (longer ones are truncated by OpenAI).
 EXAMPLE_TOKEN_LIMIT: dict[str, int] = {

@@ -29,8 +29,12 @@ class JobFailedError(RuntimeError):
 
 
 def default_console() -> Console:
-    """Progress and estimates go to stderr, leaving stdout to the harness."""
-    return Console(stderr=True, soft_wrap=True)
+    """Progress and estimates go to stderr, leaving stdout to the harness.
+
+    Markup and emoji codes are off: the messages carry API-supplied text (job
+    ids, errors, event messages) that must print verbatim.
+    """
+    return Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
 
 
 def make_openai(base_url: str | None = None, api_key: str | None = None, timeout: float = 60.0, max_retries: int = 3) -> openai.OpenAI:

@@ -14,7 +14,9 @@
 A rerun resumes the recorded job (also after Ctrl-C) and never creates a
 second one for the same training data. ``predict`` sends the same prompt to
 the fine-tuned model through the frontier plugin's client (cache, retries,
-cost, spending cap).
+cost, spending cap), or with ``-o openai-ft.batch=true`` as one OpenAI batch
+(:mod:`price_bench_frontier.batch`: half the price, resumable from the work
+folder).
 """
 
 from __future__ import annotations
@@ -26,8 +28,7 @@ from typing import Any, Sequence
 
 from pydantic import Field
 
-from price_bench.items import Item
-from price_bench.predictors.contract import Prediction, Predictor, PredictorConfig, predict_field, runtime_field
+from price_bench import Item, Prediction, Predictor, PredictorConfig, predict_field, runtime_field
 from price_bench_openai_ft.cost import CostEstimate, check_spend, estimate_cost, training_price
 from price_bench_openai_ft.jobs import FineTuneJobs, JobFailedError, default_console, job_error, make_openai
 from price_bench_openai_ft.state import STATE_FILE, JobState, UploadedFile, adoptable, training_key
@@ -61,6 +62,9 @@ class OpenAIFineTuneConfig(PredictorConfig):
     timeout_s: float = runtime_field(60.0, gt=0)
     budget_usd: float | None = runtime_field(None, ge=0, description="Spending cap for predictions in one run.")
     cache: bool = runtime_field(True, description="Cache chat answers (a rerun costs nothing).")
+    batch: bool = runtime_field(False, description="Predict through the OpenAI Batch API (half the price, answers within 24 h).")
+    batch_poll_s: float = runtime_field(30.0, ge=0)
+    batch_max_wait_s: float | None = runtime_field(None, ge=0, description="Stop waiting after this long (a rerun resumes the batch).")
 
 
 @dataclass
@@ -81,6 +85,7 @@ class OpenAIFineTune(Predictor):
     version = "1"
     Config = OpenAIFineTuneConfig
     batch_size = 64
+    default_batch_timeout_s = 1800.0  # 64 API calls with retries and backoff
 
     config: OpenAIFineTuneConfig
 
@@ -89,6 +94,9 @@ class OpenAIFineTune(Predictor):
         self.state: JobState | None = None
         self.console = default_console()
         self._client: Any = None
+        self.workdir: Path | None = None
+        if self.config.batch:
+            self.batch_size = 50_000  # one predict call per run: one batch (OpenAI's limit per batch)
 
     @classmethod
     def skip_reason(cls, config: PredictorConfig) -> str | None:
@@ -101,6 +109,7 @@ class OpenAIFineTune(Predictor):
 
     def load(self, workdir: Path) -> bool:
         """True once the work folder records a succeeded job with its model's name."""
+        self.workdir = Path(workdir)
         state = JobState.load(Path(workdir))
         if state is not None and state.succeeded:
             self.state = state
@@ -109,7 +118,7 @@ class OpenAIFineTune(Predictor):
 
     def fit(self, train: Sequence[Item], validation: Sequence[Item], workdir: Path) -> None:
         """Prepare, confirm, launch (or resume) the fine-tuning job and wait for it."""
-        workdir = Path(workdir)
+        workdir = self.workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         state = JobState.load(workdir)
         if state is None or state.job_id is None:
@@ -255,17 +264,26 @@ class OpenAIFineTune(Predictor):
 
     def predict(self, items: Sequence[Item]) -> list[Prediction]:
         """One chat completion per item with the fine-tuned model (cached, retried, costed)."""
-        from price_bench.parsing import parse_price
+        from price_bench import parse_price
 
         client = self._chat_client()
         conversations = [prompt_messages(item.text, self.config.max_chars) for item in items]
-        results = client.chat_many(conversations, temperature=self.config.temperature, seed=self.seed, max_tokens=self.config.max_tokens)
+        params = {"temperature": self.config.temperature, "seed": self.seed, "max_tokens": self.config.max_tokens}
+        if self.config.batch:
+            from price_bench_frontier.batch import BatchRun
+            from price_bench_frontier.cache import default_cache_path
+
+            folder = self.workdir if self.workdir is not None else default_cache_path().parent / "batches"
+            run = BatchRun(client, folder, poll_interval_s=self.config.batch_poll_s, max_wait_s=self.config.batch_max_wait_s, report=self.console.print)
+            results = run.chat_many(conversations, **params)
+        else:
+            results = client.chat_many(conversations, **params)
         return [
             Prediction(
                 raw=result.text,
                 price=parse_price(result.text) if result.ok else None,
-                cost_usd=result.cost_usd,
-                latency_s=result.latency_s,
+                cost_usd=result.cost_usd if result.price_known or not result.ok else None,  # unknown, never $0
+                latency_s=None if self.config.batch and not result.cached else result.latency_s,
                 tokens_in=result.tokens_in,
                 tokens_out=result.tokens_out,
                 error=result.error,

@@ -114,7 +114,7 @@ def training_key(**parts: Any) -> str:
 
 def ledger_dir() -> Path:
     """``<data home>/openai-ft/jobs``."""
-    from price_bench.data.dataset import data_home
+    from price_bench import data_home
 
     return data_home().joinpath(*LEDGER_DIR)
 

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from price_bench.items import Item
+from price_bench import Item
 
 Message = dict[str, str]
 

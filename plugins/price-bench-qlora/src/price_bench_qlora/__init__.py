@@ -11,8 +11,7 @@ Without CUDA the default base model is ``smollm2-135m`` (offline, from the
 
 from __future__ import annotations
 
-from price_bench.plugins.hookspecs import hookimpl
-from price_bench.predictors.registry import PredictorSpec
+from price_bench import PredictorSpec, hookimpl
 
 __version__ = "0.1.0"
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from price_bench.predictors.contract import PredictorConfig, cuda_available, predict_field, runtime_field
+from price_bench import PredictorConfig, cuda_available, predict_field, runtime_field
 
 DEFAULT_GPU_MODEL = "meta-llama/Llama-3.1-8B"
 DEFAULT_CPU_MODEL = "smollm2-135m"
@@ -109,6 +109,19 @@ class QLoRAConfig(BaseModelConfig):
     )
     max_validation_items: int | None = Field(default=200, ge=1, description="Validation items used for the eval loss.")
     gradient_checkpointing: bool = False
+    num_processes: int = Field(default=1, ge=1, description="Data-parallel training processes (DDP; gloo on the CPU). batch_size stays the global batch.")
+    launcher: Literal["accelerate", "torchrun"] = runtime_field(default="accelerate", description="How num_processes > 1 is started.")
+
+    @model_validator(mode="after")
+    def _multi_process_needs(self) -> "QLoRAConfig":
+        if self.num_processes > 1:
+            if self.batch_size % self.num_processes:
+                raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of num_processes ({self.num_processes}): it is the global batch")
+            if self.quantization != "none" and not cuda_available():
+                # Several CPU processes are tested with float32 LoRA only; the CPU 4-bit path's layout fixes
+                # (training.cpu_4bit_training_mode) are not validated under DDP.
+                raise ValueError("num_processes > 1 on the CPU needs quantization=none (multi-process 4/8-bit training is supported on CUDA only)")
+        return self
     report_to: list[str] = runtime_field(default_factory=list, description="'tensorboard' and/or 'wandb'; empty: no tracker.")
     merge_for_inference: bool = predict_field(
         default=False,

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from price_bench.parsing import parse_price
+from price_bench import parse_price
 
 from price_bench_qlora.prompts import left_pad
 

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from price_bench.data.dataset import data_home
+from price_bench import data_home
 
 from price_bench_qlora.config import DEFAULT_CPU_MODEL, DEFAULT_GPU_MODEL
 

@@ -19,8 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from price_bench.items import Item
-from price_bench.predictors.contract import Prediction, Predictor, PredictorConfig, Requirement, cuda_available
+from price_bench import Item, Prediction, Predictor, PredictorConfig, Requirement, cuda_available
 
 from price_bench_qlora.config import BaseModelConfig, QLoRAConfig
 from price_bench_qlora.models import SMOLLM2_ALIAS, SMOLLM2_PACKAGE
@@ -45,6 +44,9 @@ class QLoRABasePredictor(Predictor):
     Config: ClassVar[type[PredictorConfig]] = BaseModelConfig
     requires: ClassVar[tuple[Requirement, ...]] = _REQUIRES
     batch_size: ClassVar[int] = 64
+    #: Generation for 64 prompts, possibly on a CPU: half an hour means a hang.
+    default_batch_timeout_s: ClassVar[float] = 1800.0
+    label_fields: ClassVar[tuple[str, ...]] = ("base_model",)  # the leaderboard row names the open model
 
     def __init__(self, config: PredictorConfig | None = None, *, seed: int = 0) -> None:
         super().__init__(config, seed=seed)
@@ -160,7 +162,7 @@ class QLoRAPredictor(QLoRABasePredictor):
 
     def fit(self, train: Sequence[Item], validation: Sequence[Item], workdir: Path) -> None:
         """Train (or resume training) the adapter; save it to ``workdir/adapter``."""
-        from price_bench_qlora.training import train_adapter
+        from price_bench_qlora.training import train_adapter, world_size
 
         cfg: QLoRAConfig = self.config  # type: ignore[assignment]
         if not train:
@@ -168,6 +170,9 @@ class QLoRAPredictor(QLoRABasePredictor):
         train = list(train)[: cfg.max_train_items] if cfg.max_train_items else list(train)
         validation = list(validation)[: cfg.max_validation_items] if cfg.max_validation_items else list(validation)
         workdir.mkdir(parents=True, exist_ok=True)
+        if cfg.num_processes > 1 and world_size() == 1:
+            self._fit_in_processes(train, validation, workdir)
+            return
         base = self._load_base()
         model, summary = train_adapter(
             base,
@@ -191,6 +196,19 @@ class QLoRAPredictor(QLoRABasePredictor):
         else:
             model.config.use_cache = True
             self.model = model.eval()
+
+    def _fit_in_processes(self, train: Sequence[Item], validation: Sequence[Item], workdir: Path) -> None:
+        """Train data-parallel in ``num_processes`` launched processes (:mod:`price_bench_qlora.launch`), then load the adapter."""
+        from price_bench_qlora.launch import run_processes, write_job
+
+        cfg: QLoRAConfig = self.config  # type: ignore[assignment]
+        resolved = self.base_model_path()  # converted once here, not by every process at the same time
+        config = {**cfg.model_dump(mode="json"), "base_model": resolved}
+        write_job(workdir, config, cfg.seed if cfg.seed is not None else self.seed, train, validation)
+        run_processes(cfg.launcher, cfg.num_processes, workdir)
+        if not self.load(workdir):
+            raise RuntimeError(f"the {cfg.num_processes} training processes left no adapter in {workdir}")
+        self.extra.setdefault("base_model", cfg.base_model)
 
     def load(self, workdir: Path) -> bool:
         """Reload the saved adapter onto the base model; False when no finished fit is there."""

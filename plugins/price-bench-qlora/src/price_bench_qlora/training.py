@@ -14,6 +14,13 @@ The Trainer was chosen over a custom loop because it already does
 checkpointing with optimizer/scheduler/RNG state, exact resumption, paged
 optimizers, schedulers and TensorBoard/W&B reporting; it runs on the CPU
 with a bitsandbytes 4-bit model.
+
+Under ``accelerate launch --num_processes N`` or ``torchrun --nproc_per_node N``
+(``WORLD_SIZE`` set; see :mod:`price_bench_qlora.launch`) the same code trains
+data-parallel (DDP; gloo on the CPU): ``batch_size`` stays the *global* batch
+(``batch_size / N`` per process), so the number of optimizer steps is the same
+as in one process; only the main process writes files, and every process
+resumes from the same checkpoint.
 """
 
 from __future__ import annotations
@@ -21,12 +28,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from price_bench.items import Item
+from price_bench import Item
 
 from price_bench_qlora.config import QLoRAConfig, effective_optimizer
 from price_bench_qlora.prompts import PadCollator, PromptEncoder
@@ -82,17 +90,36 @@ def attach_lora(model: Any, config: QLoRAConfig) -> Any:
     return get_peft_model(model, lora)
 
 
+def world_size() -> int:
+    """Processes in this data-parallel run (``WORLD_SIZE`` from accelerate/torchrun; 1 when launched plainly)."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
+def per_process_batch(config: QLoRAConfig, processes: int) -> int:
+    """``batch_size`` is the global batch: each of ``processes`` processes gets an equal share."""
+    if config.batch_size % processes:
+        raise ValueError(f"batch_size ({config.batch_size}) must be a multiple of the {processes} training processes")
+    return config.batch_size // processes
+
+
 def training_arguments(config: QLoRAConfig, workdir: Path, *, cuda: bool, seed: int, has_eval: bool) -> Any:
-    """The ``TrainingArguments`` for one fit."""
+    """The ``TrainingArguments`` for one fit (data-parallel when launched with several processes)."""
     from transformers import TrainingArguments
 
     dtype = config.compute_dtype if config.compute_dtype != "auto" else ("bfloat16" if cuda else "float32")
+    processes = world_size()
+    per_device = per_process_batch(config, processes)
+    parallel = {"ddp_backend": "nccl" if cuda else "gloo", "ddp_find_unused_parameters": False} if processes > 1 else {}
     return TrainingArguments(
         output_dir=str(workdir / CHECKPOINTS),
         num_train_epochs=config.epochs,
         max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
+        per_device_train_batch_size=per_device,
+        per_device_eval_batch_size=per_device,
+        **parallel,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         learning_rate=config.learning_rate,
         optim=effective_optimizer(config, cuda),
@@ -175,16 +202,18 @@ def train_adapter(
     )
     trainer.remove_callback(PrinterCallback)  # progress goes to logging, not stdout
     resume = last_checkpoint(workdir)
+    main = trainer.is_world_process_zero()
     with cpu_4bit_training_mode(peft_model):
-        initial = _initial_eval(trainer, workdir, resume, eval_set)
+        initial = _initial_eval(trainer, workdir, resume, eval_set, write=main)
         started = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=resume)
         train_seconds = time.perf_counter() - started
-        tokens = train_set.tokens_served
+        tokens = train_set.tokens_served * world_size()  # each process counts its own shard
         final_eval = _final_eval(trainer, eval_set)
-    save_adapter(peft_model, tokenizer, workdir)
-    if not config.keep_checkpoints:
-        remove_checkpoints(workdir)
+    if main:
+        save_adapter(peft_model, tokenizer, workdir)
+        if not config.keep_checkpoints:
+            remove_checkpoints(workdir)
     trainable, total = peft_model.get_nb_trainable_parameters()
     summary = {
         "train_loss": [[e["step"], e["loss"]] for e in trainer.state.log_history if "loss" in e],
@@ -201,8 +230,12 @@ def train_adapter(
         "optimizer": str(getattr(args.optim, "value", args.optim)),
         "train_seconds": round(train_seconds, 3),
         "train_tokens_per_second": round(tokens / train_seconds, 2) if train_seconds > 0 else None,
+        "processes": world_size(),
+        "per_process_batch": args.per_device_train_batch_size,
     }
-    (workdir / SUMMARY).write_text(json.dumps(summary, indent=2))
+    if main:
+        (workdir / SUMMARY).write_text(json.dumps(summary, indent=2))
+    trainer.accelerator.wait_for_everyone()  # no process leaves before the adapter and summary are written
     return peft_model, summary
 
 
@@ -258,16 +291,21 @@ def _val_curve(log_history: list[dict[str, Any]], initial: float | None) -> list
     return curve
 
 
-def _initial_eval(trainer: Any, workdir: Path, resume: str | None, eval_set: ExampleSet | None) -> float | None:
-    """Validation loss before any training; remembered on disk so a resumed run still reports it."""
+def _initial_eval(trainer: Any, workdir: Path, resume: str | None, eval_set: ExampleSet | None, *, write: bool = True) -> float | None:
+    """Validation loss before any training; remembered on disk so a resumed run still reports it.
+
+    Every process evaluates (a collective step under DDP); only ``write`` ones touch the file.
+    """
     path = workdir / INITIAL_EVAL
     if resume is not None:
         return json.loads(path.read_text())["eval_loss"] if path.is_file() else None
     if eval_set is None:
-        path.unlink(missing_ok=True)
+        if write:
+            path.unlink(missing_ok=True)
         return None
     loss = float(trainer.evaluate()["eval_loss"])
-    path.write_text(json.dumps({"eval_loss": loss}))
+    if write:
+        path.write_text(json.dumps({"eval_loss": loss}))
     return loss
 
 

@@ -1,0 +1,295 @@
+"""Serving throughput: ``tfidf-ridge`` served from a bundle by ``price-bench serve``, driven over HTTP.
+
+In a fresh PRICE_BENCH_HOME: builds the demo dataset, runs ``tfidf-ridge`` on
+it, bundles the run, starts ``price-bench serve BUNDLE --workers W`` on
+127.0.0.1 (a real uvicorn, access log off) and drives it from a *separate*
+load-generator process (``httpx.AsyncClient``, one connection per concurrent
+client, keep-alive) with the demo test texts:
+
+* single-item requests at concurrency 1, 8 and 32: requests/s and p50/p95/p99 latency;
+* batches of 100 items at concurrency 1 and 4: items/s;
+* every phase: error rate (any non-200 answer or transport error) and the
+  server's peak RSS (parent plus workers, sampled every 0.2 s).
+
+Each phase is bounded: at most ``--seconds`` of traffic after a short
+warm-up and at most ``--max-requests`` requests. Targets (issue 19): at least
+500 single-item requests/s with p99 < 50 ms at concurrency 8 with 2 workers,
+and at least 20,000 items/s in batches. The load generator shares the CPUs
+with the server, and the machine is shared with other work: say so when
+quoting the figures.
+
+Run: .venv/bin/python bench/serve_throughput.py [--workers 2] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+PHASES = (("single", 1, 1), ("single", 8, 1), ("single", 32, 1), ("batch", 1, 100), ("batch", 4, 100))
+
+
+# -- load generator (runs in its own process) ---------------------------------------------------------
+
+
+def _bodies(texts: list[str], batch: int):
+    """Request bodies, cycling through the test texts (ids unique per request)."""
+    i = 0
+    while True:
+        if batch == 1:
+            yield json.dumps({"id": f"r{i}", "text": texts[i % len(texts)]}).encode()
+        else:
+            yield json.dumps({"items": [{"id": f"r{i}-{j}", "text": texts[(i * batch + j) % len(texts)]} for j in range(batch)]}).encode()
+        i += 1
+
+
+async def _drive(url: str, texts: list[str], concurrency: int, batch: int, seconds: float, max_requests: int, warmup: float) -> dict:
+    """``concurrency`` clients, each sending its next request when the previous answer arrived (closed loop)."""
+    latencies: list[float] = []
+    state = {"errors": 0, "sent": 0}
+    bodies = _bodies(texts, batch)
+    post = await _poster(url, concurrency)
+    try:
+        async def client(deadline: float, record: bool) -> None:
+            while time.perf_counter() < deadline and (not record or state["sent"] < max_requests):
+                payload = next(bodies)
+                started = time.perf_counter()
+                ok = await post(payload)
+                if record:
+                    state["sent"] += 1
+                    latencies.append(time.perf_counter() - started)
+                    state["errors"] += not ok
+
+        await asyncio.gather(*(client(time.perf_counter() + warmup, False) for _ in range(concurrency)))
+        cpu, started = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(client(started + seconds, True) for _ in range(concurrency)))
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        await post.close()
+    return {"requests": state["sent"], "errors": state["errors"], "seconds": elapsed, "client_cpu_s": cpu, "latencies": latencies, "client": post.name}
+
+
+async def _poster(url: str, concurrency: int):
+    """An async ``post(body) -> ok`` over keep-alive connections: aiohttp when installed, else httpx."""
+    headers = {"content-type": "application/json"}
+    try:
+        import aiohttp
+    except ImportError:
+        aiohttp = None
+    if aiohttp is not None:
+        session = aiohttp.ClientSession(
+            base_url=url, connector=aiohttp.TCPConnector(limit=concurrency), timeout=aiohttp.ClientTimeout(total=30)
+        )
+
+        async def post(body: bytes) -> bool:
+            try:
+                async with session.post("/v1/predict", data=body, headers=headers) as response:
+                    await response.read()
+                    return response.status == 200
+            except (aiohttp.ClientError, TimeoutError):
+                return False
+
+        post.close, post.name = session.close, f"aiohttp {aiohttp.__version__}"
+        return post
+    import httpx
+
+    client = httpx.AsyncClient(base_url=url, limits=httpx.Limits(max_connections=concurrency), timeout=30.0)
+
+    async def post(body: bytes) -> bool:
+        try:
+            return (await client.post("/v1/predict", content=body, headers=headers)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    post.close, post.name = client.aclose, f"httpx {httpx.__version__}"
+    return post
+
+
+def loadgen_main(args: argparse.Namespace) -> None:
+    texts = json.loads(Path(args.texts).read_text())
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    result = asyncio.run(_drive(args.url, texts, args.concurrency, args.batch, args.seconds, args.max_requests, args.warmup))
+    print(json.dumps(result))
+
+
+# -- the benchmark ---------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "price_bench", *args], env=env, capture_output=True, text=True, check=True)
+
+
+def _prepare(env: dict, tmp: Path) -> tuple[Path, list[str]]:
+    _cli("run", "tfidf-ridge", "--dataset", "demo", "--no-progress", env=env)
+    records = [p for p in (tmp / "results" / "demo" / "tfidf-ridge").glob("*.json")]
+    bundle = tmp / "bundle"
+    _cli("bundle", str(records[0]), "--out", str(bundle), env=env)
+    import pyarrow.parquet as pq
+
+    texts = pq.read_table(tmp / "home" / "datasets" / "demo" / "test.parquet", columns=["text"]).column("text").to_pylist()
+    return bundle, texts
+
+
+class RssSampler(threading.Thread):
+    """Peak RSS of a process and its children, sampled every 0.2 s; their CPU seconds on demand."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.stop = pid, 0, threading.Event()
+
+    def cpu_seconds(self) -> float:
+        import psutil
+
+        root = psutil.Process(self.pid)
+        total = 0.0
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+        return total
+
+    def run(self) -> None:
+        import psutil
+
+        root = psutil.Process(self.pid)
+        while not self.stop.is_set():
+            try:
+                procs = [root, *root.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+            except psutil.Error:
+                pass
+            self.stop.wait(0.2)
+
+
+def _serve(bundle: Path, workers: int, port: int, env: dict) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "price_bench", "serve", str(bundle), "--port", str(port), "--workers", str(workers), "--no-access-log",
+         "--log-dir", str(bundle.parent / f"log-{workers}")],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"server exited: {server.stderr.read()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    server.terminate()
+    raise SystemExit("server did not come up within 120 s")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    import numpy as np
+
+    return float(np.percentile(values, q)) * 1000.0 if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, nargs="+", default=[2], help="Server worker counts to measure.")
+    parser.add_argument("--seconds", type=float, default=10.0, help="Traffic per phase (after warm-up).")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--max-requests", type=int, default=20_000, help="Most requests per phase.")
+    parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--texts", help=argparse.SUPPRESS)
+    parser.add_argument("--concurrency", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.loadgen:
+        loadgen_main(args)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=200)
+    with tempfile.TemporaryDirectory(prefix="price-bench-serve-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        env = {**os.environ, "PRICE_BENCH_HOME": str(tmp / "home"), "PRICE_BENCH_RESULTS": str(tmp / "results"),
+               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        started = time.perf_counter()
+        bundle, texts = _prepare(env, tmp)
+        texts_file = tmp / "texts.json"
+        texts_file.write_text(json.dumps(texts))
+        console.print(f"setup (demo dataset, tfidf-ridge fit and run, bundle): {time.perf_counter() - started:.1f} s; {len(texts)} test texts")
+        table = Table(title=f"price-bench serve, tfidf-ridge bundle, {os.cpu_count()} CPUs shared by server and load generator")
+        columns = ("workers", "request", "concurrency", "requests/s", "items/s", "p50 ms", "p95 ms", "p99 ms", "errors", "error rate",
+                   "server peak RSS", "server CPU ms/item", "client CPU ms/req")
+        for column in columns:
+            table.add_column(column, justify="right")
+        rows = []
+        for workers in args.workers:
+            port = _free_port()
+            server = _serve(bundle, workers, port, env)
+            sampler = RssSampler(server.pid)
+            sampler.start()
+            try:
+                for kind, concurrency, batch in PHASES:
+                    server_cpu = sampler.cpu_seconds()
+                    out = subprocess.run(
+                        [sys.executable, __file__, "--loadgen", "--url", f"http://127.0.0.1:{port}", "--texts", str(texts_file),
+                         "--concurrency", str(concurrency), "--batch", str(batch), "--seconds", str(args.seconds),
+                         "--warmup", str(args.warmup), "--max-requests", str(args.max_requests)],
+                        env=env, capture_output=True, text=True, check=True, timeout=args.seconds + args.warmup + 120,
+                    )
+                    result = json.loads(out.stdout)
+                    server_cpu = sampler.cpu_seconds() - server_cpu  # includes the warm-up requests: an upper bound
+                    n, secs, lat = result["requests"], result["seconds"], result["latencies"]
+                    row = {
+                        "workers": workers, "kind": kind, "batch": batch, "concurrency": concurrency, "requests": n,
+                        "requests_per_s": n / secs, "items_per_s": n * batch / secs,
+                        "p50_ms": _percentile(lat, 50), "p95_ms": _percentile(lat, 95), "p99_ms": _percentile(lat, 99),
+                        "errors": result["errors"], "error_rate": result["errors"] / max(1, n), "peak_rss_mb": sampler.peak / 1e6,
+                        "server_cpu_ms_per_item": server_cpu * 1000 / max(1, n * batch), "client_cpu_ms_per_request": result["client_cpu_s"] * 1000 / max(1, n),
+                        "client": result["client"],
+                    }
+                    rows.append(row)
+                    table.add_row(
+                        str(workers), "single" if batch == 1 else f"batch of {batch}", str(concurrency), f"{row['requests_per_s']:,.0f}",
+                        f"{row['items_per_s']:,.0f}", f"{row['p50_ms']:.1f}", f"{row['p95_ms']:.1f}", f"{row['p99_ms']:.1f}",
+                        str(row["errors"]), f"{row['error_rate']:.2%}", f"{row['peak_rss_mb']:,.0f} MB",
+                        f"{row['server_cpu_ms_per_item']:.2f}", f"{row['client_cpu_ms_per_request']:.2f}",
+                    )
+            finally:
+                sampler.stop.set()
+                server.terminate()
+                try:
+                    server.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+        console.print(table)
+        console.print(f"load generator: {rows[0]['client'] if rows else '-'} in a separate process; server CPU ms/item counts the warm-up too")
+        load = os.getloadavg()
+        console.print(f"load average during the run (1/5/15 min): {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} CPUs")
+        print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()

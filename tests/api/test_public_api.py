@@ -1,0 +1,84 @@
+"""The public surface: what ``price_bench`` exports, that it loads lazily, and that plugins use nothing else."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import price_bench
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN_CONTRACT = ("Predictor", "PredictorConfig", "Prediction", "Item", "Requirement", "PredictorSpec",
+                   "predict_field", "runtime_field", "hookimpl")
+NOTEBOOK = ("evaluate", "load_dataset", "Results", "Dataset")
+
+
+@pytest.mark.parametrize("name", PLUGIN_CONTRACT + NOTEBOOK)
+def test_exported_with_a_docstring(name):
+    assert name in price_bench.__all__
+    value = getattr(price_bench, name)
+    assert (value.__doc__ or "").strip(), f"price_bench.{name} has no docstring"
+
+
+def test_every_export_resolves_and_unknown_names_raise():
+    assert set(price_bench.__all__) == set(price_bench._EXPORTS) | {"__version__"}
+    for name in price_bench.__all__:
+        assert getattr(price_bench, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        price_bench.nope  # noqa: B018
+    assert set(price_bench.__all__) <= set(dir(price_bench))
+
+
+def test_import_is_lazy():
+    code = ("import sys, price_bench; heavy = [m for m in ('pydantic', 'numpy', 'pandas', 'pluggy', 'rich') if m in sys.modules];"
+            "print(heavy); from price_bench import Item; print('pydantic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "[]", f"`import price_bench` imported {out[0]}"
+
+
+def test_prediction_with_only_a_price():
+    p = price_bench.Prediction(price=12.5)
+    assert (p.raw, p.price) == (None, 12.5)
+    assert price_bench.Prediction("$3").raw == "$3", "raw stays the first positional field"
+
+
+def _price_bench_imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+    return [(line, module) for line, module in found if module == "price_bench" or module.startswith("price_bench.")]
+
+
+def test_plugins_import_only_the_public_api():
+    offenders = []
+    files = [p for p in (REPO / "plugins").rglob("*.py") if "build" not in p.relative_to(REPO).parts]
+    assert len(files) > 20
+    for path in files:
+        in_tests = "tests" in path.relative_to(REPO).parts
+        allowed = {"price_bench", "price_bench.testing"} if in_tests else {"price_bench"}
+        offenders += [f"{path.relative_to(REPO)}:{line}: {module}" for line, module in _price_bench_imports(path) if module not in allowed]
+    assert not offenders, "plugins must import only from price_bench (tests also price_bench.testing):\n" + "\n".join(offenders)
+
+
+def test_the_testing_plugin_is_a_pytest11_entry_point_named_after_its_module():
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["entry-points"]["pytest11"] == {"price_bench.testing.fixtures": "price_bench.testing.fixtures"}
+
+
+def test_help_stays_light():
+    code = ("import sys; from price_bench.cli.main import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(__import__('json').dumps([m for m in ('torch', 'transformers', 'openai', 'sklearn', 'pandas') if m in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    assert json.loads(out) == []
