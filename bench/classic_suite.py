@@ -11,9 +11,11 @@ RMSLE, Hits, fit seconds, predict milliseconds per item, the process CPU
 seconds it used, and the peak RSS sampled while it ran; then the totals
 against the targets:
 
-* the best predictor's Error <= 0.55 x constant-mean's;
+* the best predictor's Error <= 0.50 x constant-mean's (issue 18; it was 0.55);
 * each of the seed's five (fe-linear, bow-linear, w2v-linear, w2v-rf, w2v-svr) beats constant-mean;
-* whole suite (fit + predict) < 10 minutes on 2 cores; peak RSS < 4 GB.
+* whole suite (fit + predict) < 15 minutes on 2 cores; peak RSS < 4 GB.
+
+bench/classic_cv.py puts 5-fold CV on train beside these test figures.
 
 On a CPU shared with other jobs the wall-clock times are pessimistic; the CPU
 seconds column shows the work itself.
@@ -49,6 +51,7 @@ SUITE = (
     "svd-hgb",
     "minilm-ridge",
     "minilm-knn",
+    "sparse-mlp",
     "ensemble",
 )
 
@@ -171,12 +174,12 @@ def main() -> int:
     best = min(classic, key=classic.get) if classic else None
     checks = []
     if best:
-        checks.append((f"best ({best}) Error <= 0.55 x constant-mean", classic[best] <= 0.55 * baseline, f"{classic[best] / baseline:.3f}"))
+        checks.append((f"best ({best}) Error <= 0.50 x constant-mean", classic[best] <= 0.50 * baseline, f"{classic[best] / baseline:.3f}"))
     for pid in SEED_FIVE:
         if pid in wanted:
             ok = pid in classic and classic[pid] < baseline
             checks.append((f"{pid} beats constant-mean", ok, f"{classic.get(pid, float('nan')) / baseline:.3f}"))
-    checks.append(("whole suite < 10 min", suite_wall < 600, f"{suite_wall:.0f}s wall, {suite_cpu:.0f}s CPU"))
+    checks.append(("whole suite < 15 min", suite_wall < 900, f"{suite_wall:.0f}s wall, {suite_cpu:.0f}s CPU"))
     checks.append(("peak RSS < 4 GB", peak_rss < 4 * 2**30, f"{peak_rss / 2**30:.2f} GB"))
     for label, ok, value in checks:
         console.print(f"{'PASS' if ok else 'FAIL'}  {label}: {value}")

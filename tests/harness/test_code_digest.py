@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 
 import pytest
@@ -86,6 +87,16 @@ def test_an_edited_predictor_recomputes_and_the_escape_hatch_keeps_old_answers(
 
     stale = codedigest.stale_cache_keys(price_bench_home / "cache" / "predictions.sqlite", _registry())
     assert [row["code_digest"] for row in stale] == [first.record.predictor.code_digest]
+    from click.testing import CliRunner
+
+    from price_bench.cli.main import get_cli
+
+    shown = CliRunner().invoke(get_cli(), ["cache", "info", "--json"])
+    assert shown.exit_code == 0, shown.output
+    [row] = [r for r in json.loads(shown.output)["predictors"] if r["predictor"] == "edited"]
+    assert (row["keys"], row["stale_keys"]) == (2, 1)  # `price-bench cache info` says which keys are stale
+    human = CliRunner().invoke(get_cli(), ["cache", "info"])
+    assert "1 stale: written by other code of the predictor" in human.output
 
     edit("a docstring, known not to matter")
     monkeypatch.setenv(codedigest.KEEP_ENV, "1")

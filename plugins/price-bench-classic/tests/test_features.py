@@ -87,3 +87,30 @@ def test_encoder_imputes_train_means_and_flags_missing():
     assert rows[0, col["category=unknown"]] == 1.0
     assert rows[1, col["top_brand"]] == 1.0 and rows[1, col["category=Electronics"]] == 1.0
     assert np.isfinite(rows).all()
+
+
+def test_parse_quantities_reads_pack_power_capacity_size_and_weight():
+    from price_bench_classic.features import parse_quantities
+
+    text = (
+        "Heater 2-Pack, 1500W 120V Space Heater with 64GB Storage and 2.5 Gallon Tank\n"
+        "Package Quantity 1, Weight 5 pounds, Dimensions 10 x 7.5 x 6 inches, Battery 3000mAh"
+    )
+    q = parse_quantities(Item(id="q", text=text, price=1.0))
+    assert q["pack"] == 2.0
+    assert q["watts"] == 1500.0 and q["volts"] == 120.0
+    assert q["storage_gb"] == 64.0
+    assert q["volume_l"] == pytest.approx(2.5 * 3.785)
+    assert q["longest_in"] == 10.0 and q["box_in3"] == pytest.approx(450.0)
+    assert q["weight_lb"] == 5.0 and q["amp_hours"] == 3000.0
+
+
+def test_parse_quantities_converts_units_and_ignores_absent_facts():
+    from price_bench_classic.features import parse_quantities, quantity_tokens
+
+    q = parse_quantities(Item(id="r", text="Cable, 1TB drive, 2 kW motor, Package Dimensions 25.4 cms (L) x 12.7 cms (W) x 2.54 cms (H)", price=1.0))
+    assert q["storage_gb"] == 1000.0 and q["watts"] == 2000.0
+    assert q["longest_in"] == pytest.approx(10.0) and q["box_in3"] == pytest.approx(50.0)
+    assert "pack" not in q and "volts" not in q
+    assert parse_quantities(Item(id="s", text="A plain widget", price=1.0)) == {}
+    assert quantity_tokens({"watts": 1500.0, "pack": 2.0}) == ["q_pack_3", "q_watts_21"]

@@ -23,7 +23,7 @@ def _needs_minilm(predictor_id: str) -> None:
 
 
 def test_fast_and_minilm_lists_cover_every_predictor():
-    assert sorted(FAST + MINILM + ["ensemble"]) == sorted(ALL)
+    assert sorted(FAST + MINILM + ["sparse-mlp", "ensemble"]) == sorted(ALL)  # sparse-mlp: test_sparse_mlp.py
 
 
 @pytest.mark.parametrize("predictor_id", FAST)
@@ -166,3 +166,23 @@ def test_empty_batch_predicts_nothing(demo_split, tmp_path, make_predictor, fit_
     predictor = make_predictor("fe-linear")
     fit_predict(predictor, demo_split, tmp_path)
     assert predictor.predict([]) == []
+
+
+def test_ensemble_assembled_from_its_bases_fits_equals_its_own_fit(demo_split, make_predictor):
+    """``StackingModel.assemble`` (used by bench/classic_cv.py) gives exactly what ``fit`` gives."""
+    items, test = demo_split.train[:600], demo_split.test[:100]
+    prices = np.array([item.price for item in items])
+    bases = ["tfidf-ridge", "fe-linear"]
+    ensemble = make_predictor("ensemble", bases=",".join(bases), folds=3)
+    fitted = ensemble.build_model().fit(items, prices)
+    parts = ensemble.build_model()
+    out_of_fold = np.zeros((len(items), len(bases)))
+    models = []
+    for column, base in enumerate(bases):
+        for fit_rows, held_rows in parts.folds_for(len(items)):
+            model = make_predictor(base).build_model().fit([items[i] for i in fit_rows], prices[fit_rows])
+            out_of_fold[held_rows, column] = model.predict([items[i] for i in held_rows])
+        models.append(make_predictor(base).build_model().fit(items, prices))
+    parts.assemble(prices, out_of_fold, models)
+    assert np.array_equal(parts.predict(test), fitted.predict(test))
+    assert parts.info() == fitted.info()

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import click
 
+from price_bench.names import printable
+
 predictor_option = click.option("--predictor", "predictor_id", default=None, metavar="ID", help="Only this predictor id.")
 
 
@@ -60,6 +62,9 @@ def info_cmd(predictor_id: str | None, as_json: bool) -> None:
         with _open(path) as cache:
             rows = [r for r in cache.summary() if predictor_id is None or r["predictor"] == predictor_id]
     aside = [{"path": str(p), "bytes": p.stat().st_size} for p in aside_files(path)]
+    stale = _stale_counts(path)
+    for r in rows:
+        r["stale_keys"] = stale.get(r["predictor"], 0)
     if as_json:
         click.echo(json.dumps({"path": str(path), "exists": path.exists(), "bytes": _size(path) if path.exists() else 0,
                                "predictors": rows, "moved_aside": aside}, indent=2))
@@ -70,11 +75,26 @@ def info_cmd(predictor_id: str | None, as_json: bool) -> None:
         total = sum(r["predictions"] for r in rows)
         click.echo(f"{path}: {_size(path):,} bytes, {total:,} cached predictions")
         for r in rows:
-            click.echo(f"  {r['predictor']:<24} {r['predictions']:>10,} predictions  {r['keys']:>4} run key(s)")
+            note = f"  ({r['stale_keys']} stale: written by other code of the predictor)" if r["stale_keys"] else ""
+            click.echo(printable(f"  {r['predictor']:<24} {r['predictions']:>10,} predictions  {r['keys']:>4} run key(s){note}"))
         if predictor_id is not None and not rows:
             click.echo(f"  nothing cached for {predictor_id!r}")
     for entry in aside:
         click.echo(f"moved aside (corrupt, bytes kept): {entry['path']} ({entry['bytes']:,} bytes)")
+
+
+def _stale_counts(path) -> dict[str, int]:
+    """Per predictor id: how many cache keys were written by code other than the installed one."""
+    from price_bench.harness.codedigest import stale_cache_keys
+
+    try:
+        stale = stale_cache_keys(path)
+    except Exception:  # a damaged file or a broken plugin: info still shows the rest
+        return {}
+    counts: dict[str, int] = {}
+    for row in stale:
+        counts[row["predictor_id"]] = counts.get(row["predictor_id"], 0) + 1
+    return counts
 
 
 @cache_group.command("check")

@@ -433,6 +433,10 @@ _SHAPE: dict[str, type] = {"sizes": dict, "recipe": dict, "counts": dict, "synth
 _COUNTS_SHAPE: dict[str, type] = {"rejections": dict, "warnings": dict, "price_bands": dict, "categories": dict}
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _shape_problem(manifest: dict[str, Any]) -> str | None:
     """Why a manifest's fields do not have the types the commands read (None when they do)."""
     kinds = {dict: "object", list: "array", bool: "true/false"}
@@ -443,9 +447,11 @@ def _shape_problem(manifest: dict[str, Any]) -> str | None:
         value = manifest.get("counts", {}).get(key)
         if value is not None and not isinstance(value, kind):
             return f"field 'counts.{key}' is not a JSON {kinds[kind]}"
+        if key in ("rejections", "warnings") and isinstance(value, dict) and not all(_is_count(v) for v in value.values()):
+            return f"field 'counts.{key}' does not hold a count per reason"
         if key in ("price_bands", "categories") and isinstance(value, dict):
-            if not all(isinstance(v, dict) for v in value.values()):
-                return f"field 'counts.{key}' does not hold an object per split"
+            if not all(isinstance(v, dict) and all(_is_count(n) for n in v.values()) for v in value.values()):
+                return f"field 'counts.{key}' does not hold an object of counts per split"
     bands = manifest.get("recipe", {}).get("price_bands")
     if bands is not None and not (isinstance(bands, list) and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bands)):
         return "field 'recipe.price_bands' is not a list of numbers"

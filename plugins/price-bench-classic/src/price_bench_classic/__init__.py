@@ -2,7 +2,7 @@
 
 The seed's models (``fe-linear``, ``bow-linear``, ``w2v-linear``,
 ``w2v-rf``, ``w2v-svr``) and stronger ones (``tfidf-ridge``, ``tfidf-mlp``,
-``tfidf-knn``, ``svd-hgb``, ``minilm-ridge``, ``minilm-knn``, ``ensemble``).
+``tfidf-knn``, ``svd-hgb``, ``minilm-ridge``, ``minilm-knn``, ``sparse-mlp``, ``ensemble``).
 
 Registration is lazy: each predictor is a ``"module:Class"`` spec, so
 ``price-bench list`` imports neither this plugin's modules nor scikit-learn,
@@ -37,8 +37,12 @@ SPECS: tuple[tuple[str, str, str], ...] = (
      "all-MiniLM-L6-v2 sentence embeddings (packaged, offline) + Ridge on log price."),
     ("minilm-knn", "price_bench_classic.neighbors:MiniLMNeighbours",
      "Distance-weighted mean log price of the 5 nearest train items by all-MiniLM-L6-v2 embedding."),
+    ("sparse-mlp", "price_bench_classic.sparse_mlp:SparseMLP",
+     "Mercari-style sparse MLP (PyTorch): word/char TF-IDF, brand crosses and parsed quantities "
+     "into 256-64-32 on log price, Huber loss, bagged over seeds."),
     ("ensemble", "price_bench_classic.ensemble:Ensemble",
-     "Stacks the classic models (TF-IDF ridge/MLP/kNN, SVD-HGB, MiniLM kNN/ridge) on out-of-fold predictions."),
+     "Stacks the classic models (TF-IDF ridge/MLP/kNN, SVD-HGB, MiniLM kNN/ridge, sparse MLP) on out-of-fold "
+     "predictions with non-negative weights on log price."),
 )
 
 

@@ -40,12 +40,16 @@ class ItemRegressor:
         y = np.asarray(prices, dtype=np.float64)
         if len(items) != len(y) or len(y) < 2:
             raise ValueError(f"need at least 2 items with prices to fit, got {len(items)} items and {len(y)} prices")
-        self.low, self.high = float(y.min()), float(y.max())
-        self.fallback = float(np.median(y))
-        self.train_items = len(y)
+        self._remember_targets(y)
         with single_threaded_blas():
             self._fit(items, np.log1p(y) if self.log_target else y)
         return self
+
+    def _remember_targets(self, y: np.ndarray) -> None:
+        """The train price range (predictions are clipped to it), a fallback price and the train size."""
+        self.low, self.high = float(y.min()), float(y.max())
+        self.fallback = float(np.median(y))
+        self.train_items = len(y)
 
     def predict(self, items: Sequence[Item]) -> np.ndarray:
         """Prices for ``items`` (never reads ``item.price``)."""

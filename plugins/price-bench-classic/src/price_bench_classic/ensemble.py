@@ -3,7 +3,8 @@
 For each base model listed in the config, ``fit`` computes out-of-fold
 predictions on the training items with a seeded KFold (each fold trains a
 fresh copy of the base model from its default config), then fits a
-non-negative linear blend of the bases' log prices to the true log price.
+non-negative linear blend of the bases' log prices to the true log price
+(``LinearRegression(positive=True)``: a base that does not help gets weight 0).
 The bases are then refitted on all training items. Everything happens inside
 the ensemble's own fit: it never reads another predictor's work folder.
 """
@@ -17,9 +18,9 @@ from pydantic import field_validator
 
 from price_bench import Item, PredictorConfig
 
-from price_bench_classic.base import ClassicPredictor, ItemRegressor
+from price_bench_classic.base import ClassicPredictor, ItemRegressor, single_threaded_blas
 
-DEFAULT_BASES = ("tfidf-ridge", "svd-hgb", "tfidf-mlp", "minilm-knn", "minilm-ridge", "tfidf-knn")
+DEFAULT_BASES = ("tfidf-ridge", "svd-hgb", "tfidf-mlp", "minilm-knn", "minilm-ridge", "tfidf-knn", "sparse-mlp")
 
 
 def base_classes() -> dict[str, type[ClassicPredictor]]:
@@ -40,19 +41,46 @@ class StackingModel(ItemRegressor):
         cls = base_classes()[base_id]
         return cls(cls.Config(), seed=self.seed).build_model()
 
-    def _fit(self, items: Sequence[Item], y: np.ndarray) -> None:
-        from sklearn.linear_model import LinearRegression
+    def folds_for(self, n_items: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The seeded KFold (fit rows, held rows) pairs that the out-of-fold predictions use."""
         from sklearn.model_selection import KFold
 
+        return list(KFold(n_splits=min(self.folds, n_items), shuffle=True, random_state=self.seed).split(np.zeros(n_items)))
+
+    def _fit(self, items: Sequence[Item], y: np.ndarray) -> None:
         prices = np.expm1(y)
-        folds = list(KFold(n_splits=min(self.folds, len(items)), shuffle=True, random_state=self.seed).split(items))
+        folds = self.folds_for(len(items))
         out_of_fold = np.zeros((len(items), len(self.base_ids)))
-        self.models: list[ItemRegressor] = []
+        models: list[ItemRegressor] = []
         for column, base_id in enumerate(self.base_ids):
             for fit_rows, held_rows in folds:
                 model = self._new_base(base_id).fit([items[i] for i in fit_rows], prices[fit_rows])
                 out_of_fold[held_rows, column] = model.predict([items[i] for i in held_rows])
-            self.models.append(self._new_base(base_id).fit(items, prices))
+            models.append(self._new_base(base_id).fit(items, prices))
+        self.stack(out_of_fold, models, y)
+
+    def assemble(self, prices: Sequence[float], out_of_fold: np.ndarray, models: Sequence[ItemRegressor]) -> StackingModel:
+        """This model fitted from pieces computed elsewhere: what ``fit`` on the items with ``prices`` would give.
+
+        ``out_of_fold`` holds each base's predictions (columns in ``bases``
+        order) made on the folds of :meth:`folds_for` by fresh default-config
+        bases with this seed, and ``models`` the bases fitted on every item.
+        """
+        y = np.asarray(prices, dtype=np.float64)
+        self._remember_targets(y)
+        with single_threaded_blas():
+            self.stack(np.asarray(out_of_fold, dtype=np.float64), models, np.log1p(y))
+        return self
+
+    def stack(self, out_of_fold: np.ndarray, models: Sequence[ItemRegressor], y: np.ndarray) -> None:
+        """Fit the blender on the bases' out-of-fold predictions (columns in ``bases`` order) and keep the full fits.
+
+        ``y`` is the log price. ``_fit`` calls it, and so does :meth:`assemble`.
+        """
+        from sklearn.linear_model import LinearRegression
+
+        prices = np.expm1(y)
+        self.models = list(models)
         self.blender = LinearRegression(positive=True).fit(np.log1p(out_of_fold), y)
         self.oof_error = {b: float(np.mean(np.abs(out_of_fold[:, c] - prices))) for c, b in enumerate(self.base_ids)}
 
@@ -101,7 +129,10 @@ class EnsembleConfig(PredictorConfig):
 
 class Ensemble(ClassicPredictor):
     id = "ensemble"
-    description = "Stacks the classic models (TF-IDF ridge/MLP/kNN, SVD-HGB, MiniLM kNN/ridge) on out-of-fold predictions."
+    description = (
+        "Stacks the classic models (TF-IDF ridge/MLP/kNN, SVD-HGB, MiniLM kNN/ridge, sparse MLP) on out-of-fold "
+        "predictions with non-negative weights on log price."
+    )
     Config = EnsembleConfig
     batch_size: ClassVar[int] = 256
 

@@ -219,3 +219,110 @@ class FeatureEncoder:
             )
             out[row, len(self.numeric_names) + index.get(raw.category or "", len(self.categories))] = 1.0
         return out
+
+
+# -- parsed quantities ------------------------------------------------------------------
+
+_NUMBER = r"(\d+(?:\.\d+)?)"
+_PACK = re.compile(
+    r"\b(?:pack|set|case|box|bundle|lot)\s+of\s+(\d{1,4})\b"
+    r"|\b(\d{1,4})\s*-?\s*(?:pack|pk|count|ct|pcs|pieces|piece|pairs?)\b"
+    r"|\bpackage\s+quantity\s*:?\s*(\d{1,4})\b",
+    re.IGNORECASE,
+)
+_WATTS = re.compile(_NUMBER + r"\s*-?\s*(kw|w|watts?|kilowatts?)\b", re.IGNORECASE)
+_VOLTS = re.compile(_NUMBER + r"\s*-?\s*(v|volts?|vac|vdc)\b", re.IGNORECASE)
+_AMP_HOURS = re.compile(_NUMBER + r"\s*-?\s*(mah|ah)\b", re.IGNORECASE)
+_STORAGE = re.compile(_NUMBER + r"\s*-?\s*(tb|gb|mb)\b", re.IGNORECASE)
+_VOLUME = re.compile(
+    _NUMBER + r"\s*-?\s*(ml|milliliters?|l|liters?|litres?|gallons?|gal|quarts?|qt|fl\.?\s*oz|cups?|cu\.?\s*ft|cubic\s+feet)\b",
+    re.IGNORECASE,
+)
+_DIMENSIONS = re.compile(
+    _NUMBER + r"\s*(?:\"|''|in|inches|cms?|mm|ft|feet)?\s*(?:\([lwhd]\))?\s*[x×]\s*"
+    + _NUMBER + r"\s*(?:\"|''|in|inches|cms?|mm|ft|feet)?\s*(?:\([lwhd]\))?"
+    + r"(?:\s*[x×]\s*" + _NUMBER + r")?\s*(\"|''|in\b|inches|cms?\b|mm\b|ft\b|feet)",
+    re.IGNORECASE,
+)
+_INCHES_PER_UNIT = {"in": 1.0, "inches": 1.0, '"': 1.0, "''": 1.0, "cm": 1 / 2.54, "cms": 1 / 2.54, "mm": 1 / 25.4, "ft": 12.0, "feet": 12.0}
+_LITRES_PER_UNIT = {
+    "ml": 1e-3, "milliliter": 1e-3, "l": 1.0, "liter": 1.0, "litre": 1.0, "gallon": 3.785, "gal": 3.785,
+    "quart": 0.946, "qt": 0.946, "floz": 0.0296, "cup": 0.2366, "cuft": 28.317, "cubicfeet": 28.317,
+}
+_GB_PER_UNIT = {"tb": 1000.0, "gb": 1.0, "mb": 1e-3}
+
+#: Names of the quantities :func:`parse_quantities` may return.
+QUANTITY_NAMES = ("pack", "watts", "volts", "amp_hours", "storage_gb", "volume_l", "longest_in", "box_in3", "weight_lb", "rank")
+
+
+def _largest(pattern: re.Pattern, text: str, scale) -> float | None:
+    """The largest positive amount matched by ``pattern`` (group 1 = amount, 2 = unit), scaled by unit."""
+    best = None
+    for match in pattern.finditer(text):
+        amount = _to_number(match.group(1))
+        factor = scale(match.group(2).lower())
+        if amount and amount > 0 and factor:
+            best = max(best or 0.0, amount * factor)
+    return best
+
+
+def _unit_key(unit: str) -> str:
+    key = re.sub(r"[\s.]", "", unit.lower())
+    return key[:-1] if key.endswith("s") and key not in ("cms",) else key
+
+
+def parse_quantities(item: Item, raw: RawFeatures | None = None) -> dict[str, float]:
+    """Numeric facts stated in an item's text: pack size, power, capacity, size, weight, rank.
+
+    Only what is found is returned (a missing key means "not stated"). Each
+    value is the largest mention in the text (a "2-pack of 1500 W heaters"
+    gives pack 2 and watts 1500); sizes are in inches, volumes in litres,
+    storage in gigabytes, weight in pounds (as :func:`raw_features`, whose
+    result ``raw`` may be passed when the caller has it already).
+    """
+    text = item.text or ""
+    found: dict[str, float] = {}
+    packs = [int(next(g for g in m.groups() if g)) for m in _PACK.finditer(text)]
+    packs = [p for p in packs if 0 < p <= 5000]
+    if packs:
+        found["pack"] = float(max(packs))
+    power = _largest(_WATTS, text, lambda u: 1000.0 if u.startswith("k") else 1.0)
+    if power is not None and power <= 100_000:
+        found["watts"] = power
+    volts = _largest(_VOLTS, text, lambda u: 1.0)
+    if volts is not None and volts <= 100_000:
+        found["volts"] = volts
+    charge = _largest(_AMP_HOURS, text, lambda u: 1.0 if u == "mah" else 1000.0)
+    if charge is not None:
+        found["amp_hours"] = charge
+    storage = _largest(_STORAGE, text, lambda u: _GB_PER_UNIT.get(u))
+    if storage is not None:
+        found["storage_gb"] = storage
+    volume = _largest(_VOLUME, text, lambda u: _LITRES_PER_UNIT.get(_unit_key(u)))
+    if volume is not None:
+        found["volume_l"] = volume
+    boxes = []
+    for match in _DIMENSIONS.finditer(text):
+        factor = _INCHES_PER_UNIT.get(match.group(4).lower(), 1.0)
+        sides = [_to_number(g) for g in match.groups()[:3] if g]
+        sides = [s * factor for s in sides if s and s > 0]
+        if len(sides) >= 2:
+            boxes.append(sides)
+    if boxes:
+        found["longest_in"] = max(max(b) for b in boxes)
+        found["box_in3"] = max(math.prod(b) for b in boxes if len(b) == 3) if any(len(b) == 3 for b in boxes) else found["longest_in"] ** 2
+    raw = raw if raw is not None else raw_features(item)
+    if raw.weight_lb is not None:
+        found["weight_lb"] = raw.weight_lb
+    if raw.rank is not None:
+        found["rank"] = raw.rank
+    return found
+
+
+def quantity_tokens(quantities: dict[str, float]) -> list[str]:
+    """One token per stated quantity, its value bucketed to half an octave: ``"q_watts_21"``.
+
+    Sparse, model-agnostic encoding of magnitudes: a linear model or an MLP
+    learns a price effect per bucket without assuming a functional form.
+    """
+    return [f"q_{name}_{round(2 * math.log2(value + 1))}" for name, value in sorted(quantities.items())]
