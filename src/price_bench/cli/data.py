@@ -57,14 +57,22 @@ def data_group() -> None:
 @click.option("--recipe", default="reference-2023@1", show_default=True, help="Curation recipe id.")
 @click.option("--strict", is_flag=True, help="Fail at the first bad input line.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Read at most N raw records per source file.")
-@click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True, help="Decode in N processes (0: one per CPU).")
+@click.option("--workers", type=click.IntRange(min=0), default=0, help="Curate in N processes (default 0: all cores).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: processes on this machine; ray: a Ray Data pipeline (pip install price-bench[ray]).")
+@click.option("--address", default=None, help="Ray cluster address for --engine ray (default: RAY_ADDRESS, else a local Ray).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Per-source progress lines on stderr.")
 @click.option("--force", is_flag=True, help="Replace dataset NAME when it already exists.")
-def build_cmd(name, sources, categories, train_sources, test_sources, recipe, strict, limit, workers, force) -> None:
+def build_cmd(name, sources, categories, train_sources, test_sources, recipe, strict, limit, workers, engine, address, progress,
+              force) -> None:
     """Curate sources into dataset NAME (demo: generate the synthetic catalog).
 
     NAME: 1-64 letters, digits, '.', '_' or '-', starting with a letter or
     digit (the same rule as `run --dataset` and `leaderboard --dataset`). An
     existing NAME is only replaced with --force.
+
+    --source hf --categories all streams every category of the Hub
+    repository (PRICE_BENCH_HF_MIRROR: a local folder laid out like it).
     """
     from price_bench.data.catalog import DEMO, build_dataset, build_demo
     from price_bench.data.dataset import DatasetError, check_dataset_name, datasets_dir
@@ -97,6 +105,9 @@ def build_cmd(name, sources, categories, train_sources, test_sources, recipe, st
                 limit=limit,
                 workers=workers,
                 on_problem=on_problem,
+                on_progress=_print_progress if progress else None,
+                engine=engine,
+                address=address,
                 overwrite=force,
             )
     except DatasetError as exc:
@@ -112,6 +123,20 @@ def build_cmd(name, sources, categories, train_sources, test_sources, recipe, st
     click.echo(
         f"built {dataset.name}{tag}: train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']} "
         f"({dataset.fingerprint[:19]}) at {dataset.path}"
+    )
+
+
+def _print_progress(p) -> None:
+    """``progress: <category>: N read, N accepted, N rejected (N read/s, ...)`` on stderr."""
+    from price_bench.names import printable
+
+    seconds = max(p.seconds, 1e-9)
+    name = printable(p.category or os.path.basename(p.label))
+    state = "done" if p.done else "reading"
+    click.echo(
+        f"progress: {name}: {p.read:,} read, {p.accepted:,} accepted, {p.rejected:,} rejected "
+        f"({p.read / seconds:,.0f} read/s, {p.accepted / seconds:,.0f} accepted/s, {p.rejected / seconds:,.0f} rejected/s) {state}",
+        err=True,
     )
 
 

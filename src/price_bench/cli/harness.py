@@ -208,11 +208,14 @@ def plugins_cmd(as_json: bool) -> None:
     help="Exit non-zero when more than this share of a complete run's items errored (errored items are "
     "never cached: a rerun retries them).",
 )
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: predict with Ray Data over an actor pool (pip install price-bench[ray]).")
+@click.option("--address", "ray_address", default=None, help="Ray cluster address for --engine ray (default: RAY_ADDRESS, else a local Ray).")
 @results_option
 @json_option
 @_user_errors
 def run_cmd(ids, all_, exclude, dataset, limit, workers, overrides, overwrite, refit, variants, seed, seeds, n_resamples, ci_method,
-            keep_cache, progress, raw_output, max_error_share, results, as_json) -> None:
+            keep_cache, progress, raw_output, max_error_share, engine, ray_address, results, as_json) -> None:
     """Fit and score predictors on a dataset's test split, with caching and resume.
 
     Exit code 0 when every predictor completed cleanly; 1 when any predictor
@@ -255,6 +258,8 @@ def run_cmd(ids, all_, exclude, dataset, limit, workers, overrides, overwrite, r
         n_resamples=n_resamples,
         progress=progress,
         raw_output=raw_output,
+        engine=engine,
+        ray_address=ray_address,
     )
     console = _console()
 

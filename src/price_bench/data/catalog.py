@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -20,6 +21,7 @@ from price_bench.data.folders import clean_stale_temp, ensure_writable
 from price_bench.data.sources import SourceFile, check_categories, resolve
 
 DEMO = "demo"
+ALL = "all"  # ``--categories all``
 MANIFEST_VERSION = 1
 
 
@@ -83,6 +85,10 @@ def build_dataset(
     on_problem: Callable[[str], None] | None = None,
     synthetic: bool = False,
     labels: dict[str, str] | None = None,
+    on_progress: Callable | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    timings: dict[str, float] | None = None,
     overwrite: bool = True,
 ) -> Dataset:
     """Curate sources into a dataset folder named ``name`` (written atomically).
@@ -94,6 +100,14 @@ def build_dataset(
     usable, or with ``strict`` on the first bad record; with ``overwrite``
     False also when ``name`` exists (checked before any work, like the
     name and a writable data home).
+
+    ``categories=["all"]`` reads every category (``--source hf``: every
+    category file of the Hub repository) without filtering. ``engine`` is
+    ``local`` (``workers`` processes, spilling under the data home's
+    datasets folder) or ``ray`` (a Ray Data pipeline on the cluster at
+    ``address``; same split files and fingerprint). ``on_progress`` gets
+    :class:`~price_bench.data.pipeline.Progress` per source file;
+    ``timings`` receives the wall seconds of each stage.
     """
     from price_bench.data.pipeline import curate
 
@@ -105,21 +119,32 @@ def build_dataset(
     clean_stale_temp(root)
     recipe_obj = get_recipe(recipe)
     categories = list(categories) if categories else None
-    check_categories(categories)
+    if categories == [ALL]:
+        categories = None
+        hub_categories = [ALL]
+    else:
+        check_categories(categories)
+        hub_categories = categories
     if train_source is not None and test_source is None:
         raise DatasetError("--train-source needs --test-source (otherwise use --source)")
     train_role = "train" if test_source is not None else "any"
     files: list[SourceFile] = []
     for spec in [*sources, *_as_list(train_source)]:
-        files += resolve(spec, categories, role=train_role)
+        files += resolve(spec, hub_categories, role=train_role)
     for spec in _as_list(test_source):
-        files += resolve(spec, categories, role="test")
+        files += resolve(spec, hub_categories, role="test")
     if not files or all(f.role == "test" for f in files):
         raise DatasetError("no training source given (--source or --train-source)")
-    curated = curate(
-        files, recipe_obj, categories=categories, strict=strict, limit=limit, workers=workers,
-        on_problem=on_problem, labels=labels, workspace=root,
-    )
+    options = dict(categories=categories, strict=strict, limit=limit, on_problem=on_problem, on_progress=on_progress,
+                   labels=labels, timings=timings)
+    if engine == "ray":
+        from price_bench.engines.ray_data import curate_on_ray
+
+        curated = curate_on_ray(files, recipe_obj, address=address, **options)
+    elif engine == "local":
+        curated = curate(files, recipe_obj, workers=workers, workspace=root, **options)
+    else:
+        raise DatasetError(f"unknown engine {engine!r} (expected local or ray)")
     if not curated.splits["test"]:
         raise DatasetError("the test split is empty (too few usable records)")
     manifest = {
@@ -131,7 +156,11 @@ def build_dataset(
         "sources": curated.sources,
         "counts": curated.stats,
     }
-    return write_dataset(name, curated.splits, manifest, home=home, overwrite=overwrite)
+    started = time.perf_counter()
+    dataset = write_dataset(name, curated.splits, manifest, home=home, overwrite=overwrite)
+    if timings is not None:
+        timings["fingerprint, parquet"] = time.perf_counter() - started
+    return dataset
 
 
 def _as_list(value) -> list:

@@ -17,7 +17,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -218,16 +218,63 @@ def cap_text(text: str, max_chars: int) -> str:
 
 
 def scrub_part_numbers(text: str, min_len: int = 7) -> str:
-    """Remove tokens like ``B07XJ8C8F5``: ``min_len``+ uppercase letters/digits with both kinds."""
-    pattern = _PART_NUMBER if min_len == 7 else re.compile(rf"[A-Z0-9]{{{min_len},}}(?!\w)")
-    scrubbed = pattern.sub(_drop_part_number, text)
+    """Remove tokens like ``B07XJ8C8F5``: ``min_len``+ uppercase letters/digits with both kinds.
+
+    A token is a maximal run of ``[A-Z0-9]`` not followed by a word character
+    and not preceded by a letter, digit or ``_``. Texts without such a run
+    (found with one ``bytes.translate`` and a substring test, no regex) come
+    back unchanged; ASCII texts are then cut on the byte mask; other texts go
+    through the regex.
+    """
+    data = text.encode("utf-8", "surrogatepass")
+    mask = data.translate(_RUN_MASK)
+    if _RUN_BYTE * min_len not in mask:
+        return text
+    if text.isascii():
+        scrubbed = _scrub_ascii(text, mask, min_len)
+    else:
+        pattern = _PART_NUMBER if min_len == 7 else re.compile(rf"[A-Z0-9]{{{min_len},}}(?!\w)")
+        scrubbed = pattern.sub(_drop_part_number, text)
     if len(scrubbed) == len(text):
         return text
     return "\n".join(" ".join(line.split()) for line in scrubbed.split("\n"))
 
 
+# Byte classes for the scrub: "A" = [A-Z0-9], "w" = other ASCII word characters, "?" = non-ASCII, " " = the rest.
+_RUN_BYTE = b"A"
+_RUN_MASK = bytes(
+    0x41 if (48 <= i <= 57 or 65 <= i <= 90) else 0x77 if (97 <= i <= 122 or i == 95) else 0x3F if i >= 0x80 else 0x20
+    for i in range(256)
+)
+_RUNS = {7: re.compile(rb"A{7,}")}
+
+
+def _scrub_ascii(text: str, mask: bytes, min_len: int) -> str:
+    """The regex scrub for ASCII text, done on the byte-class mask (same result)."""
+    runs = _RUNS.get(min_len) or _RUNS.setdefault(min_len, re.compile(rb"A{%d,}" % min_len))
+    pieces: list[str] = []
+    kept = 0
+    for match in runs.finditer(mask):
+        start, end = match.span()
+        if end < len(mask) and mask[end] == 0x77:
+            continue  # followed by a word character: part of a longer word
+        if start and mask[start - 1] == 0x77:
+            continue  # the tail of a longer word
+        token = text[start:end]
+        if token.isdigit() or token.isalpha():
+            continue
+        pieces.append(text[kept:start])
+        kept = end
+    if not pieces:
+        return text
+    pieces.append(text[kept:])
+    return "".join(pieces)
+
+
 def normalised(text: str) -> bytes:
     """Text for duplicate detection: lower case, no whitespace or punctuation."""
+    if text.isascii():
+        return text.encode("ascii").lower().translate(None, _NORMALISE_DELETE)
     return text.lower().encode("utf-8", "surrogatepass").translate(None, _NORMALISE_DELETE)
 
 
@@ -301,10 +348,8 @@ class ChunkResult:
     categories_seen: Counter = field(default_factory=Counter)
     problems: list[tuple[int, str]] = field(default_factory=list)
     """(line, reason) of bad input (malformed lines, missing title, unreadable details...)."""
-    blob: bytes = b""
-    """The pipeline's packed form of ``accepted``: the pickled rows without their keys..."""
-    keys: list[tuple] = field(default_factory=list)
-    """... and (asin_hash, text_hash, price, category) per row."""
+    stopped: bool = False
+    """True when ``should_stop`` ended the chunk before its last record."""
 
 
 @dataclass(frozen=True)
@@ -328,15 +373,27 @@ def _decode(line: bytes) -> tuple[Any, str | None]:
         return None, f"malformed JSON ({str(exc).splitlines()[0][:80]})"
 
 
-def process_chunk(chunk: Chunk, ctx: ChunkContext) -> ChunkResult:
-    """Decode and curate every record of a chunk (pure; safe in a worker process)."""
+def process_chunk(chunk: Chunk, ctx: ChunkContext, *, strict: bool = False,
+                  should_stop: Callable[[], bool] | None = None) -> ChunkResult:
+    """Decode and curate every record of a chunk (pure; safe in a worker process).
+
+    With ``strict`` it returns at the first problem (the caller raises);
+    ``should_stop`` is polled every 256 records and ends the chunk early when
+    it says so (``result.stopped``), e.g. once another worker hit a bad record.
+    """
     result = ChunkResult(chunk.source_index)
     recipe = ctx.recipe
     drop = frozenset(recipe.drop_detail_keys)
     rows = chunk.rows if chunk.rows is not None else chunk.lines or []
     decoded = chunk.rows is None
     reject = result.rejections
+    problems = result.problems
     for offset, raw in enumerate(rows):
+        if strict and problems:
+            break
+        if should_stop is not None and not offset & 255 and should_stop():
+            result.stopped = True
+            break
         line = chunk.line_of(offset)
         if decoded:
             if not raw.strip():

@@ -8,14 +8,18 @@ Pairs at or above the threshold are near-duplicates. With these bands a pair
 at Jaccard 0.8 is proposed with probability > 0.999, at 0.5 with about 0.65
 (and then rejected by the exact check).
 
-Memory is about 640 bytes per text (signature and band keys).
+Words are hashed with a stable polynomial hash computed for a whole batch
+at once (numpy), so signatures do not depend on which texts were hashed
+together or in which process; :class:`Matcher` checks any block of
+reference texts on its own, so blocks can run in any number of processes.
+
+Memory is about 640 bytes per text (signature and band keys), plus the
+query side's shingle sets.
 """
 
 from __future__ import annotations
 
-import re
-from itertools import chain
-from typing import Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -23,40 +27,80 @@ NUM_PERM = 64
 BANDS = 16
 ROWS = NUM_PERM // BANDS
 MAX_CANDIDATES = 32
-_BATCH = 512
+_BATCH = 64
 
 _rng = np.random.default_rng(20240601)
 _A = (_rng.integers(1, 2**63 - 1, size=NUM_PERM, dtype=np.uint64) | np.uint64(1))
 _B = _rng.integers(0, 2**63 - 1, size=NUM_PERM, dtype=np.uint64)
 _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5], dtype=np.uint64)
-_WORD = re.compile(r"[a-z0-9]+")
-_PAD = 2**40
+_PAD = np.uint64(2**40)
+_P = 0x100000001B3  # odd, so invertible modulo 2**64
+_P_INV = pow(_P, -1, 2**64)
+_IS_WORD = np.zeros(256, dtype=bool)
+_IS_WORD[np.frombuffer(b"abcdefghijklmnopqrstuvwxyz0123456789", dtype=np.uint8)] = True
+
+
+def _powers(base: int, n: int) -> np.ndarray:
+    """``base**i`` modulo 2**64 for i in 0..n-1."""
+    out = np.full(n, base, dtype=np.uint64)
+    if n:
+        out[0] = 1
+    with np.errstate(over="ignore"):
+        return np.cumprod(out, dtype=np.uint64)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: spreads a polynomial hash over all 64 bits."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def word_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Stable 64-bit hashes of every text's lower-cased ``[a-z0-9]+`` words, and each text's word count.
+
+    The hash is a function of the word alone (a polynomial over its bytes,
+    computed for all words of the batch at once with numpy), so signatures do
+    not depend on which texts were hashed together or in which process.
+    """
+    parts = [t.lower().encode("utf-8", "surrogatepass") for t in texts]
+    data = np.frombuffer(b"\n".join(parts), dtype=np.uint8)
+    if data.size == 0:
+        return np.zeros(0, np.uint64), np.zeros(len(texts), np.int64)
+    is_word = _IS_WORD[data]
+    edges = np.diff(is_word.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)  # exclusive
+    with np.errstate(over="ignore"):
+        terms = (data.astype(np.uint64) + np.uint64(1)) * _powers(_P, data.size)
+        cum = np.concatenate([np.zeros(1, np.uint64), np.cumsum(terms, dtype=np.uint64)])
+        hashes = _mix((cum[ends] - cum[starts]) * _powers(_P_INV, data.size)[starts])
+    text_ends = np.cumsum(np.fromiter((len(p) + 1 for p in parts), dtype=np.int64, count=len(parts)))
+    owner = np.searchsorted(text_ends, starts, side="right")
+    counts = np.bincount(owner, minlength=len(texts)).astype(np.int64)
+    return hashes, counts
 
 
 class Shingler:
-    """Word ``k``-shingles as uint64 hashes; words get ids in first-seen order (deterministic)."""
+    """Word ``k``-shingles as uint64 hashes of stable word hashes (see :func:`word_hashes`)."""
 
     def __init__(self, k: int = 3):
         self.k = k
-        self.vocab: dict[str, int] = {}
-
-    def word_ids(self, text: str) -> list[int]:
-        """Ids of the text's lower-cased words, padded to at least ``k``."""
-        words = _WORD.findall(text.lower())
-        ids = list(map(self.vocab.get, words))
-        if None in ids:
-            vocab = self.vocab
-            ids = [vocab.setdefault(w, len(vocab)) for w in words]
-        if len(ids) < self.k:
-            ids += [_PAD] * (self.k - len(ids))
-        return ids
 
     def batch(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """All shingle hashes of ``texts`` (duplicates kept) and each text's offset into them."""
         k = self.k
-        lists = [self.word_ids(t) for t in texts]
-        lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-        flat = np.fromiter(chain.from_iterable(lists), dtype=np.uint64, count=int(lengths.sum()))
+        flat, lengths = word_hashes(texts)
+        if (lengths < k).any():  # pad short texts to k words, as one shingle
+            pieces, start = [], 0
+            for n in lengths.tolist():
+                pieces.append(flat[start : start + n])
+                if n < k:
+                    pieces.append(np.full(k - n, _PAD, dtype=np.uint64))
+                start += n
+            flat = np.concatenate(pieces)
+            lengths = np.maximum(lengths, k)
         span = flat.size - k + 1
         acc = np.zeros(span, dtype=np.uint64)
         with np.errstate(over="ignore"):
@@ -74,15 +118,24 @@ class Shingler:
     def __call__(self, text: str) -> np.ndarray:
         """Sorted unique uint64 hashes of one text's word shingles."""
         hashes, _ = self.batch([text])
-        return np.unique(hashes)
+        return _sorted_unique(hashes)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     """Jaccard similarity of two sorted unique arrays."""
     if a.size == 0 and b.size == 0:
         return 1.0
-    inter = np.intersect1d(a, b, assume_unique=True).size
+    both = np.concatenate((a, b))
+    both.sort()
+    inter = int(np.count_nonzero(both[1:] == both[:-1]))
     return inter / (a.size + b.size - inter)
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    out = np.sort(values)
+    if out.size > 1:
+        out = out[np.concatenate(([True], out[1:] != out[:-1]))]
+    return out
 
 
 def signatures(texts: Sequence[str], shingler: Shingler) -> np.ndarray:
@@ -90,11 +143,16 @@ def signatures(texts: Sequence[str], shingler: Shingler) -> np.ndarray:
     out = np.zeros((len(texts), NUM_PERM), dtype=np.uint64)
     for start in range(0, len(texts), _BATCH):
         batch = texts[start : start + _BATCH]
-        hashes, offsets = shingler.batch(batch)
-        with np.errstate(over="ignore"):
-            hashed = hashes[:, None] * _A[None, :] + _B[None, :]
-        out[start : start + len(batch)] = np.minimum.reduceat(hashed, offsets, axis=0)
+        out[start : start + len(batch)] = _minhash(*shingler.batch(batch))
     return out
+
+
+def _minhash(hashes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    # permutations x shingles, so that the reduction runs along contiguous memory (~10x faster)
+    with np.errstate(over="ignore"):
+        hashed = np.multiply.outer(_A, hashes)
+        hashed += _B[:, None]
+    return np.ascontiguousarray(np.minimum.reduceat(hashed, offsets, axis=1).T)
 
 
 def band_keys(sig: np.ndarray) -> np.ndarray:
@@ -104,44 +162,97 @@ def band_keys(sig: np.ndarray) -> np.ndarray:
         return (banded * _MIX[None, None, :ROWS]).sum(axis=2, dtype=np.uint64)
 
 
-def near_duplicates(reference: Sequence[str], queries: Sequence[str], threshold: float = 0.8, k: int = 3) -> dict[int, int]:
+class Matcher:
+    """The query side of the check: signatures, LSH band index, shingle sets on demand.
+
+    :meth:`match` checks one block of reference texts; blocks are independent,
+    so they can run in any number of processes with the same result.
+    """
+
+    def __init__(self, queries: Sequence[str], threshold: float = 0.8, k: int = 3):
+        self.queries = queries
+        self.threshold = threshold
+        self.shingler = Shingler(k)
+        self.q_sig = np.zeros((len(queries), NUM_PERM), dtype=np.uint64)
+        self.q_shingles: list[np.ndarray] = []
+        for lo in range(0, len(queries), _BATCH):
+            hashes, offsets = self.shingler.batch(queries[lo : lo + _BATCH])
+            self.q_sig[lo : lo + offsets.size] = _minhash(hashes, offsets)
+            bounds = np.append(offsets, hashes.size)
+            self.q_shingles += [_sorted_unique(hashes[a:b]) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+        q_keys = band_keys(self.q_sig)
+        lists: list[dict[int, list[int]]] = [{} for _ in range(BANDS)]
+        for qi, row in enumerate(q_keys.tolist()):
+            for band, key in enumerate(row):
+                lists[band].setdefault(key, []).append(qi)
+        self.index: list[dict[int, np.ndarray]] = [
+            {key: np.array(found, dtype=np.int64) for key, found in band.items()} for band in lists
+        ]
+        self.band_sets = [np.sort(np.fromiter(self.index[b].keys(), dtype=np.uint64, count=len(self.index[b]))) for b in range(BANDS)]
+
+    def _proposed(self, r_keys: np.ndarray) -> np.ndarray:
+        """Rows of ``r_keys`` sharing at least one band key with some query."""
+        hits = np.zeros(r_keys.shape[0], dtype=bool)
+        for band, known in enumerate(self.band_sets):
+            keys = r_keys[:, band]
+            pos = np.minimum(np.searchsorted(known, keys), known.size - 1)
+            hits |= known[pos] == keys
+        return hits
+
+    def match(self, reference: Sequence[str], start: int, end: int) -> dict[int, int]:
+        """``{ref_index: query_index}`` for the near-duplicates among ``reference[start:end]``."""
+        found: dict[int, int] = {}
+        floor = max(0.0, self.threshold - 0.2)
+        for lo in range(start, end, _BATCH):
+            hi = min(lo + _BATCH, end)
+            hashes, offsets = self.shingler.batch(reference[lo:hi])
+            r_sig = _minhash(hashes, offsets)
+            r_keys = band_keys(r_sig)
+            hits = self._proposed(r_keys)
+            bounds = np.append(offsets, hashes.size)
+            for local in np.flatnonzero(hits).tolist():
+                row = r_keys[local].tolist()
+                index = self.index
+                found_lists = [index[band][key] for band, key in enumerate(row) if key in index[band]]
+                candidates = _sorted_unique(np.concatenate(found_lists)) if len(found_lists) > 1 else found_lists[0]
+                estimate = np.count_nonzero(self.q_sig[candidates] == r_sig[local], axis=1) / NUM_PERM
+                order = np.argsort(-estimate, kind="stable")
+                r_sh = None
+                for pos in order[:MAX_CANDIDATES].tolist():
+                    if estimate[pos] < floor:
+                        break
+                    if r_sh is None:
+                        r_sh = _sorted_unique(hashes[bounds[local] : bounds[local + 1]])
+                    qi = int(candidates[pos])
+                    if jaccard(r_sh, self.q_shingles[qi]) >= self.threshold:
+                        found[lo + local] = qi
+                        break
+        return found
+
+
+MapBlocks = Callable[["Matcher", Sequence[str], list[tuple[int, int]]], Iterable[dict[int, int]]]
+BLOCK = 4096
+
+
+def near_duplicates(reference: Sequence[str], queries: Sequence[str], threshold: float = 0.8, k: int = 3,
+                    map_blocks: MapBlocks | None = None) -> dict[int, int]:
     """Reference indices that nearly duplicate some query: ``{ref_index: query_index}``.
 
     A pair is a near-duplicate when the Jaccard similarity of their word
     ``k``-shingles is at least ``threshold``. Candidates come from LSH; those
     whose MinHash estimate is far below the threshold are skipped before the
-    exact check.
+    exact check. ``map_blocks(matcher, reference, blocks)`` may run the
+    reference blocks elsewhere (a process pool); the result is the same.
     """
     if not reference or not queries:
         return {}
-    shingler = Shingler(k)
-    q_sig = signatures(queries, shingler)
-    r_sig = signatures(reference, shingler)
-    q_keys, r_keys = band_keys(q_sig), band_keys(r_sig)
-    index: list[dict[int, list[int]]] = [{} for _ in range(BANDS)]
-    for qi, row in enumerate(q_keys.tolist()):
-        for band, key in enumerate(row):
-            index[band].setdefault(key, []).append(qi)
-    hits = np.zeros(len(reference), dtype=bool)
-    for band in range(BANDS):
-        hits |= np.isin(r_keys[:, band], np.fromiter(index[band].keys(), dtype=np.uint64, count=len(index[band])))
+    matcher = Matcher(queries, threshold, k)
+    blocks = [(lo, min(lo + BLOCK, len(reference))) for lo in range(0, len(reference), BLOCK)]
+    if map_blocks is None:
+        results: Iterable[dict[int, int]] = (matcher.match(reference, lo, hi) for lo, hi in blocks)
+    else:
+        results = map_blocks(matcher, reference, blocks)
     found: dict[int, int] = {}
-    q_cache: dict[int, np.ndarray] = {}
-    floor = max(0.0, threshold - 0.2)
-    for ri in np.flatnonzero(hits).tolist():
-        candidates = sorted({qi for band, key in enumerate(r_keys[ri].tolist()) for qi in index[band].get(key, ())})
-        estimate = (q_sig[candidates] == r_sig[ri]).mean(axis=1)
-        order = np.argsort(-estimate, kind="stable")
-        r_sh = None
-        for pos in order[:MAX_CANDIDATES].tolist():
-            if estimate[pos] < floor:
-                break
-            qi = candidates[pos]
-            if r_sh is None:
-                r_sh = shingler(reference[ri])
-            if qi not in q_cache:
-                q_cache[qi] = shingler(queries[qi])
-            if jaccard(r_sh, q_cache[qi]) >= threshold:
-                found[ri] = qi
-                break
+    for part in results:
+        found.update(part)
     return found

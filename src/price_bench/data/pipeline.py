@@ -1,40 +1,46 @@
 """The streaming curation run: sources -> curated train/validation/test items.
 
-1. Every source file is read in chunks; each chunk is decoded and curated by
-   :func:`price_bench.data.curation.process_chunk`, inline or in a process
-   pool (results come back in input order, so the output does not depend on
-   the number of workers).
-2. Accepted records go to a spill file on disk; memory keeps only 29 bytes
-   per accepted record (two 64-bit key hashes, the price, category and role),
-   so reading millions of raw records stays far below 1 GB. What is held in
-   full is the selected items (at most the recipe's ``max_items``, 100,000 by
-   default: about 0.5 GB peak with writing, measured by
-   ``bench/curation_throughput.py``).
+1. Work is cut into *units*: byte ranges (:class:`~price_bench.data.sources.Span`)
+   of local JSON-lines files, which the workers read, decode and curate
+   themselves, or chunks of rows that the main process reads (gzip,
+   parquet, CSV, the ``datasets`` streaming path, ``--limit``). Units run in a
+   pool of ``workers`` processes (:mod:`price_bench.data.workers`) and their
+   results are taken in input order, so the output does not depend on the
+   number of workers.
+2. Each unit's accepted records go to its own Arrow spill file on disk; the
+   main process keeps only 29 bytes per accepted record (two 64-bit key
+   hashes, the price, category and role), so reading millions of raw records
+   stays far below 1 GB. What is held in full is the selected items (at most
+   the recipe's ``max_items``, 100,000 by default).
 3. De-duplication (first occurrence wins: by ``parent_asin``, then by
-   normalised text), price-balanced weighted sampling (seeded), the split
-   (seeded) and the leakage check (train/validation items that nearly
-   duplicate a test item are dropped) run on those arrays; then the selected
-   items are read back from the spill.
+   normalised text), price-balanced weighted sampling (seeded) and the split
+   (seeded) run on those arrays; the selected rows are taken back from the
+   spill files, and the leakage check (train/validation items that nearly
+   duplicate a test item are dropped) runs in the same pool.
 
 Sources with role ``test`` are read first, so a record that appears both in
-a user's test file and in the training data stays in the test split.
+a user's test file and in the training data stays in the test split. A
+worker that dies fails the run (:class:`CurationError`, one line) before
+anything is written; with ``strict`` the first bad record in input order
+stops every worker.
 """
 
 from __future__ import annotations
 
+import gc
 import os
-import pickle
-from array import array
 import tempfile
-from collections import Counter, deque
+import time
+from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
 
-from price_bench.data.curation import ChunkContext, ChunkResult, Recipe, process_chunk
+from price_bench.data.curation import ChunkContext, Recipe
 from price_bench.data.dataset import SPLITS, DatasetError
-from price_bench.data.sources import CHUNK_LINES, SourceFile, read_chunks, sniff_format
+from price_bench.data.sources import CHUNK_LINES, SourceFile, plan_spans, read_chunks, sniff_format
 from price_bench.items import Item
 
 ROLE_CODES = {"any": 0, "train": 1, "test": 2}
@@ -42,7 +48,7 @@ NEAR_DUP_REASON = "near-duplicate of a test item"
 
 
 class CurationError(DatasetError):
-    """Curation stopped (``--strict`` bad input, or nothing usable); one line."""
+    """Curation stopped (``--strict`` bad input, a dead worker, or nothing usable); one line."""
 
 
 @dataclass
@@ -55,80 +61,61 @@ class Curated:
 
 
 @dataclass
+class Progress:
+    """Counts of one source file so far, for a progress line (``on_progress``)."""
+
+    label: str
+    category: str | None
+    read: int
+    accepted: int
+    rejected: int
+    seconds: float
+    done: bool
+
+
+@dataclass
 class _Accumulator:
-    """Compact per-record columns of accepted records (29 bytes each)."""
+    """Compact per-record columns of accepted records (29 bytes each), in input order."""
 
-    asin: array = field(default_factory=lambda: array("q"))
-    text: array = field(default_factory=lambda: array("q"))
-    price: array = field(default_factory=lambda: array("d"))
-    category: array = field(default_factory=lambda: array("i"))
-    role: array = field(default_factory=lambda: array("b"))
+    parts: dict[str, list[np.ndarray]] = field(default_factory=lambda: {k: [] for k in ("asin", "text", "price", "category", "role")})
     category_codes: dict[str | None, int] = field(default_factory=dict)
+    size: int = 0
 
-    def add(self, keys: list[tuple], role: int) -> None:
-        """Append (asin_hash, text_hash, price, category) rows from one chunk."""
+    def add(self, keys: dict[str, np.ndarray], categories: list[str | None], role: int) -> None:
+        """Append one unit's key columns; its local category codes become global ones."""
         codes = self.category_codes
-        for asin_hash, text_hash, price, category in keys:
-            self.asin.append(asin_hash)
-            self.text.append(text_hash)
-            self.price.append(price)
-            self.category.append(codes.setdefault(category, len(codes)))
-        self.role.extend([role] * len(keys))
+        table = np.array([codes.setdefault(c, len(codes)) for c in categories], dtype=np.int32)
+        n = keys["price"].size
+        self.parts["asin"].append(keys["asin"])
+        self.parts["text"].append(keys["text"])
+        self.parts["price"].append(keys["price"])
+        self.parts["category"].append(table[keys["category"]] if n else np.zeros(0, np.int32))
+        self.parts["role"].append(np.full(n, role, dtype=np.int8))
+        self.size += n
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {
-            "asin": np.frombuffer(self.asin, dtype=np.int64) if self.asin else np.zeros(0, np.int64),
-            "text": np.frombuffer(self.text, dtype=np.int64) if self.text else np.zeros(0, np.int64),
-            "price": np.frombuffer(self.price, dtype=np.float64) if self.price else np.zeros(0),
-            "category": np.frombuffer(self.category, dtype=np.int32) if self.category else np.zeros(0, np.int32),
-            "role": np.frombuffer(self.role, dtype=np.int8) if self.role else np.zeros(0, np.int8),
-        }
+        dtypes = {"asin": np.int64, "text": np.int64, "price": np.float64, "category": np.int32, "role": np.int8}
+        return {k: np.concatenate(v) if v else np.zeros(0, dtypes[k]) for k, v in self.parts.items()}
 
 
-_WORKER_CONTEXTS: list[ChunkContext] = []
+def default_workers() -> int:
+    """All the cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
-def _init_worker(contexts: list[ChunkContext]) -> None:
-    global _WORKER_CONTEXTS
-    import signal
-
-    # Ctrl-C reaches the whole process group: the parent stops the pool (exit 130); workers print nothing.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER_CONTEXTS = contexts
-
-
-def _pack(result: ChunkResult) -> ChunkResult:
-    """Move accepted rows into a pickled blob (for the spill) plus their compact keys.
-
-    Done where the chunk was processed, so in a pool the main process only
-    copies bytes to the spill instead of unpickling and re-pickling rows.
-    """
-    rows = result.accepted
-    result.blob = pickle.dumps([row[:6] for row in rows], protocol=pickle.HIGHEST_PROTOCOL) if rows else b""
-    result.keys = [(row[6], row[7], row[2], row[3]) for row in rows]
-    result.accepted = []
-    return result
-
-
-def _work(chunk) -> ChunkResult:
-    return _pack(process_chunk(chunk, _WORKER_CONTEXTS[chunk.source_index]))
-
-
-def _limited(chunks: Iterator, limit: int | None) -> Iterator:
-    if limit is None:
-        yield from chunks
-        return
-    left = limit
-    for chunk in chunks:
-        if left <= 0:
-            return
-        if len(chunk) > left:
-            if chunk.lines is not None:
-                chunk.lines = chunk.lines[:left]
-            else:
-                chunk.rows = chunk.rows[:left]
-        left -= len(chunk)
-        yield chunk
+@contextmanager
+def _gc_paused():
+    """Curation makes no reference cycles; the collector only rescans its millions of live objects."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def curate(
@@ -140,107 +127,215 @@ def curate(
     limit: int | None = None,
     workers: int = 1,
     on_problem: Callable[[str], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
     labels: dict[str, str] | None = None,
+    timings: dict[str, float] | None = None,
     workspace: str | os.PathLike | None = None,
 ) -> Curated:
     """Curate ``sources`` with ``recipe`` into train/validation/test items.
 
     ``limit`` caps the raw records read per source file; ``workers`` > 1
-    decodes in that many processes (0: one per CPU); the result does not
-    depend on it. Bad input is reported through
-    ``on_problem`` as ``"file:line: reason"``; with ``strict`` the first one
-    raises :class:`CurationError`. ``labels`` maps a location to the name the
-    manifest shows (e.g. for generated files). The spill file lives in a
-    hidden ``.curate-<pid>-*`` folder under ``workspace`` (the data home's
-    datasets folder for ``data build``; the system temp folder when None),
-    so a killed build's leftovers are found and removed by the next one.
+    curates in that many processes (0: one per core); the result does not
+    depend on it. Bad input is reported through ``on_problem`` as
+    ``"file:line: reason"``; with ``strict`` the first one (in input order)
+    raises :class:`CurationError` and stops every worker. ``on_progress``
+    gets a :class:`Progress` per source file every few seconds and when the
+    file is done. ``labels`` maps a location to the name the manifest shows
+    (e.g. for generated files). ``timings``, when given, receives the wall
+    seconds of each stage (read+curate, select, take, leakage). The spill
+    files live in a hidden ``.curate-<pid>-*`` folder under ``workspace``
+    (the data home's datasets folder for ``data build``; the system temp
+    folder when None), so a killed build's leftovers are found and removed
+    by the next one.
     """
-    if not sources:
-        raise CurationError("no sources given")
-    workers = workers or os.cpu_count() or 1
-    order = sorted(range(len(sources)), key=lambda i: 0 if sources[i].role == "test" else 1)
-    sources = [sources[i] for i in order]
-    labels = labels or {}
-    wanted = frozenset(categories) if categories else None
-    contexts, source_meta = _prepare(sources, recipe, wanted, labels)
-    totals = Counter()
-    rejections: Counter = Counter()
-    warnings: Counter = Counter()
-    seen_categories: Counter = Counter()
-    problems: list[str] = []
-    problem_count = 0
-    acc = _Accumulator()
-
-    def report(message: str) -> None:
-        nonlocal problem_count
-        problem_count += 1
-        if strict:
-            raise CurationError(message)
-        if len(problems) < 100:
-            problems.append(message)
-        if on_problem is not None:
-            on_problem(message)
-
-    for index, meta in enumerate(source_meta):
-        if meta["format"] is None:
-            reason = "empty file" if meta.get("empty") else "no record in a known format (raw2023, raw2018, items)"
-            rejections[reason] += 1
-            report(f"{meta['label']}: {reason}")
-
     from price_bench.data.folders import clean_legacy_spills
+    from price_bench.data.workers import UnitPool
 
+    run = CurationRun(sources, recipe, categories=categories, strict=strict, labels=labels, on_problem=on_problem)
+    clock = _Stopwatch(timings)
     clean_legacy_spills()
     prefix = f".curate-{os.getpid()}-" if workspace is not None else f"price-bench-curate-{os.getpid()}-"
-    with tempfile.TemporaryDirectory(prefix=prefix, dir=workspace) as tmp:
-        spill_path = os.path.join(tmp, "accepted.pkl")
-        with open(spill_path, "wb") as spill:
-            for result in _results(sources, contexts, source_meta, limit, workers):
-                meta = source_meta[result.source_index]
-                meta["records"] += result.records
-                meta["accepted"] += len(result.keys)
-                totals["read"] += result.records
-                rejections.update(result.rejections)
-                warnings.update(result.warnings)
-                seen_categories.update(result.categories_seen)
-                for line, reason in result.problems:
-                    report(f"{meta['label']}:{line}: {reason}")
-                if result.keys:
-                    acc.add(result.keys, ROLE_CODES[sources[result.source_index].role])
-                    spill.write(result.blob)
-        _check_categories(categories, seen_categories)
-        arrays = acc.arrays()
-        totals["accepted"] = int(arrays["price"].size)
-        if totals["accepted"] == 0:
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=workspace) as tmp, _gc_paused():
+        with UnitPool(workers or default_workers(), run.contexts, tmp, strict=strict) as pool:
+            tracker = _ProgressTracker(run.metas, run.sources, on_progress)
+            for result in pool.run(run.units(limit)):
+                run.absorb(result)
+                pool.spill.add(result.spill, result.accepted)
+                tracker.update(result.source_index)
+            tracker.finish()
+            clock.lap("read, decode, curate")
+            arrays = run.finish_reading()
+            selected, split_of = _select(arrays, recipe, run.rejections)
+            del arrays
+            clock.lap("de-duplicate, sample, split")
+            rows = pool.spill.take(selected)
+            splits = run.splits(rows, split_of)
+            del rows
+            clock.lap("take selected rows back")
+            _leakage(splits, recipe, run.rejections, pool.near_duplicates)
+            clock.lap("leakage check")
+    return run.curated(splits)
+
+
+class _Stopwatch:
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+        self.last = now
+
+
+class CurationRun:
+    """The bookkeeping of one curation run that every engine shares.
+
+    Orders the sources (test sources first), sniffs formats, takes each
+    unit's :class:`~price_bench.data.workers.UnitResult` in input order
+    (counts, problems with absolute lines, compact keys), and turns the
+    selected rows into splits and the final stats, so that the local and
+    the Ray engine give the same manifest.
+    """
+
+    def __init__(self, sources: list[SourceFile], recipe: Recipe, *, categories: list[str] | None = None,
+                 strict: bool = False, labels: dict[str, str] | None = None,
+                 on_problem: Callable[[str], None] | None = None) -> None:
+        if not sources:
+            raise CurationError("no sources given")
+        order = sorted(range(len(sources)), key=lambda i: 0 if sources[i].role == "test" else 1)
+        self.sources = [sources[i] for i in order]
+        self.recipe = recipe
+        self.categories = categories
+        self.strict = strict
+        self.on_problem = on_problem
+        wanted = frozenset(categories) if categories else None
+        self.contexts, self.metas = _prepare(self.sources, recipe, wanted, labels or {})
+        self.totals: Counter = Counter()
+        self.rejections: Counter = Counter()
+        self.warnings: Counter = Counter()
+        self.seen_categories: Counter = Counter()
+        self.problems: list[str] = []
+        self.problem_count = 0
+        self.acc = _Accumulator()
+        for meta in self.metas:
+            if meta["format"] is None:
+                reason = "empty file" if meta.get("empty") else "no record in a known format (raw2023, raw2018, items)"
+                self.rejections[reason] += 1
+                self.report(f"{meta['label']}: {reason}")
+
+    def report(self, message: str) -> None:
+        """One problem line: counted, shown, or (strict) the end of the run."""
+        self.problem_count += 1
+        if self.strict:
+            raise CurationError(message)
+        if len(self.problems) < 100:
+            self.problems.append(message)
+        if self.on_problem is not None:
+            self.on_problem(message)
+
+    def units(self, limit: int | None = None) -> Iterator:
+        """Every unit of work, in input order."""
+        return _units(self.sources, self.metas, limit)
+
+    def role_code(self, source_index: int) -> int:
+        return ROLE_CODES[self.sources[source_index].role]
+
+    def absorb(self, result) -> None:
+        """Take the next unit's result (in input order)."""
+        meta = self.metas[result.source_index]
+        first_line = meta.setdefault("_lines", 0)
+        meta["_lines"] = first_line + result.lines
+        meta["records"] += result.records
+        meta["accepted"] += result.accepted
+        self.totals["read"] += result.records
+        self.rejections.update(result.rejections)
+        self.warnings.update(result.warnings)
+        self.seen_categories.update(result.categories_seen)
+        for line, reason in result.problems:
+            self.report(f"{meta['label']}:{first_line + line}: {reason}")
+        if result.accepted and result.keys:
+            self.acc.add(result.keys, result.categories, self.role_code(result.source_index))
+
+    def finish_reading(self, arrays: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Check categories and that something was accepted; the key arrays (with category weights)."""
+        _check_categories(self.categories, self.seen_categories)
+        if arrays is None:
+            arrays = self.acc.arrays()
+            codes = self.acc.category_codes
+        else:
+            codes = arrays.pop("_codes")
+        self.totals["accepted"] = sum(m["accepted"] for m in self.metas)
+        if self.totals["accepted"] == 0:
             raise CurationError(
-                f"no usable records in {len(sources)} source file(s) "
-                f"(read {totals['read']}; rejected: {_top(rejections)})"
+                f"no usable records in {len(self.sources)} source file(s) "
+                f"(read {self.totals['read']}; rejected: {_top(self.rejections)})"
             )
-        if recipe.category_weights:
-            by_code = sorted(acc.category_codes.items(), key=lambda kv: kv[1])
-            table = np.array([recipe.category_weights.get(name or "", 1.0) for name, _ in by_code], dtype=np.float64)
+        if self.recipe.category_weights:
+            by_code = sorted(codes.items(), key=lambda kv: kv[1])
+            table = np.array([self.recipe.category_weights.get(name or "", 1.0) for name, _ in by_code], dtype=np.float64)
             arrays["category_weight"] = table[arrays["category"]]
-        selected, split_of = _select(arrays, recipe, rejections)
-        items = _read_back(spill_path, selected)
-        del arrays
-    splits: dict[str, list[Item]] = {s: [] for s in SPLITS}
-    for index, split in zip(selected.tolist(), split_of):
-        row = items.pop(index)
-        splits[split].append(Item(id=row[0], text=row[1], price=row[2], category=row[3], title=row[4], details=row[5]))
-    del items
-    _leakage(splits, recipe, rejections)
-    for meta in source_meta:
-        meta.pop("empty", None)
-    stats = {
-        "read": totals["read"],
-        "accepted_records": totals["accepted"],
-        "rejections": dict(sorted(rejections.items())),
-        "warnings": dict(sorted(warnings.items())),
-        "problems_shown": problems[:20],
-        "problems_total": problem_count,
-        "categories": {split: _count(i.category or "(none)" for i in splits[split]) for split in SPLITS},
-        "price_bands": {split: _bands(splits[split], recipe) for split in SPLITS},
-    }
-    return Curated(splits=splits, stats=stats, sources=source_meta)
+        return arrays
+
+    @staticmethod
+    def splits(rows: list[tuple], split_of: list[str]) -> dict[str, list[Item]]:
+        """Selected ``(id, text, price, category, title, details)`` rows as items per split."""
+        splits: dict[str, list[Item]] = {s: [] for s in SPLITS}
+        for row, split in zip(rows, split_of):
+            splits[split].append(Item(id=row[0], text=row[1], price=row[2], category=row[3], title=row[4], details=row[5]))
+        return splits
+
+    def curated(self, splits: dict[str, list[Item]]) -> Curated:
+        """The outcome, with the stats every engine writes into the manifest."""
+        for meta in self.metas:
+            meta.pop("empty", None)
+            meta.pop("_lines", None)
+        recipe = self.recipe
+        stats = {
+            "read": self.totals["read"],
+            "accepted_records": self.totals["accepted"],
+            "rejections": dict(sorted(self.rejections.items())),
+            "warnings": dict(sorted(self.warnings.items())),
+            "problems_shown": self.problems[:20],
+            "problems_total": self.problem_count,
+            "categories": {split: _count(i.category or "(none)" for i in splits[split]) for split in SPLITS},
+            "price_bands": {split: _bands(splits[split], recipe) for split in SPLITS},
+        }
+        return Curated(splits=splits, stats=stats, sources=self.metas)
+
+
+class _ProgressTracker:
+    """Calls ``on_progress`` per source file: every few seconds while it is read, and once when done."""
+
+    EVERY_S = 5.0
+
+    def __init__(self, metas: list[dict], sources: list[SourceFile], callback) -> None:
+        self.metas, self.sources, self.callback = metas, sources, callback
+        self.current: int | None = None
+        self.started = self.last = time.perf_counter()
+
+    def _emit(self, index: int, done: bool) -> None:
+        meta = self.metas[index]
+        self.callback(Progress(meta["label"], self.sources[index].category, meta["records"], meta["accepted"],
+                               meta["records"] - meta["accepted"], time.perf_counter() - self.started, done))
+
+    def update(self, index: int) -> None:
+        if self.callback is None:
+            return
+        if index != self.current:
+            if self.current is not None:  # the next file starts where the previous one ended
+                self._emit(self.current, True)
+                self.started = time.perf_counter()
+            self.current = index
+        now = time.perf_counter()
+        if now - self.last >= self.EVERY_S:
+            self.last = now
+            self._emit(index, False)
+
+    def finish(self) -> None:
+        if self.callback is not None and self.current is not None:
+            self._emit(self.current, True)
 
 
 def _top(counter: Counter) -> str:
@@ -279,29 +374,37 @@ def _prepare(sources: list[SourceFile], recipe: Recipe, wanted, labels) -> tuple
     return contexts, metas
 
 
-def _results(sources, contexts, metas, limit, workers) -> Iterator[ChunkResult]:
-    def chunks():
-        for index, source in enumerate(sources):
-            if metas[index]["format"] is None or metas[index]["skipped"]:
-                continue
-            yield from _limited(read_chunks(index, source, CHUNK_LINES), limit)
+def _units(sources: list[SourceFile], metas: list[dict], limit: int | None) -> Iterator:
+    """Every unit of work in input order: spans of local JSON-lines files, else row chunks."""
+    from price_bench.data.sources import SourceError
 
-    if workers <= 1:
-        for chunk in chunks():
-            yield _pack(process_chunk(chunk, contexts[chunk.source_index]))
+    for index, source in enumerate(sources):
+        if metas[index]["format"] is None or metas[index]["skipped"]:
+            continue
+        if source.splittable and limit is None:
+            yield from plan_spans(index, source.location)
+        else:
+            try:
+                yield from _limited(read_chunks(index, source, CHUNK_LINES), limit)
+            except SourceError as exc:
+                raise CurationError(str(exc)) from None
+
+
+def _limited(chunks: Iterator, limit: int | None) -> Iterator:
+    if limit is None:
+        yield from chunks
         return
-    import multiprocessing as mp
-
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    window = 2 * workers  # chunks in flight: reading never runs ahead of the workers (bounded memory)
-    with mp.get_context(method).Pool(workers, initializer=_init_worker, initargs=(contexts,)) as pool:
-        pending: deque = deque()
-        for chunk in chunks():
-            pending.append(pool.apply_async(_work, (chunk,)))
-            if len(pending) >= window:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+    left = limit
+    for chunk in chunks:
+        if left <= 0:
+            return
+        if len(chunk) > left:
+            if chunk.lines is not None:
+                chunk.lines = chunk.lines[:left]
+            else:
+                chunk.rows = chunk.rows[:left]
+        left -= len(chunk)
+        yield chunk
 
 
 def _check_categories(categories: list[str] | None, seen: Counter) -> None:
@@ -328,6 +431,11 @@ def _first_occurrence(keys: np.ndarray, candidates: np.ndarray) -> np.ndarray:
 
 def _select(arrays: dict[str, np.ndarray], recipe: Recipe, rejections: Counter) -> tuple[np.ndarray, list[str]]:
     """Global indices of the chosen records and their split, in output order."""
+    return sample_and_split(arrays, dedup_indices(arrays, recipe, rejections), recipe, rejections)
+
+
+def dedup_indices(arrays: dict[str, np.ndarray], recipe: Recipe, rejections: Counter) -> np.ndarray:
+    """Indices of the records left after de-duplication (first occurrence wins), in input order."""
     idx = np.arange(arrays["price"].size)
     if "parent_asin" in recipe.dedup_on:
         keep = _first_occurrence(arrays["asin"], idx)
@@ -337,6 +445,11 @@ def _select(arrays: dict[str, np.ndarray], recipe: Recipe, rejections: Counter) 
         keep = _first_occurrence(arrays["text"], idx)
         rejections["duplicate text"] += int((~keep).sum())
         idx = idx[keep]
+    return idx
+
+
+def sample_and_split(arrays: dict[str, np.ndarray], idx: np.ndarray, recipe: Recipe, rejections: Counter) -> tuple[np.ndarray, list[str]]:
+    """Seeded price-balanced sample of ``idx`` and its split: indices in output order, split per index."""
     rng = np.random.default_rng(recipe.seed)
     roles = arrays["role"][idx]
     if (roles == ROLE_CODES["test"]).any():
@@ -373,30 +486,18 @@ def _sample(pool: np.ndarray, arrays, recipe: Recipe, rng: np.random.Generator, 
     return pool[chosen]
 
 
-def _read_back(spill_path: str, selected: np.ndarray) -> dict[int, tuple]:
-    wanted = set(selected.tolist())
-    out: dict[int, tuple] = {}
-    position = 0
-    with open(spill_path, "rb") as fh:
-        while True:
-            try:
-                rows = pickle.load(fh)
-            except EOFError:
-                break
-            for offset, row in enumerate(rows):
-                if position + offset in wanted:
-                    out[position + offset] = row
-            position += len(rows)
-    return out
+def _leakage(splits: dict[str, list[Item]], recipe: Recipe, rejections: Counter, find=None) -> None:
+    """Drop train/validation items whose text nearly duplicates a test item's.
 
-
-def _leakage(splits: dict[str, list[Item]], recipe: Recipe, rejections: Counter) -> None:
-    """Drop train/validation items whose text nearly duplicates a test item's."""
-    from price_bench.data.neardup import near_duplicates
-
+    ``find(reference, queries, threshold, k)`` is the near-duplicate search
+    (default :func:`price_bench.data.neardup.near_duplicates`; the engines
+    pass versions that spread the reference blocks over their workers).
+    """
+    if find is None:
+        from price_bench.data.neardup import near_duplicates as find
     seen = [(split, n) for split in ("train", "validation") for n in range(len(splits[split]))]
     texts = [splits[split][n].text for split, n in seen]
-    found = near_duplicates(texts, [i.text for i in splits["test"]], recipe.near_dup_jaccard, recipe.near_dup_shingle)
+    found = find(texts, [i.text for i in splits["test"]], recipe.near_dup_jaccard, recipe.near_dup_shingle)
     if not found:
         return
     drop = {seen[index] for index in found}

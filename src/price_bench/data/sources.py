@@ -37,6 +37,9 @@ from price_bench.data.dataset import DatasetError
 
 HF_REPO = "McAuley-Lab/Amazon-Reviews-2023"
 HF_META_PATH = "raw/meta_categories/meta_{category}.jsonl"
+#: A local folder laid out like the Hub repository (``raw/meta_categories/meta_<Category>.jsonl``):
+#: ``--source hf`` then streams those files through the same ``datasets`` code path.
+HF_MIRROR_ENV = "PRICE_BENCH_HF_MIRROR"
 
 #: The categories of Amazon Reviews 2023 (names as in its ``meta_<Category>`` files).
 AMAZON_2023_CATEGORIES = (
@@ -53,6 +56,7 @@ AMAZON_2023_CATEGORIES = (
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".csv")
 FORMATS = ("raw2023", "raw2018", "items")
 CHUNK_LINES = 2000
+SPAN_BYTES = 4 << 20
 
 
 class SourceError(DatasetError):
@@ -69,10 +73,60 @@ class SourceFile:
     """Category implied by the file name (``meta_Appliances.jsonl`` -> ``Appliances``)."""
     role: str = "any"
     """``any`` (split by the recipe), ``train`` (train/validation only) or ``test``."""
+    hub: bool = False
+    """Read through ``datasets`` like a Hub file even when ``location`` is local (a mirror of the Hub layout)."""
 
     @property
     def is_hub(self) -> bool:
-        return self.location.startswith("hf://")
+        return self.hub or self.location.startswith("hf://")
+
+    @property
+    def splittable(self) -> bool:
+        """A local uncompressed JSON-lines file: workers can read byte ranges of it themselves."""
+        return not self.is_hub and self.location.endswith((".jsonl", ".json"))
+
+
+@dataclass(frozen=True)
+class Span:
+    """A byte range of a local JSON-lines file, cut at line ends; a worker reads it itself."""
+
+    source_index: int
+    path: str
+    start: int
+    end: int
+
+
+def plan_spans(source_index: int, path: str, span_bytes: int | None = None) -> list[Span]:
+    """Cut a file into spans of about ``span_bytes`` (default :data:`SPAN_BYTES`) that end just after a newline."""
+    span_bytes = span_bytes or SPAN_BYTES
+    spans: list[Span] = []
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            start = 0
+            while start < size:
+                fh.seek(min(start + span_bytes, size))
+                fh.readline()
+                end = min(fh.tell(), size)
+                spans.append(Span(source_index, path, start, end))
+                start = end
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read: {exc}") from None
+    return spans
+
+
+def read_span(span: Span) -> tuple[Chunk, int]:
+    """The lines of a span (numbered from 1 within it) and how many lines it holds."""
+    try:
+        with open(span.path, "rb") as fh:
+            fh.seek(span.start)
+            data = fh.read(span.end - span.start)
+    except OSError as exc:
+        raise SourceError(f"{span.path}: cannot read: {exc}") from None
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return Chunk(span.source_index, 1, lines=lines), len(lines)
 
 
 @dataclass
@@ -127,6 +181,10 @@ def check_categories(categories: list[str] | None) -> list[str] | None:
     return list(categories)
 
 
+def _mirror_path(mirror: str, category: str) -> str:
+    return os.path.join(os.path.expanduser(mirror), *HF_META_PATH.format(category=category).split("/"))
+
+
 def hub_url(category: str, repo: str = HF_REPO) -> str:
     """``hf://`` URL of one category's metadata file on the Hub."""
     return f"hf://datasets/{repo}/{HF_META_PATH.format(category=category)}"
@@ -138,8 +196,17 @@ def resolve(spec: str | Path, categories: list[str] | None = None, role: str = "
     if text == "hf" or text.startswith("hf:") and not text.startswith("hf://"):
         repo = text[3:] or HF_REPO
         if not categories:
-            raise SourceError(f"source {text!r}: the Hub needs --categories (e.g. Appliances)")
+            raise SourceError(f"source {text!r}: the Hub needs --categories (e.g. Appliances, or all)")
+        mirror = os.environ.get(HF_MIRROR_ENV)
+        if categories == ["all"]:
+            categories = list(AMAZON_2023_CATEGORIES)
+            if mirror:  # a partial local copy: the categories it holds
+                categories = [c for c in categories if os.path.isfile(_mirror_path(mirror, c))]
+                if not categories:
+                    raise SourceError(f"{HF_MIRROR_ENV}={mirror}: no {HF_META_PATH.format(category='<Category>')} file in it")
         check_categories(categories)
+        if mirror:
+            return [SourceFile(_mirror_path(mirror, c), c, role, hub=True) for c in categories]
         return [SourceFile(hub_url(c, repo), c, role) for c in categories]
     if text.startswith("hf://"):
         return [SourceFile(text, category_from_filename(text), role)]

@@ -98,6 +98,9 @@ class RunOptions:
     keep_cache_on_code_change: bool = False
     #: "percentile" or "bca": how the bootstrap CIs are computed.
     ci_method: str = "percentile"
+    #: ``local`` (threads here) or ``ray`` (Ray Data actors; see price_bench.engines.ray_predict).
+    engine: str = "local"
+    ray_address: str | None = None
 
 
 @dataclass
@@ -460,7 +463,7 @@ def _predict_missing(
         fit_seconds, reused = fit_or_load(predictor, ctx.dataset, workdir, refit=ctx.options.refit)
         progress.phase("predicting")
         stage = "predict"
-        fresh = _predict_batches(predictor, missing, ctx, key, redact, progress)
+        fresh = _predict_batches(predictor, missing, ctx, key, redact, progress, workdir=workdir)
         stage = "info"
         save_info(workdir, predictor.info(), redact)
         return fit_seconds, reused, fresh
@@ -508,7 +511,8 @@ def _call_predict(predictor: Predictor, batch: list[Item]) -> tuple[list[Predict
 
 
 def _predict_batches(
-    predictor: Predictor, missing: list[Item], ctx: _Context, key: CacheKey | None, redact: Redactor, progress: RunProgress
+    predictor: Predictor, missing: list[Item], ctx: _Context, key: CacheKey | None, redact: Redactor, progress: RunProgress,
+    workdir: Path | None = None,
 ) -> dict[str, Prediction]:
     """Predict ``missing`` batch by batch, committing each finished batch to the cache."""
     fresh: dict[str, Prediction] = {}
@@ -538,6 +542,11 @@ def _predict_batches(
             ctx.cache.put(key, rows)
         progress.advance(len(batch), running.update(batch, predictions), note=_progress_note(predictor))
 
+    if ctx.options.engine == "ray":
+        from price_bench.engines.ray_predict import predict_on_ray
+
+        predict_on_ray(predictor, workdir, missing, accept, address=ctx.options.ray_address)
+        return fresh
     batches = _batches(missing, getattr(predictor, "batch_size", 64) or 64)
     timeout = batch_timeout(predictor)
     if ctx.options.workers == 1 and timeout is None:

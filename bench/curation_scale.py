@@ -1,0 +1,239 @@
+"""Curation at scale: 1,000,000 raw Amazon 2023 records, local engine (1 and N processes) and Ray.
+
+The input is the real shared records (``../shared/data/amazon-2023-raw``:
+435 priced, 300 unpriced) repeated with varied ``parent_asin`` and titles
+(so text de-duplication keeps the copies and 100,000 items reach sampling,
+the split, the leakage check and parquet), written into a temporary folder
+(never the repository). Every copy of a record nearly duplicates the
+others, so the leakage check is at its worst: about half the train items
+are near-duplicates of a test item.
+
+One table, measured in one run, each build in a fresh process (so its peak
+RSS is its own), end to end: reading, decoding, price parsing, scrubbing,
+de-duplication, sampling, split, leakage check, fingerprint and parquet.
+Beside every build, plain ``orjson`` decoding of the same file (one process)
+is timed again, and the ratio is taken to that neighbour, because the
+machine is shared and its speed drifts. Records/s per core is wall time:
+records / wall seconds / processes.
+
+Also measured: a build whose worker is killed (SIGKILL) mid-run must fail
+with one clear line and leave no dataset folder.
+
+    .venv/bin/python bench/curation_scale.py [--records 1000000] [--workers N]
+        [--big 4000000] [--ray-records 100000] [--no-ray]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data" / "amazon-2023-raw"
+WORDS = "classic deluxe premium compact travel family value pro ultra mini max plus select original advanced".split()
+
+
+def make_input(path: Path, records: int) -> int:
+    """``records`` raw lines: the shared records repeated, ``parent_asin`` and title varied per copy."""
+    import orjson
+
+    base = []
+    for name in sorted(os.listdir(SHARED)):
+        with open(SHARED / name, "rb") as fh:
+            base += [orjson.loads(line) for line in fh if line.strip()]
+    written = copy = 0
+    with path.open("wb") as out:
+        while written < records:
+            for record in base:
+                if written >= records:
+                    break
+                row = dict(record)
+                row["parent_asin"] = f"{record.get('parent_asin') or 'X'}-{copy}"
+                if isinstance(record.get("title"), str):
+                    n = len(WORDS)
+                    row["title"] = f"{record['title']} {WORDS[copy % n]} {WORDS[(copy // n) % n]} edition {copy}"
+                out.write(orjson.dumps(row))
+                out.write(b"\n")
+                written += 1
+            copy += 1
+    return written
+
+
+# ----------------------------------------------------------------------------- children (fresh processes)
+
+
+def _peak_rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_orjson(path: str) -> None:
+    import orjson
+
+    start = time.perf_counter()
+    n = 0
+    with open(path, "rb") as fh:
+        for line in fh:
+            orjson.loads(line)
+            n += 1
+    print(json.dumps({"seconds": time.perf_counter() - start, "records": n}))
+
+
+def child_build(path: str, workers: int, home: str, engine: str) -> None:
+    from price_bench.data.catalog import build_dataset
+
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    if engine == "ray":
+        import ray
+        import ray.data
+
+        ray.init(address="local", num_cpus=workers, object_store_memory=400 * 1024 * 1024, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+        ray.data.DataContext.get_current().enable_progress_bars = False
+    ds = build_dataset("bench", path, workers=workers, home=Path(home), engine=engine, timings=timings)
+    seconds = time.perf_counter() - start
+    print(json.dumps({
+        "seconds": seconds,
+        "read": ds.manifest["counts"]["read"],
+        "items": sum(ds.manifest["sizes"].values()),
+        "fingerprint": ds.fingerprint,
+        "rss_main_mb": _peak_rss_mb(),
+        "rss_worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "timings": timings,
+    }))
+
+
+def _child(*args: str, timeout: float = 3600) -> dict:
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        lines = [line for line in out.stderr.strip().splitlines() if line.strip()]
+        raise RuntimeError(f"child {args[0]} failed: {lines[-1] if lines else out.returncode}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(json.dumps({"child": list(args[:1]) + list(args[1:2]), **result}), file=sys.stderr, flush=True)
+    return result
+
+
+def orjson_seconds(path: Path) -> float:
+    return _child("--child-orjson", str(path))["seconds"]
+
+
+def build(path: Path, workers: int, engine: str = "local") -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-home-") as home:
+        return _child("--child-build", str(path), "--workers", str(workers), "--home", home, "--engine", engine)
+
+
+def killed_worker(path: Path, workers: int) -> tuple[int, str, bool]:
+    """Start a build, SIGKILL one of its worker processes after 3 s; (exit code, last stderr line, dataset left?)."""
+    import psutil
+
+    with tempfile.TemporaryDirectory(prefix="bench-home-") as home:
+        env = dict(os.environ, PRICE_BENCH_HOME=home)
+        cmd = [sys.executable, "-m", "price_bench", "data", "build", "killed", "--source", str(path),
+               "--workers", str(workers), "--no-progress"]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3.0)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        if children:
+            os.kill(children[0].pid, signal.SIGKILL)
+        _, err = proc.communicate(timeout=600)
+        left = (Path(home) / "datasets" / "killed").exists() or any((Path(home) / "datasets").glob(".killed*")) \
+            if (Path(home) / "datasets").exists() else False
+        return proc.returncode, (err.strip().splitlines() or [""])[-1], left
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--big", type=int, default=0, help="also the N-process build at this many records (e.g. 4000000)")
+    parser.add_argument("--ray-records", type=int, default=100_000)
+    parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--child-orjson")
+    parser.add_argument("--child-build")
+    parser.add_argument("--home")
+    parser.add_argument("--engine", default="local")
+    args = parser.parse_args()
+    if args.child_orjson:
+        return child_orjson(args.child_orjson)
+    if args.child_build:
+        return child_build(args.child_build, args.workers, args.home, args.engine)
+    if not SHARED.is_dir():
+        sys.exit(f"skipped: {SHARED} not found (the shared real records are needed)")
+    from rich.console import Console
+    from rich.table import Table
+
+    cpus = len(os.sched_getaffinity(0))
+    load_before = os.getloadavg()[0]
+    rows: list[tuple] = []
+    notes: list[str] = []
+    fingerprints: dict[int, str] = {}
+    with tempfile.TemporaryDirectory(prefix="curation-scale-") as tmp:
+        configs = [(args.records, 1, "local"), (args.records, args.workers, "local")]
+        if args.big:
+            configs.append((args.big, args.workers, "local"))
+        if not args.no_ray:
+            configs.append((args.ray_records, args.workers, "ray"))
+        inputs: dict[int, Path] = {}
+        one_process_rate: dict[int, float] = {}
+        for records, workers, engine in configs:
+            if records not in inputs:
+                for old in list(inputs.values()):
+                    old.unlink()
+                inputs = {records: Path(tmp) / f"raw-{records}.jsonl"}
+                make_input(inputs[records], records)
+            path = inputs[records]
+            decode = orjson_seconds(path)
+            try:
+                r = build(path, workers, engine)
+            except RuntimeError as exc:
+                rows.append((f"{records:,}", engine, str(workers), "failed", "-", "-", f"{decode:.1f}", "-", "-", "-", "-", str(exc)[:60]))
+                continue
+            rate = r["read"] / r["seconds"]
+            if workers == 1 and engine == "local":
+                one_process_rate[records] = rate
+            scaling = f"{rate / one_process_rate[records]:.2f}x" if workers > 1 and records in one_process_rate else "-"
+            fingerprints.setdefault(records, r["fingerprint"])
+            same = "same" if fingerprints[records] == r["fingerprint"] else "DIFFERENT"
+            rows.append((
+                f"{records:,}", engine, str(workers), f"{r['seconds']:.1f}", f"{rate:,.0f}", f"{rate / workers:,.0f}",
+                f"{decode:.1f}", f"{r['seconds'] / decode:.1f}x", scaling, f"{r['items']:,}",
+                f"{r['rss_main_mb']:,.0f} / {r['rss_worker_mb']:,.0f}" if engine == "local" else f"{r['rss_main_mb']:,.0f} (driver)",
+                f"{r['fingerprint'][7:19]} {same}",
+            ))
+            stages = ", ".join(f"{k} {v:.1f}s" for k, v in r["timings"].items())
+            notes.append(f"{records:,} {engine} x{workers}: {stages}")
+        path = inputs[next(iter(inputs))]
+        code, line, left = killed_worker(path, args.workers)
+    table = Table(title=f"Curation at scale — {cpus} CPUs, machine shared with other engineers (busy: load {load_before:.1f} "
+                        f"at start, {os.getloadavg()[0]:.1f} at end)")
+    for column in ("raw records", "engine", "processes", "wall s", "records/s", "records/s/core", "orjson s (beside)",
+                   "x orjson", "vs 1 process", "items out", "peak RSS MB main / worker", "fingerprint"):
+        table.add_column(column, justify="left" if column in ("engine", "fingerprint") else "right")
+    for row in rows:
+        table.add_row(*row)
+    console = Console(width=200)
+    console.print(table)
+    console.print("Where the time goes (wall seconds per stage):")
+    for note in notes:
+        console.print(f"  {note}")
+    console.print(f"Killed worker (SIGKILL after 3 s, {args.workers} processes): exit {code}, dataset left behind: "
+                  f"{'YES' if left else 'no'}; message: {line}")
+
+
+if __name__ == "__main__":
+    main()

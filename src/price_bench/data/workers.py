@@ -1,0 +1,317 @@
+"""The local engine's process pool: curate units, spill accepted rows, run the leakage check.
+
+A *unit* is a :class:`~price_bench.data.sources.Span` (a byte range the
+worker reads itself) or a :class:`~price_bench.data.sources.Chunk` of rows
+the main process read. :meth:`UnitPool.run` yields one :class:`UnitResult`
+per unit in input order, whatever the number of processes, so every later
+step sees the same sequence. Each unit's accepted rows go to an Arrow IPC
+file (:class:`Spill`); only their compact keys travel back.
+
+Failure handling:
+
+* a worker process that dies (killed, out of memory) breaks the pool; the
+  run fails with one :class:`~price_bench.data.pipeline.CurationError` line;
+* with ``strict``, a worker that meets a bad record lowers a shared
+  "first bad unit" marker; workers on later units stop within 256 records,
+  earlier units finish (one of them may hold an earlier bad record), and the
+  main process raises on the first problem in input order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections import Counter
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from price_bench.data.curation import ChunkContext, ChunkResult, process_chunk
+from price_bench.data.sources import Chunk, SourceError, Span, read_span
+
+_NO_STOP = 2**62
+
+
+@dataclass
+class UnitResult:
+    """What one unit gave: counts, problems (lines relative to the unit when ``lines``), keys, spill file."""
+
+    source_index: int
+    records: int = 0
+    lines: int = 0
+    """Lines in a span (problem lines are relative to it); 0 for a chunk (its lines are absolute)."""
+    accepted: int = 0
+    keys: dict[str, np.ndarray] = field(default_factory=dict)
+    categories: list[str | None] = field(default_factory=list)
+    rejections: Counter = field(default_factory=Counter)
+    warnings: Counter = field(default_factory=Counter)
+    categories_seen: Counter = field(default_factory=Counter)
+    problems: list[tuple[int, str]] = field(default_factory=list)
+    spill: str | None = None
+    stopped: bool = False
+
+
+# ----------------------------------------------------------------------------- worker side
+
+
+@dataclass
+class _WorkerState:
+    contexts: list[ChunkContext]
+    spill_dir: str
+    strict: bool
+    stop: Any = None  # multiprocessing.Value("q") in a pool, None inline
+
+
+_STATE: _WorkerState | None = None
+_LEAKAGE: tuple | None = None  # (matcher, reference), set before the leakage pool forks
+
+
+def _ignore_sigint() -> None:
+    """Ctrl-C reaches the whole process group: the parent stops the pool (exit 130); workers print nothing."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _init_worker(state: _WorkerState) -> None:
+    global _STATE
+    _ignore_sigint()
+    _STATE = state
+    import gc
+
+    gc.disable()  # curation makes no reference cycles (see pipeline._gc_paused)
+
+
+def curate_unit(seq: int, unit: Span | Chunk, contexts: list[ChunkContext], *, strict: bool = False,
+                should_stop=None) -> tuple[ChunkResult, int]:
+    """Read (for a span) and curate one unit; the line count is 0 for a chunk (its lines are absolute)."""
+    if isinstance(unit, Span):
+        chunk, lines = read_span(unit)
+    else:
+        chunk, lines = unit, 0
+    return process_chunk(chunk, contexts[chunk.source_index], strict=strict, should_stop=should_stop), lines
+
+
+def run_unit(seq: int, unit: Span | Chunk, state: _WorkerState | None = None) -> UnitResult:
+    """Curate and spill one unit (in a pool worker, or inline)."""
+    state = state or _STATE
+    assert state is not None, "worker not initialised"
+    stop = state.stop
+    should_stop = (lambda: stop.value < seq) if stop is not None else None
+    result, lines = curate_unit(seq, unit, state.contexts, strict=state.strict, should_stop=should_stop)
+    if state.strict and result.problems and stop is not None:
+        with stop.get_lock():
+            if stop.value > seq:
+                stop.value = seq
+    return _pack(seq, result, lines, state.spill_dir)
+
+
+def unit_stats(result: ChunkResult, lines: int) -> UnitResult:
+    """A unit's counts and problems without its rows."""
+    return UnitResult(
+        result.source_index, result.records, lines, len(result.accepted), rejections=result.rejections,
+        warnings=result.warnings, categories_seen=result.categories_seen, problems=result.problems, stopped=result.stopped,
+    )
+
+
+def _pack(seq: int, result: ChunkResult, lines: int, spill_dir: str) -> UnitResult:
+    """Write the accepted rows to this unit's spill file; keep their compact keys."""
+    rows = result.accepted
+    out = unit_stats(result, lines)
+    if not rows:
+        return out
+    codes: dict[str | None, int] = {}
+    out.keys = {
+        "asin": np.fromiter((r[6] for r in rows), dtype=np.int64, count=len(rows)),
+        "text": np.fromiter((r[7] for r in rows), dtype=np.int64, count=len(rows)),
+        "price": np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows)),
+        "category": np.fromiter((codes.setdefault(r[3], len(codes)) for r in rows), dtype=np.int32, count=len(rows)),
+    }
+    out.categories = list(codes)
+    out.spill = os.path.join(spill_dir, f"{seq:09d}.arrow")
+    Spill.write(out.spill, rows)
+    return out
+
+
+def _leakage_block(bounds: tuple[int, int]) -> dict[int, int]:
+    assert _LEAKAGE is not None, "leakage state not set before the pool forked"
+    matcher, reference = _LEAKAGE
+    return matcher.match(reference, *bounds)
+
+
+# ----------------------------------------------------------------------------- spill
+
+
+class Spill:
+    """Accepted rows of every unit, one Arrow IPC file per unit, taken back by global index."""
+
+    SCHEMA_FIELDS = ("id", "text", "price", "category", "title", "details")
+
+    def __init__(self) -> None:
+        self.files: list[str] = []
+        self.ends: list[int] = []
+
+    @staticmethod
+    def table(rows: list[tuple]):
+        """Accepted rows as an Arrow table (``details`` as compact JSON bytes)."""
+        import orjson
+        import pyarrow as pa
+
+        return pa.table({
+            "id": pa.array([r[0] for r in rows], pa.string()),
+            "text": pa.array([r[1] for r in rows], pa.string()),
+            "price": pa.array([r[2] for r in rows], pa.float64()),
+            "category": pa.array([r[3] for r in rows], pa.string()),
+            "title": pa.array([r[4] for r in rows], pa.string()),
+            "details": pa.array([orjson.dumps(r[5]) if r[5] else None for r in rows], pa.binary()),
+        })
+
+    @classmethod
+    def write(cls, path: str, rows: list[tuple]) -> None:
+        import pyarrow as pa
+
+        table = cls.table(rows)
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+
+    @classmethod
+    def rows(cls, table) -> list[tuple]:
+        """``(id, text, price, category, title, details)`` tuples of a table written by :meth:`table`."""
+        import orjson
+
+        cols = [table.column(name).to_pylist() for name in cls.SCHEMA_FIELDS]
+        details = [orjson.loads(d) if d else {} for d in cols[5]]
+        return list(zip(cols[0], cols[1], cols[2], cols[3], cols[4], details))
+
+    def add(self, path: str | None, count: int) -> None:
+        """Register the next unit's file (in input order)."""
+        if count:
+            self.files.append(path)  # type: ignore[arg-type]
+            self.ends.append((self.ends[-1] if self.ends else 0) + count)
+
+    def take(self, indices: np.ndarray) -> list[tuple]:
+        """Rows ``(id, text, price, category, title, details)`` at global ``indices``, in that order."""
+        import pyarrow as pa
+
+        if indices.size == 0:
+            return []
+        ends = np.asarray(self.ends, dtype=np.int64)
+        unit = np.searchsorted(ends, indices, side="right")
+        order = np.argsort(unit, kind="stable")
+        out: list[tuple | None] = [None] * indices.size
+        for u in np.unique(unit).tolist():
+            slots = order[unit[order] == u]  # output positions served by this unit's file
+            with pa.memory_map(self.files[u]) as source:
+                piece = pa.ipc.open_file(source).read_all().take(pa.array(indices[slots] - (ends[u - 1] if u else 0)))
+            for slot, row in zip(slots.tolist(), self.rows(piece)):
+                out[slot] = row  # one unit's rows at a time: no second full copy of the selection in Arrow
+        return out  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------------- the pool
+
+
+class UnitPool:
+    """``workers`` processes (inline when 1) for curation units and the leakage check."""
+
+    def __init__(self, workers: int, contexts: list[ChunkContext], spill_dir: str, *, strict: bool = False) -> None:
+        self.workers = max(1, int(workers))
+        self.state = _WorkerState(contexts, spill_dir, strict)
+        self.spill = Spill()
+        self._executor: ProcessPoolExecutor | None = None
+        self._method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+
+    def __enter__(self) -> "UnitPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._close(failed=exc[0] is not None)
+
+    def _close(self, failed: bool) -> None:
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        if failed:
+            if self.state.stop is not None:
+                self.state.stop.value = -1  # every running unit stops at its next poll
+            for process in list(getattr(executor, "_processes", {}).values()):
+                process.terminate()  # nothing a worker does is worth finishing once the run failed
+            executor.shutdown(wait=True, cancel_futures=True)
+        else:
+            executor.shutdown(wait=True)
+
+    def _pool(self, initializer=_ignore_sigint, initargs=()) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=mp.get_context(self._method), initializer=initializer, initargs=initargs)
+
+    def run(self, units: Iterable[Span | Chunk]) -> Iterator[UnitResult]:
+        """Results of ``units`` in input order (at most 2 x workers units in flight)."""
+        from price_bench.data.pipeline import CurationError
+
+        if self.workers == 1:
+            for seq, unit in enumerate(units):
+                try:
+                    yield run_unit(seq, unit, self.state)
+                except SourceError as exc:
+                    raise CurationError(str(exc)) from None
+            return
+        ctx = mp.get_context(self._method)
+        self.state.stop = ctx.Value("q", _NO_STOP)
+        self._executor = self._pool(_init_worker, (self.state,))
+        pending: list[tuple[Future, Span | Chunk]] = []
+        window = 2 * self.workers
+        for seq, unit in enumerate(units):
+            pending.append((self._executor.submit(run_unit, seq, unit), _describe(unit)))
+            if len(pending) >= window:
+                yield self._result(*pending.pop(0))
+        while pending:
+            yield self._result(*pending.pop(0))
+        self._close(failed=False)
+
+    def _result(self, future: Future, where: str) -> UnitResult:
+        from price_bench.data.pipeline import CurationError
+
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            raise CurationError(
+                f"a curation worker process died (killed or out of memory) while curating {where}; "
+                "nothing was written, rerun the build"
+            ) from None
+        except SourceError as exc:
+            raise CurationError(str(exc)) from None
+
+    def near_duplicates(self, reference: Sequence[str], queries: Sequence[str], threshold: float, k: int) -> dict[int, int]:
+        """:func:`price_bench.data.neardup.near_duplicates`, reference blocks spread over the pool."""
+        from price_bench.data.neardup import near_duplicates
+
+        if self.workers == 1 or len(reference) < 2 * 4096:
+            return near_duplicates(reference, queries, threshold, k)
+        return near_duplicates(reference, queries, threshold, k, map_blocks=self._map_leakage)
+
+    def _map_leakage(self, matcher, reference, blocks) -> list[dict[int, int]]:
+        from price_bench.data.pipeline import CurationError
+
+        global _LEAKAGE
+        self._close(failed=False)
+        _LEAKAGE = (matcher, reference)  # inherited by the forked workers, never pickled
+        try:
+            if self._method != "fork":
+                return [matcher.match(reference, lo, hi) for lo, hi in blocks]
+            self._executor = self._pool()
+            try:
+                return list(self._executor.map(_leakage_block, blocks))
+            except BrokenProcessPool:
+                raise CurationError("a worker process died during the leakage check; nothing was written, rerun the build") from None
+            finally:
+                self._close(failed=False)
+        finally:
+            _LEAKAGE = None
+
+
+def _describe(unit: Span | Chunk) -> str:
+    if isinstance(unit, Span):
+        return f"{unit.path} (bytes {unit.start}-{unit.end})"
+    return f"source #{unit.source_index} from line {unit.first_line}"

@@ -1,0 +1,135 @@
+"""The local engine at scale: many spans, any number of processes, bad input mid-file, --strict, a killed worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from price_bench.data import sources
+from price_bench.data.catalog import build_dataset
+from price_bench.data.dataset import SPLITS, datasets_dir
+from price_bench.data.pipeline import CurationError
+
+REPO_SRC = os.path.join(os.path.dirname(__file__), "..", "..", "src")
+
+
+@pytest.fixture
+def small_spans(monkeypatch):
+    """4 KiB spans, so a few hundred records make dozens of work units."""
+    monkeypatch.setattr(sources, "SPAN_BYTES", 4096)
+
+
+@pytest.fixture
+def big_file(tmp_path, raw_records, write_jsonl):
+    records = raw_records(400)
+    lines = records[:150] + ["{\"title\": \"broken"] + records[150:300] + ["[not, json"] + records[300:]
+    return write_jsonl(tmp_path / "meta_Electronics.jsonl", lines)
+
+
+def test_any_number_of_workers_gives_the_same_bytes(small_spans, big_file, tmp_path):
+    built = [build_dataset("d", str(big_file), home=tmp_path / str(n), workers=n) for n in (1, 2, 3)]
+    assert len({ds.fingerprint for ds in built}) == 1
+    for split in SPLITS:
+        assert len({(ds.path / f"{split}.parquet").read_bytes() for ds in built}) == 1
+    manifests = [{k: v for k, v in json.loads((ds.path / "manifest.json").read_text()).items() if k != "name"} for ds in built]
+    assert manifests[0] == manifests[1] == manifests[2]
+
+
+def test_malformed_records_mid_file_name_file_and_line_with_workers(small_spans, big_file):
+    messages: list[str] = []
+    build_dataset("d", str(big_file), workers=2, on_problem=messages.append)
+    assert messages[0].startswith(f"{big_file}:151: malformed JSON")
+    assert messages[1].startswith(f"{big_file}:302: malformed JSON")
+    assert len(messages) == 2
+
+
+def test_strict_stops_every_worker_at_the_first_bad_record(small_spans, big_file):
+    with pytest.raises(CurationError) as info:
+        build_dataset("d", str(big_file), workers=2, strict=True)
+    assert str(info.value).startswith(f"{big_file}:151: malformed JSON")
+    root = datasets_dir()
+    assert not root.exists() or list(root.iterdir()) == []
+
+
+def test_hub_layout_all_categories_streams_each_through_datasets(shared_data, tmp_path, monkeypatch):
+    """--source hf --categories all on a local folder laid out like the Hub repository."""
+    pytest.importorskip("datasets")
+    mirror = tmp_path / "hub"
+    meta = mirror / "raw" / "meta_categories"
+    meta.mkdir(parents=True)
+    raw = shared_data / "amazon-2023-raw"
+    (meta / "meta_Health_and_Personal_Care.jsonl").write_bytes((raw / "Health_and_Personal_Care.jsonl").read_bytes())
+    (meta / "meta_Musical_Instruments.jsonl").write_bytes((raw / "Musical_Instruments.jsonl").read_bytes())
+    (meta / "meta_Unknown.jsonl").write_bytes((raw / "_unpriced_or_bad_sample.jsonl").read_bytes())
+    monkeypatch.setenv(sources.HF_MIRROR_ENV, str(mirror))
+    progress = []
+    ds = build_dataset("hub", "hf", categories=["all"], workers=2, on_progress=progress.append)
+    by_category = {s["label"].rsplit("meta_", 1)[-1]: s for s in ds.manifest["sources"]}
+    assert set(by_category) == {"Health_and_Personal_Care.jsonl", "Musical_Instruments.jsonl", "Unknown.jsonl"}
+    assert by_category["Health_and_Personal_Care.jsonl"]["accepted"] == 434
+    assert by_category["Unknown.jsonl"]["records"] == 300 and by_category["Unknown.jsonl"]["accepted"] == 0
+    done = {p.category: p for p in progress if p.done}
+    assert set(done) == {"Health_and_Personal_Care", "Musical_Instruments", "Unknown"}
+    assert done["Health_and_Personal_Care"].read == 434 and done["Unknown"].rejected == 300
+    local = build_dataset("local", str(raw), workers=1)
+    assert {i.id for s in SPLITS for i in ds.items(s)} == {i.id for s in SPLITS for i in local.items(s)}
+
+
+@pytest.mark.slow
+def test_a_killed_worker_fails_the_build_and_leaves_no_dataset(tmp_path, raw_records, write_jsonl, price_bench_home):
+    psutil = pytest.importorskip("psutil")
+    records = raw_records(300)
+    path = write_jsonl(tmp_path / "many.jsonl", records * 200)  # 60,000 lines, many spans
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.abspath(REPO_SRC), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "price_bench", "data", "build", "killed", "--source", str(path), "--workers", "2", "--no-progress"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 60
+    workers = []
+    while time.time() < deadline and not workers and proc.poll() is None:
+        workers = psutil.Process(proc.pid).children()
+        time.sleep(0.05)
+    assert workers, "the build never started its worker processes"
+    os.kill(workers[0].pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1
+    assert "Error: a curation worker process died" in err and "nothing was written" in err
+    assert "Traceback" not in err
+    root = price_bench_home / "datasets"
+    assert not root.exists() or list(root.iterdir()) == []
+
+
+def test_fast_scrub_equals_the_regex_scrub():
+    import random
+    import re
+
+    from price_bench.data.curation import _drop_part_number, scrub_part_numbers
+
+    def regex_scrub(text: str, min_len: int) -> str:
+        scrubbed = re.sub(rf"[A-Z0-9]{{{min_len},}}(?!\w)", _drop_part_number, text)
+        if len(scrubbed) == len(text):
+            return text
+        return "\n".join(" ".join(line.split()) for line in scrubbed.split("\n"))
+
+    rng = random.Random(3)
+    alphabet = "AB19 a_-é\nZ0x.Ŝ™"
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        for min_len in (7, 3):
+            assert scrub_part_numbers(text, min_len) == regex_scrub(text, min_len), (text, min_len)
+
+
+def test_signatures_do_not_depend_on_the_batch_or_process():
+    from price_bench.data.neardup import Shingler, signatures
+
+    texts = [f"Stainless steel kettle model {n} with a 1.7 litre capacity and auto shut-off" for n in range(300)]
+    alone = signatures(texts[150:151], Shingler(3))
+    together = signatures(texts, Shingler(3))
+    assert (alone[0] == together[150]).all()
