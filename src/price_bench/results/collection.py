@@ -174,11 +174,15 @@ class Results:
         """
         from price_bench.results.compare import compare_runs
 
-        run_a, run_b = self[a], self[b]
-        for key, run in ((a, run_a), (b, run_b)):
-            if run.record is None or run.path is None or run.record.status != "complete":
-                raise ResultError(f"run {key!r} is {run.status}, not complete: nothing to compare")
-        return compare_runs(run_a.path, run_a.record, run_b.path, run_b.record, n_resamples=n_resamples, seed=seed)
+        path_a, record_a = self._complete(a)
+        path_b, record_b = self._complete(b)
+        return compare_runs(path_a, record_a, path_b, record_b, n_resamples=n_resamples, seed=seed)
+
+    def _complete(self, key: int | str) -> tuple[Path, RunRecord]:
+        run = self[key]
+        if run.record is None or run.path is None or run.record.status != "complete":
+            raise ResultError(f"run {key!r} is {run.status}, not complete: nothing to compare")
+        return run.path, run.record
 
     # -- display -----------------------------------------------------------------------------
 
@@ -186,16 +190,18 @@ class Results:
         rows = []
         for run in self.runs:
             record = run.record
-            complete = record is not None and record.status == "complete"
-            metrics = record.metrics if complete else {}
+            seed = str(record.seed) if record is not None else "-"
+            if record is None or record.status != "complete":
+                rows.append([run.predictor_id, seed, run.status, "-", *("-" for _ in SUMMARY_METRICS), "-", run.reason or ""])
+                continue
             rows.append(
                 [
                     run.predictor_id,
-                    str(record.seed) if record is not None else "-",
+                    seed,
                     run.status,
-                    (f"{record.n_items:,}" + (" (limit)" if record.limit else "")) if complete else "-",
-                    *(_format_metric(name, metrics.get(name), ci=name == "error") for name in SUMMARY_METRICS),
-                    f"{record.usage.new_items}/{record.usage.cached_items}" if complete else "-",
+                    f"{record.n_items:,}" + (" (limit)" if record.limit else ""),
+                    *(_format_metric(name, record.metrics.get(name), ci=name == "error") for name in SUMMARY_METRICS),
+                    f"{record.usage.new_items}/{record.usage.cached_items}",
                     run.reason or "",
                 ]
             )
