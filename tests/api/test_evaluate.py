@@ -82,7 +82,7 @@ def test_ids_classes_and_instances_with_overrides_and_seeds(register_predictor, 
         ("talker-test", 0), ("category-mean-test", 0), ("talker-test", 1), ("category-mean-test", 1)
     ]
     config = results["category-mean-test"].record.predictor.config
-    assert config == {"shift": 5.0, "scale": 2.0}, "the instance's config plus the explicit override"
+    assert config.items() >= {"shift": 5.0, "scale": 2.0}.items(), "the instance's config plus the explicit override"
     assert results["talker-test"].record.predictor.plugin_distribution == "test-predictors[talker-test] (in-process)"
     assert all(r.path.is_relative_to(tmp_path / "r") for r in results)
 

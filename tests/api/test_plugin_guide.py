@@ -95,7 +95,7 @@ def test_the_guide_example_installs_passes_its_tests_and_runs(tmp_path, tiny_dat
     assert outcomes["category-median"]["status"] == outcomes["constant-median"]["status"] == "complete"
     record = json.loads(Path(outcomes["category-median"]["record"]).read_text())
     assert record["predictor"]["plugin_distribution"] == "price-bench-catmedian"
-    assert record["predictor"]["config"] == {"min_items": 5, "shrink": 0.2}
+    assert record["predictor"]["config"].items() >= {"min_items": 5, "shrink": 0.2}.items()
     assert record["n_items"] == 40 and record["limit"] == 40
 
     # Publishable: a wheel whose metadata carries the entry point.
