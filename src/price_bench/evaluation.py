@@ -99,7 +99,7 @@ def _entries(predictors: PredictorLike | Sequence[PredictorLike]) -> list[Predic
     from price_bench.predictors.contract import Predictor
 
     if isinstance(predictors, (str, Predictor)) or inspect.isclass(predictors):
-        return [predictors]  # type: ignore[list-item]
+        return [predictors]
     entries = list(predictors)
     if not entries:
         raise HarnessError("evaluate() needs at least one predictor (an id, a Predictor class or an instance)")

@@ -47,15 +47,33 @@ def test_prediction_with_only_a_price():
     assert price_bench.Prediction("$3").raw == "$3", "raw stays the first positional field"
 
 
-def _price_bench_imports(path: Path) -> list[tuple[int, str]]:
+def _price_bench_imports(path: Path) -> list[tuple[int, str, list[str]]]:
+    """(line, module, imported names) of every ``price_bench`` import in ``path``."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    found = []
+    found: list[tuple[int, str, list[str]]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append((node.lineno, node.module))
+            found.append((node.lineno, node.module, [alias.name for alias in node.names]))
         elif isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names]
-    return [(line, module) for line, module in found if module == "price_bench" or module.startswith("price_bench.")]
+            found += [(node.lineno, alias.name, []) for alias in node.names]
+    return [row for row in found if row[1] == "price_bench" or row[1].startswith("price_bench.")]
+
+
+def _allowed(module: str, in_tests: bool) -> bool:
+    return module == "price_bench" or (in_tests and (module == "price_bench.testing" or module.startswith("price_bench.testing.")))
+
+
+def _suggestion(names: list[str], in_tests: bool) -> str:
+    """The public import lines that replace a deep one (what to write instead)."""
+    import price_bench.testing
+
+    public = [n for n in names if n in price_bench._EXPORTS]
+    testing = [n for n in names if in_tests and n in price_bench.testing._EXPORTS]
+    missing = [n for n in names if n not in public and n not in testing]
+    lines = [f"from price_bench import {', '.join(public)}"] if public else []
+    lines += [f"from price_bench.testing import {', '.join(testing)}"] if testing else []
+    lines += [f"({', '.join(missing)}: not public; export it or do without)"] if missing else []
+    return "; ".join(lines)
 
 
 def test_plugins_import_only_the_public_api():
@@ -64,9 +82,10 @@ def test_plugins_import_only_the_public_api():
     assert len(files) > 20
     for path in files:
         in_tests = "tests" in path.relative_to(REPO).parts
-        allowed = {"price_bench", "price_bench.testing"} if in_tests else {"price_bench"}
-        offenders += [f"{path.relative_to(REPO)}:{line}: {module}" for line, module in _price_bench_imports(path) if module not in allowed]
-    assert not offenders, "plugins must import only from price_bench (tests also price_bench.testing):\n" + "\n".join(offenders)
+        for line, module, names in _price_bench_imports(path):
+            if not _allowed(module, in_tests):
+                offenders.append(f"{path.relative_to(REPO)}:{line}: from {module} import ... -> {_suggestion(names, in_tests)}")
+    assert not offenders, "plugins import only from price_bench (tests also price_bench.testing):\n" + "\n".join(offenders)
 
 
 def test_the_testing_plugin_is_a_pytest11_entry_point_named_after_its_module():

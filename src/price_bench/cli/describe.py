@@ -7,6 +7,7 @@ as markup).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -46,7 +47,7 @@ def describe_cmd(predictor_id: str, as_json: bool) -> None:
     _print(info)
 
 
-def _print(info: dict) -> None:
+def _print(info: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 

@@ -762,7 +762,7 @@ def predict_cmd(predictor_id, text, from_file, dataset, overrides, seed, as_json
     if reason:
         raise HarnessError(f"{predictor_id} cannot run here: {reason}")
     ds = open_dataset_by_name(dataset)
-    workdir = workdir_for(spec.id, config_hash(config), spec.plugin_version, cls.version, ds.fingerprint, seed)
+    workdir = workdir_for(spec.id, config_hash(config, roles=("fit",)), spec.plugin_version, cls.version, ds.fingerprint, seed)
     predictor = cls(config, seed=seed)
     try:
         fit_or_load(predictor, ds, workdir)

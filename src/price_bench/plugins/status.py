@@ -17,7 +17,7 @@ def predictor_statuses() -> list[dict[str, Any]]:
     rows = []
     with cheap_checks():
         for spec in get_registry().specs():
-            row = {"id": spec.id, "origin": spec.origin, "plugin_version": spec.plugin_version, "description": spec.description}
+            row: dict[str, Any] = {"id": spec.id, "origin": spec.origin, "plugin_version": spec.plugin_version, "description": spec.description}
             try:
                 cls = spec.load()
                 row["description"] = cls.description or spec.description

@@ -97,34 +97,29 @@ class Results:
 
     def _metrics_row(self, run: RunOutcome) -> dict[str, Any]:
         record = run.record
-        row: dict[str, Any] = {"predictor": run.predictor_id, "status": run.status, "reason": run.reason}
+        identity = {"predictor": run.predictor_id, "status": run.status, "reason": run.reason}
         if record is None:
-            return row
-        row.update(
-            run_id=record.run_id,
-            seed=record.seed,
-            dataset=record.dataset.name,
-            fingerprint=record.dataset.fingerprint,
-            config_hash=record.predictor.config_hash,
-            plugin=f"{record.predictor.plugin_distribution} {record.predictor.plugin_version}",
-            n_items=record.n_items,
-            limit=record.limit,
-        )
-        for name, value in record.metrics.items():
-            row[name] = value.value
-            if value.ci_low is not None or value.ci_high is not None:
-                row[f"{name}_ci_low"], row[f"{name}_ci_high"] = value.ci_low, value.ci_high
-        row.update(
-            parse_failures=record.parse_failures,
-            item_errors=record.item_errors,
-            cost_usd=record.usage.cost_usd,
-            new_items=record.usage.new_items,
-            cached_items=record.usage.cached_items,
-            fit_seconds=record.timing.fit_seconds,
-            predict_seconds_per_item=record.timing.predict_seconds_per_item,
-            record=str(run.path) if run.path else None,
-        )
-        return row
+            return identity
+        return {
+            **identity,
+            "run_id": record.run_id,
+            "seed": record.seed,
+            "dataset": record.dataset.name,
+            "fingerprint": record.dataset.fingerprint,
+            "config_hash": record.predictor.config_hash,
+            "plugin": f"{record.predictor.plugin_distribution} {record.predictor.plugin_version}",
+            "n_items": record.n_items,
+            "limit": record.limit,
+            **_metric_columns(record),
+            "parse_failures": record.parse_failures,
+            "item_errors": record.item_errors,
+            "cost_usd": record.usage.cost_usd,
+            "new_items": record.usage.new_items,
+            "cached_items": record.usage.cached_items,
+            "fit_seconds": record.timing.fit_seconds,
+            "predict_seconds_per_item": record.timing.predict_seconds_per_item,
+            "record": str(run.path) if run.path else None,
+        }
 
     def predictions_df(self, run: int | str | None = None) -> pd.DataFrame:
         """One row per scored item of every complete run (or of ``run``).
@@ -174,11 +169,15 @@ class Results:
         """
         from price_bench.results.compare import compare_runs
 
-        run_a, run_b = self[a], self[b]
-        for key, run in ((a, run_a), (b, run_b)):
-            if run.record is None or run.path is None or run.record.status != "complete":
-                raise ResultError(f"run {key!r} is {run.status}, not complete: nothing to compare")
-        return compare_runs(run_a.path, run_a.record, run_b.path, run_b.record, n_resamples=n_resamples, seed=seed)
+        path_a, record_a = self._complete(a)
+        path_b, record_b = self._complete(b)
+        return compare_runs(path_a, record_a, path_b, record_b, n_resamples=n_resamples, seed=seed)
+
+    def _complete(self, key: int | str) -> tuple[Path, RunRecord]:
+        run = self[key]
+        if run.record is None or run.path is None or run.record.status != "complete":
+            raise ResultError(f"run {key!r} is {run.status}, not complete: nothing to compare")
+        return run.path, run.record
 
     # -- display -----------------------------------------------------------------------------
 
@@ -186,16 +185,18 @@ class Results:
         rows = []
         for run in self.runs:
             record = run.record
-            complete = record is not None and record.status == "complete"
-            metrics = record.metrics if complete else {}
+            seed = str(record.seed) if record is not None else "-"
+            if record is None or record.status != "complete":
+                rows.append([run.predictor_id, seed, run.status, "-", *("-" for _ in SUMMARY_METRICS), "-", run.reason or ""])
+                continue
             rows.append(
                 [
                     run.predictor_id,
-                    str(record.seed) if record is not None else "-",
+                    seed,
                     run.status,
-                    (f"{record.n_items:,}" + (" (limit)" if record.limit else "")) if complete else "-",
-                    *(_format_metric(name, metrics.get(name), ci=name == "error") for name in SUMMARY_METRICS),
-                    f"{record.usage.new_items}/{record.usage.cached_items}" if complete else "-",
+                    f"{record.n_items:,}" + (" (limit)" if record.limit else ""),
+                    *(_format_metric(name, record.metrics.get(name), ci=name == "error") for name in SUMMARY_METRICS),
+                    f"{record.usage.new_items}/{record.usage.cached_items}",
                     run.reason or "",
                 ]
             )
@@ -235,6 +236,16 @@ class Results:
         head = "".join(f"<th>{esc(h)}</th>" for h in self._HEADERS)
         body = "".join("<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in self._summary_rows())
         return f"<table><caption>{esc(self._title())}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _metric_columns(record: RunRecord) -> dict[str, float | None]:
+    """``error``, ``error_ci_low``, ``error_ci_high``, ``rmsle``...: every metric of a record and its CI."""
+    columns: dict[str, float | None] = {}
+    for name, value in record.metrics.items():
+        columns[name] = value.value
+        if value.ci_low is not None or value.ci_high is not None:
+            columns[f"{name}_ci_low"], columns[f"{name}_ci_high"] = value.ci_low, value.ci_high
+    return columns
 
 
 def _format_metric(name: str, value: Any, *, ci: bool = False) -> str:

@@ -20,11 +20,14 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pytest
 
 from price_bench.plugins.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from price_bench.data.dataset import Dataset
 
 #: Raw records generated for ``tiny_dataset``, and their seed (deterministic).
 TINY_RAW_RECORDS = 600
@@ -69,7 +72,9 @@ def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(request: pytest.FixtureRequest, tmp_path_factory, monkeypatch) -> Path | None:
+def _isolated_home(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path | None:
     """Every test's private PRICE_BENCH_HOME (None when ``price_bench_isolate`` is false)."""
     if not request.config.getini("price_bench_isolate"):
         return None
@@ -77,7 +82,9 @@ def _isolated_home(request: pytest.FixtureRequest, tmp_path_factory, monkeypatch
 
 
 @pytest.fixture
-def price_bench_home(_isolated_home, tmp_path_factory, monkeypatch) -> Path:
+def price_bench_home(
+    _isolated_home: Path | None, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """This test's private data home (``PRICE_BENCH_HOME``); result records go to its ``results/``."""
     return _isolated_home if _isolated_home is not None else _isolate(tmp_path_factory, monkeypatch)
 
@@ -85,7 +92,9 @@ def price_bench_home(_isolated_home, tmp_path_factory, monkeypatch) -> Path:
 # -- datasets -----------------------------------------------------------------------------------------
 
 
-def build_tiny_dataset(home: Path | None = None, *, name: str = TINY_NAME, n_raw: int = TINY_RAW_RECORDS, seed: int = TINY_SEED):
+def build_tiny_dataset(
+    home: Path | None = None, *, name: str = TINY_NAME, n_raw: int = TINY_RAW_RECORDS, seed: int = TINY_SEED
+) -> Dataset:
     """Generate ``n_raw`` synthetic raw records and curate them (the real pipeline, recipe ``demo@1``) into ``name``.
 
     The same arguments always give the same items and fingerprint.
@@ -100,14 +109,15 @@ def build_tiny_dataset(home: Path | None = None, *, name: str = TINY_NAME, n_raw
 
 
 @pytest.fixture(scope="session")
-def _tiny_dataset_template(tmp_path_factory) -> Path:
+def _tiny_dataset_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``tiny`` curated once per session; tests get a copy."""
     home = tmp_path_factory.mktemp("price-bench-tiny-template")
-    return build_tiny_dataset(home).path
+    path: Path = build_tiny_dataset(home).path
+    return path
 
 
 @pytest.fixture
-def tiny_dataset(price_bench_home: Path, _tiny_dataset_template: Path):
+def tiny_dataset(price_bench_home: Path, _tiny_dataset_template: Path) -> Dataset:
     """A small deterministic dataset ``tiny`` (a few hundred items) in this test's home, curated by the real code.
 
     Returns the :class:`~price_bench.Dataset`; ``--dataset tiny`` and
@@ -174,7 +184,7 @@ class _PredictorsPlugin:
 
 
 @pytest.fixture
-def register_predictor(register_plugin) -> Callable[..., Any]:
+def register_predictor(register_plugin: Callable[..., Any]) -> Callable[..., Any]:
     """Register predictor classes (or ``PredictorSpec`` objects) in-process for one test.
 
     ``register_predictor(MyPredictor)`` returns the class, so it also works as
