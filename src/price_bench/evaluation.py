@@ -13,8 +13,9 @@ import hashlib
 import importlib.metadata
 import inspect
 import types
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from price_bench.harness.errors import HarnessError
 

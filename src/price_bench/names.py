@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 
 NAME_MAX = 64
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,%d}" % (NAME_MAX - 1))
+NAME_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{NAME_MAX - 1}}}")
 FINGERPRINT_PATTERN = re.compile(r"sha256:[0-9a-f]{64}")
 #: C0 and C1 control characters except tab and newline: ESC sequences can recolour, retitle or clear a terminal.
 CONTROL_PATTERN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

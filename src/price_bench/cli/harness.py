@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -493,7 +494,7 @@ def resolve_run(name: str, results_dir: Path, dataset: str | None = None):
                                "run" + (f" on dataset {dataset!r}" if dataset else "") + " (see `price-bench results`)") from None
         datasets = sorted({r.dataset.name for _, r in named})
         if len(datasets) > 1:
-            raise HarnessError(f"{name!r} has runs on several datasets ({', '.join(datasets)}): add --dataset")
+            raise HarnessError(f"{name!r} has runs on several datasets ({', '.join(datasets)}): add --dataset") from None
         return max(named, key=lambda pr: (parse_time(pr[1].finished_at), pr[1].run_id))
 
 
@@ -657,10 +658,10 @@ def compare_cmd(run_a, run_b, dataset, n_resamples, results, as_json) -> None:
     (Holm-corrected over every pair of rows) is printed too. Warns when the
     runs differ in versions, hardware, threads or code.
     """
-    from price_bench.leaderboard.build import board_verdict
-    from price_bench.metrics.ties import ALPHA, CORRECTION
     from price_bench.harness.errors import HarnessError
     from price_bench.harness.runner import MIN_RESAMPLES
+    from price_bench.leaderboard.build import board_verdict
+    from price_bench.metrics.ties import ALPHA, CORRECTION
     from price_bench.results.compare import compare_runs
 
     if n_resamples < MIN_RESAMPLES:
@@ -688,7 +689,7 @@ def compare_cmd(run_a, run_b, dataset, n_resamples, results, as_json) -> None:
         table.add_column(col)
     for m in out["metrics"]:
         unit = "$" if m["metric"] == "Error" else "%" if m["metric"] == "Hits" else ""
-        show = (lambda v: _fmt(v, unit, digits=3 if not unit else 2))  # noqa: E731
+        show = (lambda v, unit=unit: _fmt(v, unit, digits=3 if not unit else 2))  # noqa: E731
         verdict = "[yellow]not significant[/]" if not m["significant"] else \
             f"[green]{'A' if m['better'] == 'A' else 'B'} better[/]"
         table.add_row(m["metric"], show(m["a"]), show(m["b"]),

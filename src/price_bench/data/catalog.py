@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from price_bench.data.curation import Recipe, get_recipe
 from price_bench.data.dataset import (

@@ -29,9 +29,10 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from price_bench.items import Item
 from price_bench.names import fingerprint_problem, name_problem

@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 GENERATOR_ID = "demo-generator@1"
 DEFAULT_COUNT = 21_000

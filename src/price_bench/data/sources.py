@@ -29,9 +29,10 @@ import html
 import io
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from price_bench.data.dataset import DatasetError
 

@@ -22,10 +22,11 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -224,7 +225,7 @@ class UnitPool:
         self._executor: ProcessPoolExecutor | None = None
         self._method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
 
-    def __enter__(self) -> "UnitPool":
+    def __enter__(self) -> UnitPool:
         return self
 
     def __exit__(self, *exc) -> None:

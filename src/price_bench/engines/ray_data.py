@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import pickle
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

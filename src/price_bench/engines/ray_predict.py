@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from price_bench.items import Item
 from price_bench.predictors.contract import Prediction, Predictor

@@ -29,10 +29,10 @@ import json
 import re
 import sqlite3
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterable
 
 from price_bench.data.dataset import data_home
 from price_bench.predictors.contract import Prediction
@@ -112,7 +112,7 @@ def _warn(message: str) -> None:
 
 def move_aside(path: Path) -> Path:
     """Rename ``path`` (and its ``-wal``/``-shm`` files) to ``<path>.corrupt-<UTC time>``; returns the new path."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = path.with_name(f"{path.name}.corrupt-{stamp}")
     n = 1
     while target.exists():

@@ -77,7 +77,7 @@ def _record_hashes(package: str) -> list[str]:
     return []
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def package_digest(package: str) -> str:
     """sha256 (first :data:`DIGEST_CHARS` hex digits) of the package's sources ('' when none are found)."""
     sha = hashlib.sha256()

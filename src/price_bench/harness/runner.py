@@ -33,11 +33,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal, Sequence
+from typing import Any, Literal
 
 from price_bench import __version__
 from price_bench.data.dataset import Dataset, DatasetError
@@ -940,10 +941,10 @@ def git_commit() -> str | None:
 
 def new_run_id(config_hash_: str) -> str:
     """``20261128T130212Z-<hash6>-<4 hex>``: sortable by time, unique."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{config_hash_[:6]}-{_secrets.token_hex(2)}"
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 

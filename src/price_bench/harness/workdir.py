@@ -28,7 +28,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from price_bench.data.dataset import data_home
@@ -117,7 +117,7 @@ def write_marker(workdir: Path, fit_seconds: float) -> FitMarker:
     """Record a finished fit and the digest of every file in the folder (atomically)."""
     from price_bench.results.store import atomic_write_text
 
-    marker = FitMarker(fit_seconds, datetime.now(timezone.utc).isoformat(timespec="seconds"), folder_digests(workdir))
+    marker = FitMarker(fit_seconds, datetime.now(UTC).isoformat(timespec="seconds"), folder_digests(workdir))
     atomic_write_text(workdir / MARKER, json.dumps(marker.__dict__, sort_keys=True) + "\n")
     return marker
 

@@ -26,8 +26,8 @@ from __future__ import annotations
 import io
 import math
 import re
+from collections.abc import Sequence
 from html import escape
-from typing import Sequence
 
 from price_bench.metrics.point import HIT_ABS, HIT_REL, ORANGE_ABS, ORANGE_REL
 from price_bench.parsing import MAX_PRICE
@@ -356,7 +356,7 @@ def band_calibration(series: Sequence[tuple[str, int | None, Sequence[ItemPredic
         ax.axhline(1.0, color="#999999", lw=1.2, zorder=1)
         markers = "osD^vP*X"
         drawn = 0
-        for index, (label, tier, preds) in enumerate(series):
+        for index, (label, _tier, preds) in enumerate(series):
             truth = np.array([p.truth for p in preds], dtype=float)
             guess = np.array([p.guess for p in preds], dtype=float)
             ok = np.isfinite(truth) & np.isfinite(guess) & (truth > 0)
@@ -419,7 +419,7 @@ def cost_frontier(rows: Sequence[tuple[str, float | None, float | None, int | No
         front = pareto_front([(u[1], u[2]) for u in usable])
         low, _ = error_scale([u[2] for u in usable], [u[2] for u in usable])
         limit = max(usable[i][2] for i in front) * 1.08  # the whole front is on the chart; rows above it may run off
-        for i, (lab, x, e, tier) in enumerate(usable):
+        for i, (_lab, x, e, tier) in enumerate(usable):
             colour = tier_colour(tier)
             on_front = i in front
             ax.scatter([x], [min(e, limit)], s=46 if on_front else 22, color=colour, zorder=3,

@@ -7,7 +7,7 @@ an em dash for it.
 from __future__ import annotations
 
 import math
-from datetime import timezone
+from datetime import UTC
 
 from price_bench.leaderboard.select import parse_time
 
@@ -109,7 +109,7 @@ def date(stamp: str | None) -> str:
     when = parse_time(stamp)
     if when.year == 1:
         return stamp
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def short_hash(digest: str, length: int = 12) -> str:

@@ -97,8 +97,8 @@ def _heat(heat: float) -> str:
         if heat <= b:
             t = (heat - a) / (b - a)
             rgb = [round(x + (y - x) * t) for x, y in zip(ca, cb)]
-            return "#%02x%02x%02x" % tuple(rgb)
-    return "#%02x%02x%02x" % stops[-1][1]
+            return "#{:02x}{:02x}{:02x}".format(*rgb)
+    return "#{:02x}{:02x}{:02x}".format(*stops[-1][1])
 
 
 def _th(head: HeaderCell) -> str:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlparse
 
 from price_bench.results.schema import RunRecord

@@ -20,7 +20,7 @@ so the board is a pure function of the records.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from price_bench.results.schema import RunRecord
@@ -84,8 +84,8 @@ def parse_time(stamp: str) -> datetime:
     try:
         when = datetime.fromisoformat(stamp)
     except ValueError:
-        return datetime.min.replace(tzinfo=timezone.utc)
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        return datetime.min.replace(tzinfo=UTC)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _order(entry: Entry) -> tuple[datetime, str]:

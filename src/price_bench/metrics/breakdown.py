@@ -7,7 +7,7 @@ predictions costs milliseconds.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -37,8 +37,8 @@ absurd guesses are parse failures (see :mod:`price_bench.parsing`).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

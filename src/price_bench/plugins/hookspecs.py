@@ -10,7 +10,8 @@ Documented in ``docs/hooks.md`` (a test keeps the two in sync).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pluggy
 

@@ -181,7 +181,7 @@ def _describe_unknown(plugin: object) -> str | None:
     for name in dir(plugin):
         attr = getattr(plugin, name, None)
         if callable(attr) and hasattr(attr, "price_bench_impl") and name not in known:
-            opts = getattr(attr, "price_bench_impl") or {}
+            opts = attr.price_bench_impl or {}
             if opts.get("optionalhook"):
                 continue
             close = difflib.get_close_matches(name, known, n=1)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import random as _random
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from price_bench.items import Item
 from price_bench.plugins.hookspecs import hookimpl

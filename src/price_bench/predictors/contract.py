@@ -16,15 +16,15 @@ import contextvars
 import importlib.util
 import os
 import sys
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from price_bench.items import Item
-
 
 #: Config field roles, set with :func:`predict_field` / :func:`runtime_field`.
 #: "fit" (the default): changes the fitted artefacts, so it keys the work folder

@@ -48,15 +48,15 @@ class PredictorSpec:
     """
 
     id: str
-    factory: "type[Predictor] | str"
+    factory: type[Predictor] | str
     description: str = ""
     origin: str = "?"
     plugin_version: str = "0"
-    _cls: "type[Predictor] | None" = field(default=None, repr=False)
+    _cls: type[Predictor] | None = field(default=None, repr=False)
     #: Set by the registry when a second registration of this id was refused: loading then fails with it.
     conflict: str | None = field(default=None, repr=False)
 
-    def load(self) -> "type[Predictor]":
+    def load(self) -> type[Predictor]:
         """Import (once) and return the predictor class.
 
         Raises :class:`DuplicatePredictorError` when another plugin also

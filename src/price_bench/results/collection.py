@@ -9,8 +9,9 @@ came from predictors (reasons, ids) is escaped before rich or HTML sees it.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from price_bench.results.store import ResultError
 

@@ -32,7 +32,7 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +164,7 @@ def build_bundle(run: str, out: Path, *, results_dir: Path | None = None, home: 
         files = _copy_artefacts(workdir, tmp / ARTEFACTS)
         manifest = BundleManifest(
             format=BUNDLE_FORMAT,
-            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             price_bench_version=_version(),
             predictor=record.predictor,
             fit=FitInfo(fit_config_hash=_fit_hash(config), workdir=str(workdir)),
@@ -203,9 +203,8 @@ def build_bundle(run: str, out: Path, *, results_dir: Path | None = None, home: 
 
 def bundle_for_run(run: str, *, results_dir: Path | None = None, home: Path | None = None) -> Bundle:
     """The bundle of ``run`` under ``<home>/bundles/<run_id>`` (built on first use, verified every time)."""
-    from price_bench.results.store import find_run
     from price_bench.data.dataset import data_home
-    from price_bench.results.store import default_results_dir
+    from price_bench.results.store import default_results_dir, find_run
 
     _, record = find_run(run, Path(results_dir) if results_dir else default_results_dir())
     folder = (home or data_home()) / "bundles" / record.run_id

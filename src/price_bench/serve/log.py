@@ -26,8 +26,9 @@ import fcntl
 import json
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 EVENTS = "events.jsonl"
 LOCK = "events.lock"

@@ -25,8 +25,9 @@ Input drift needs no feedback, so it is checked on predictions alone.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
