@@ -8,7 +8,6 @@ traceback.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from collections.abc import Callable
@@ -32,26 +31,10 @@ def register(cli: click.Group) -> None:
 
 
 def _user_errors(func: Callable) -> Callable:
-    """Turn the known user errors into one-line ``Error: ...`` messages (exit 1)."""
+    """Turn the known user errors into one-line ``Error: ...`` messages (exit 1): :func:`price_bench.cli.errors.user_errors`."""
+    from price_bench.cli.errors import user_errors
 
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from price_bench.data.dataset import DatasetError
-        from price_bench.harness.errors import HarnessError
-        from price_bench.plugins.manager import PluginError
-        from price_bench.predictors.registry import DuplicatePredictorError, UnknownPredictorError
-        from price_bench.results.store import ResultError
-
-        errors = (HarnessError, DatasetError, ResultError, DuplicatePredictorError, UnknownPredictorError, PluginError)
-        try:
-            return func(*args, **kwargs)
-        except errors as exc:
-            raise click.ClickException(_printable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)) from None
-        except OSError as exc:  # a read-only or vanished file: one line naming it, never a traceback
-            where = f"{exc.filename}: " if exc.filename else ""
-            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
-
-    return wrapper
+    return user_errors(func)
 
 
 def _warn_plugin_failures(registry=None) -> None:
