@@ -50,7 +50,7 @@ def first_line(exc: BaseException, *, typed: bool = False, limit: int | None = N
     if not lines:
         line = name
     else:
-        line = f"{name}: {lines[0]}" if typed else lines[0]
+        line = f"{name}: {lines[0].strip()}" if typed else lines[0].strip()
     if limit is not None and len(line) > limit:
         line = line[: max(limit - 1, 0)] + "…"
     return line
