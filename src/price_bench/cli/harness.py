@@ -528,11 +528,11 @@ def show_cmd(run, worst_n, category, with_text, results, as_json) -> None:
     for col in ("metric", "value", "95% CI", "better"):
         table.add_column(col)
     for name, value in record.metrics.items():
-        spec = METRICS.get(name)
-        unit = spec.unit if spec else ""
-        ci = f"[{_fmt(value.ci_low, unit)}, {_fmt(value.ci_high, unit)}]" if value.ci_low is not None else ""
-        direction = {True: "higher", False: "lower", None: "-"}[spec.higher_is_better if spec else value.higher_is_better]
-        table.add_row(spec.label if spec else _safe(name), _fmt(value.value, unit if unit in "$%" else ""), ci, direction)
+        spec = METRICS.get(name)  # the registry says how to show and read a metric; an unknown one, its record
+        show = spec.format if spec else _fmt
+        ci = f"[{show(value.ci_low)}, {show(value.ci_high)}]" if value.ci_low is not None else ""
+        direction = spec.direction if spec else {True: "higher", False: "lower", None: "-"}[value.higher_is_better]
+        table.add_row(spec.label if spec else _safe(name), show(value.value), ci, direction)
     console.print(table)
     for title, rows in record.breakdowns.items():
         sub = Table(title=f"by {_safe(title.replace('_', ' '))}")

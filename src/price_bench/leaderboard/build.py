@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from price_bench.leaderboard import fmt
 from price_bench.leaderboard.select import Board, Entry
 from price_bench.leaderboard.table import Cell, HeaderCell, Table
+from price_bench.metrics.point import METRICS, MetricSpec
 from price_bench.metrics.ties import Ranking
 from price_bench.results.schema import ItemPrediction, MetricValue, RunRecord
 from price_bench.results.store import read_predictions
@@ -70,27 +71,55 @@ def _value(record: RunRecord, key: str) -> float | None:
     return metric.value if metric else None
 
 
-MAIN_HEADER = [
-    HeaderCell("Tier", None, "Rows in one tier are not significantly different from the tier's first row "
-               "(paired bootstrap, Holm-Bonferroni over every pair)."),
-    HeaderCell("Rank", None, "Ranks this row could hold given the significant differences: 2-6 means somewhere "
-               "between 2nd and 6th.", numeric=True),
-    HeaderCell("Predictor", None, "What ran: predictor id, model and endpoint kind, or the config fields that tell "
-               "the rows of one id apart.", numeric=False, secondary_detail=True),
-    HeaderCell("Error $", True, "Mean absolute error in dollars, with its bootstrap 95% confidence interval."),
-    HeaderCell("vs above", None, "Is this row significantly worse than the row above? (Holm-adjusted p)", numeric=False,
-               secondary_detail=True),
-    HeaderCell("vs best", None, "Is this row significantly worse than the best row? (Holm-adjusted p)", numeric=False,
-               secondary_detail=True),
-    HeaderCell("RMSLE", True, "Root mean squared log error (log1p, negatives clipped).", secondary_detail=True),
-    HeaderCell("Hits %", False, "Share of items guessed within $40 or within 20% of the true price.", secondary_detail=True),
-    HeaderCell("R²", False, "Coefficient of determination of guess against truth."),
-    HeaderCell("Coverage", False, "Share of answers with a usable price; the rest are scored with the train median."),
-    HeaderCell("Cost $", True, "Money spent on the scored predictions (original spend, also when cached)."),
-    HeaderCell("Fit time", True, "Wall time of the fit that produced the model."),
-    HeaderCell("Time / item", True, "Prediction time per item."),
-    HeaderCell("n", None, "Items scored."),
-]
+def metric_header(name: str, secondary_detail: bool = False) -> HeaderCell:
+    """The column heading of a metric, from the registry (:data:`price_bench.metrics.point.METRICS`)."""
+    spec = METRICS[name]
+    return HeaderCell(spec.heading, spec.lower_is_better, spec.description, secondary_detail=secondary_detail)
+
+
+def show_metric(spec: MetricSpec):
+    """The leaderboard's formatter for ``spec``'s values: its unit and digits in :mod:`fmt`'s style."""
+    if spec.unit == "$":
+        return lambda value: fmt.dollars(value, spec.digits)
+    if spec.unit == "%":
+        return lambda value: fmt.percent(value, spec.digits)
+    return lambda value: fmt.number(value, spec.digits)
+
+
+#: Non-metric columns the glossary explains (the metrics' entries come from the registry).
+COST_GLOSSARY = ("Cost", "money spent on the API calls behind the scored predictions.")
+#: The metrics a board shows, in column order.
+BOARD_METRICS = ("error", "rmsle", "hits", "r2", "coverage")
+
+
+def glossary() -> list[tuple[str, str]]:
+    """(term, explanation) of every metric on a board, direction included, then Cost."""
+    return [(METRICS[name].short, METRICS[name].explanation()) for name in BOARD_METRICS] + [COST_GLOSSARY]
+
+
+def main_header() -> list[HeaderCell]:
+    """The ranked table's header; the metric columns come from the registry."""
+    return [
+        HeaderCell("Tier", None, "Rows in one tier are not significantly different from the tier's first row "
+                   "(paired bootstrap, Holm-Bonferroni over every pair)."),
+        HeaderCell("Rank", None, "Ranks this row could hold given the significant differences: 2-6 means somewhere "
+                   "between 2nd and 6th.", numeric=True),
+        HeaderCell("Predictor", None, "What ran: predictor id, model and endpoint kind, or the config fields that tell "
+                   "the rows of one id apart.", numeric=False, secondary_detail=True),
+        metric_header("error"),
+        HeaderCell("vs above", None, "Is this row significantly worse than the row above? (Holm-adjusted p)", numeric=False,
+                   secondary_detail=True),
+        HeaderCell("vs best", None, "Is this row significantly worse than the best row? (Holm-adjusted p)", numeric=False,
+                   secondary_detail=True),
+        metric_header("rmsle", secondary_detail=True),
+        metric_header("hits", secondary_detail=True),
+        metric_header("r2"),
+        metric_header("coverage"),
+        HeaderCell("Cost $", True, "Money spent on the scored predictions (original spend, also when cached)."),
+        HeaderCell("Fit time", True, "Wall time of the fit that produced the model."),
+        HeaderCell("Time / item", True, "Prediction time per item."),
+        HeaderCell("n", None, "Items scored."),
+    ]
 
 
 def _metric_cell(record: RunRecord, key: str, show) -> Cell:
@@ -204,13 +233,13 @@ def _main_row(board: Board, position: int, entry: Entry, ranking: Ranking | None
         tier,
         rank,
         Cell(label, label, detail=f"{info.plugin_distribution} {info.plugin_version}", title=info.description),
-        _seed_error_cell(seeds) if seeds is not None else _metric_cell(r, "error", fmt.dollars),
+        _seed_error_cell(seeds) if seeds is not None else _metric_cell(r, "error", show_metric(METRICS["error"])),
         _verdict(ranking, row, above),
         _verdict(ranking, row, 0 if ranking is not None and row is not None else None),
-        _mean_metric_cell(runs, "rmsle", fmt.number) if runs else _metric_cell(r, "rmsle", fmt.number),
-        _mean_metric_cell(runs, "hits", fmt.percent) if runs else _metric_cell(r, "hits", fmt.percent),
-        Cell(r2, fmt.number(r2)),
-        Cell(coverage, fmt.percent(coverage)),
+        _mean_metric_cell(runs, "rmsle", show_metric(METRICS["rmsle"])) if runs else _metric_cell(r, "rmsle", show_metric(METRICS["rmsle"])),
+        _mean_metric_cell(runs, "hits", show_metric(METRICS["hits"])) if runs else _metric_cell(r, "hits", show_metric(METRICS["hits"])),
+        Cell(r2, show_metric(METRICS["r2"])(r2)),
+        Cell(coverage, show_metric(METRICS["coverage"])(coverage)),
         Cell(r.usage.cost_usd, fmt.cost(r.usage.cost_usd) if r.usage.cost_usd is not None else fmt.COST_UNKNOWN),
         Cell(r.timing.fit_seconds, fmt.duration(r.timing.fit_seconds)),
         Cell(r.timing.predict_seconds_per_item, fmt.per_item(r.timing.predict_seconds_per_item)),
@@ -240,7 +269,7 @@ def mark_best_in_columns(table: Table) -> None:
 def main_table(board: Board, ranking: Ranking | None = None, rows: list[int | None] | None = None,
                seeds: list[SeedSummary | None] | None = None) -> Table:
     """The ranked table: one row per (predictor, config); ``rows[i]``: entry i's row in ``ranking`` (None: untested)."""
-    table = Table("Leaderboard", list(MAIN_HEADER), table_id="leaderboard")
+    table = Table("Leaderboard", main_header(), table_id="leaderboard")
     rows = rows or [None] * len(board.ranked)
     seeds = seeds or [None] * len(board.ranked)
     previous = None
@@ -337,7 +366,7 @@ def breakdown_table(board: Board, kind: str) -> Table | None:
         return None
     title, first = BREAKDOWN_TITLES.get(kind, (f"Error by {kind}", kind))
     header = [HeaderCell(first, None, numeric=False), HeaderCell("n", None, "Items in the slice.")]
-    header += [HeaderCell(board.label(e), True, "Mean absolute error in dollars.") for e in board.ranked]
+    header += [HeaderCell(board.label(e), METRICS["error"].lower_is_better, "Mean absolute error in dollars.") for e in board.ranked]
     names = sorted(slices, key=str.casefold) if kind == "category" else list(slices)
     table = Table(title, header, table_id=f"by-{kind.replace('_', '-')}")
     for name in names:
@@ -410,7 +439,7 @@ def misses_table(predictions: list[ItemPrediction], product_text: bool, titles: 
         HeaderCell("Category", None, numeric=False),
         HeaderCell("Truth", None),
         HeaderCell("Guess", None),
-        HeaderCell("Error", True),
+        HeaderCell(METRICS["error"].short, METRICS["error"].lower_is_better),
     ]
     if product_text:
         header.append(HeaderCell("Raw output", None, "What the predictor answered (truncated).", numeric=False))

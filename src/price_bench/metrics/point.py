@@ -5,7 +5,8 @@ length (USD) and returns a Python float (``None`` where the metric is
 undefined, e.g. on zero items). None of them look at anything else, so they
 are trivially testable against hand-computed examples.
 
-Directions (also in :data:`METRICS`):
+Directions (from :data:`METRICS`, the one registry of metrics: its entries
+drive scoring, the CLI's tables, the leaderboard's header and glossary):
 
 ============== ======================================================= =========
 name           definition                                              better
@@ -39,6 +40,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -50,32 +52,6 @@ HIT_REL = 0.20
 ORANGE_ABS = 80.0
 #: ... or under this fraction of the true price (and not a hit).
 ORANGE_REL = 0.40
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """How to read a metric: its label, unit and direction."""
-
-    name: str
-    label: str
-    higher_is_better: bool | None  # None: neither (a descriptive share)
-    unit: str = ""
-
-
-METRICS: dict[str, MetricSpec] = {
-    spec.name: spec
-    for spec in (
-        MetricSpec("error", "Error (MAE)", False, "$"),
-        MetricSpec("rmsle", "RMSLE", False),
-        MetricSpec("hits", "Hits", True, "%"),
-        MetricSpec("orange", "Orange band", None, "%"),
-        MetricSpec("median_error", "Median abs error", False, "$"),
-        MetricSpec("mean_pct_error", "Mean % error", False, "%"),
-        MetricSpec("mse", "MSE", False, "$²"),
-        MetricSpec("r2", "R²", True),
-        MetricSpec("coverage", "Coverage", True, "%"),
-    )
-}
 
 
 def finite_or_none(value: float | None) -> float | None:
@@ -211,3 +187,110 @@ def coverage(parsed_mask) -> float | None:
     """Percentage of items whose answer parsed to a price (higher is better)."""
     mask = np.asarray(parsed_mask, dtype=bool)
     return float(mask.mean() * 100.0) if mask.size else None
+
+
+Direction = Literal["higher", "lower", "neither"]
+
+#: How prose says each direction ("Error (..., lower is better)").
+DIRECTION_PHRASES: dict[str, str] = {
+    "lower": "lower is better",
+    "higher": "higher is better",
+    "neither": "neither higher nor lower is better",
+}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """Everything price-bench knows about one metric: how to compute, read, show and explain it.
+
+    ``direction`` is "higher", "lower" or "neither" (a descriptive share).
+    ``unit`` ("$", "%", "$²" or "") and ``digits`` say how a value is shown;
+    ``short`` is the name in prose and comparisons ("Error"), ``label`` the
+    CLI's row label, ``column`` the leaderboard's column heading.
+    ``description`` is one sentence (the column's tooltip), ``glossary`` how
+    to read it, without the direction, which :meth:`explanation` adds.
+    ``compute(truth, guess, parsed)`` is the value a result record holds.
+    """
+
+    name: str
+    short: str
+    label: str
+    direction: Direction
+    compute: Callable[[np.ndarray, np.ndarray, np.ndarray], float | None]
+    unit: str = ""
+    digits: int = 2
+    description: str = ""
+    glossary: str = ""
+    column: str = ""
+
+    @property
+    def higher_is_better(self) -> bool | None:
+        """True, False, or None when the metric has no direction."""
+        return None if self.direction == "neither" else self.direction == "higher"
+
+    @property
+    def lower_is_better(self) -> bool | None:
+        """True, False, or None when the metric has no direction."""
+        return None if self.direction == "neither" else self.direction == "lower"
+
+    @property
+    def heading(self) -> str:
+        """The leaderboard's column heading (``column``, else ``short``)."""
+        return self.column or self.short
+
+    @property
+    def arrow(self) -> str:
+        """"↓" (lower is better), "↑" (higher is better) or "" (neither)."""
+        return {"lower": "↓", "higher": "↑", "neither": ""}[self.direction]
+
+    @property
+    def better(self) -> str:
+        """The direction in prose: "lower is better", "higher is better" or "neither higher nor lower is better"."""
+        return DIRECTION_PHRASES[self.direction]
+
+    def explanation(self) -> str:
+        """The glossary entry: how to read the metric, then its direction ("... Lower is better.")."""
+        return f"{self.glossary or self.description} {self.better.capitalize()}."
+
+    def format(self, value: float | None, missing: str = "-") -> str:
+        """``value`` in the metric's unit and digits (``$12.34``, ``41.2%``, ``0.512``); ``missing`` for None."""
+        if value is None or not np.isfinite(value):
+            return missing
+        if self.unit == "$":
+            return f"-${-value:,.{self.digits}f}" if value < 0 else f"${value:,.{self.digits}f}"
+        if self.unit == "%":
+            return f"{value:.{self.digits}f}%"
+        return f"{value:,.{self.digits}f}" if abs(value) < 1e6 else f"{value:,.3g}"
+
+
+METRICS: dict[str, MetricSpec] = {
+    spec.name: spec
+    for spec in (
+        MetricSpec("error", "Error", "Error (MAE)", "lower", lambda t, g, p: error(t, g), "$", 2,
+                   "Mean absolute error in dollars, with its bootstrap 95% confidence interval.",
+                   "mean absolute error in dollars, |guess − truth| averaged over the items; 95% CI from a bootstrap.",
+                   column="Error $"),
+        MetricSpec("rmsle", "RMSLE", "RMSLE", "lower", lambda t, g, p: rmsle(t, g), "", 3,
+                   "Root mean squared log error (log1p, negatives clipped).",
+                   "root mean squared error of log(1 + price); punishes being off by a factor, not by dollars."),
+        MetricSpec("hits", "Hits", "Hits", "higher", lambda t, g, p: hits(t, g), "%", 1,
+                   "Share of items guessed within $40 or within 20% of the true price.",
+                   "share of items guessed within $40 or within 20% of the true price (green in the scatter plots; "
+                   "orange: within $80 or 40%).", column="Hits %"),
+        MetricSpec("orange", "Orange", "Orange band", "neither", lambda t, g, p: orange(t, g), "%", 1,
+                   "Share of items guessed within $80 or 40% of the true price but not a hit (Hits + orange + red = 100).",
+                   "share of near misses: within $80 or 40% of the true price but not a hit; more orange can mean "
+                   "fewer hits or fewer far misses."),
+        MetricSpec("median_error", "Median error", "Median abs error", "lower", lambda t, g, p: median_error(t, g), "$", 2,
+                   "Median absolute error in dollars."),
+        MetricSpec("mean_pct_error", "Mean % error", "Mean % error", "lower", lambda t, g, p: mean_pct_error(t, g), "%", 1,
+                   "Mean of |guess − truth| / truth in percent, over the items with a positive true price."),
+        MetricSpec("mse", "MSE", "MSE", "lower", lambda t, g, p: mse(t, g), "$²", 2, "Mean squared error in dollars squared."),
+        MetricSpec("r2", "R²", "R²", "higher", lambda t, g, p: r2(t, g), "", 3,
+                   "Coefficient of determination of guess against truth.",
+                   "share of the price variance the guesses explain; 0 is no better than the mean, 1 is perfect."),
+        MetricSpec("coverage", "Coverage", "Coverage", "higher", lambda t, g, p: coverage(p), "%", 1,
+                   "Share of answers with a usable price; the rest are scored with the train median.",
+                   "share of answers that contained a usable price; the others are scored with the train median, never as $0."),
+    )
+}

@@ -37,17 +37,8 @@ def score(
         raise ValueError(f"unknown CI method {ci_method!r} (known: {', '.join(CI_METHODS)})")
     t = np.asarray(truth, dtype=np.float64)
     g = np.asarray(guess, dtype=np.float64)
-    values = {
-        "error": point.error(t, g),
-        "rmsle": point.rmsle(t, g),
-        "hits": point.hits(t, g),
-        "orange": point.orange(t, g),
-        "median_error": point.median_error(t, g),
-        "mean_pct_error": point.mean_pct_error(t, g),
-        "mse": point.mse(t, g),
-        "r2": point.r2(t, g),
-        "coverage": point.coverage(parsed),
-    }
+    parsed_mask = np.asarray(parsed, dtype=bool)
+    values = {name: spec.compute(t, g, parsed_mask) for name, spec in point.METRICS.items()}
     cis = _cis(t, g, n_resamples, seed, ci_method) if t.size and n_resamples > 0 else {}
     metrics = {}
     for name, value in values.items():
@@ -55,7 +46,7 @@ def score(
         if point.finite_or_none(low) is None or point.finite_or_none(high) is None:
             low = high = None  # an interval with an infinite end says nothing
         metrics[name] = MetricValue(
-            value=value, ci_low=low, ci_high=high, higher_is_better=bool(point.METRICS[name].higher_is_better)
+            value=value, ci_low=low, ci_high=high, higher_is_better=point.METRICS[name].higher_is_better
         )
     breakdowns = {"price_band": _rows(band_breakdown(t, g))}
     if categories is not None:
