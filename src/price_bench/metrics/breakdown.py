@@ -1,5 +1,9 @@
 """Metrics per slice: per category and per price band (of the true price).
 
+The price bands are the curation's (:data:`price_bench.bands.PRICE_BANDS`),
+with open-ended outer bands (``<$10`` ... ``$500+``), since a scored dataset
+may hold any price.
+
 Each slice gets ``n``, Error, RMSLE, Hits % and the mean true price. The
 grouping is vectorised (``np.unique`` + ``np.bincount``), so slicing 100,000
 predictions costs milliseconds.
@@ -11,18 +15,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from price_bench.bands import PRICE_BANDS, inner_edges, open_labels
 from price_bench.metrics.point import abs_errors, hit_mask, log_errors
 
-#: Upper edges of the price bands (USD, exclusive); the last band is open.
-PRICE_BAND_EDGES: tuple[float, ...] = (25.0, 50.0, 100.0, 250.0, 500.0)
+#: Upper edges of the price bands (USD, exclusive); the last band is open. The
+#: cut points of the one band definition, :data:`price_bench.bands.PRICE_BANDS`.
+PRICE_BAND_EDGES: tuple[float, ...] = inner_edges(PRICE_BANDS)
 
 
 def band_labels(edges: Sequence[float] = PRICE_BAND_EDGES) -> list[str]:
-    """Human labels for the bands, e.g. ``['<$25', '$25-50', ..., '$500+']``."""
-    labels = [f"<${edges[0]:g}"]
-    labels += [f"${low:g}-{high:g}" for low, high in zip(edges[:-1], edges[1:])]
-    labels.append(f"${edges[-1]:g}+")
-    return labels
+    """Human labels for the bands, e.g. ``['<$10', '$10-25', ..., '$500+']``."""
+    return open_labels(edges)
 
 
 def price_bands(truth, edges: Sequence[float] = PRICE_BAND_EDGES) -> np.ndarray:
