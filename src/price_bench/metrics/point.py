@@ -40,9 +40,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, ParamSpec
 
 import numpy as np
+import numpy.typing as npt
+
+P = ParamSpec("P")
+#: Anything numpy turns into a 1-D float array (a list, a tuple, an array).
+Prices = npt.ArrayLike
+Floats = npt.NDArray[np.float64]
 
 #: The "hit" (green) band: absolute error under this many dollars ...
 HIT_ABS = 40.0
@@ -59,18 +65,18 @@ def finite_or_none(value: float | None) -> float | None:
     return float(value) if value is not None and np.isfinite(value) else None
 
 
-def _defined(metric: Callable[..., float | None]) -> Callable[..., float | None]:
+def _defined(metric: Callable[P, float | None]) -> Callable[P, float | None]:
     """Compute ``metric`` with numpy's overflow warnings off; a non-finite result is None."""
 
     @functools.wraps(metric)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> float | None:
         with np.errstate(over="ignore", invalid="ignore"):
             return finite_or_none(metric(*args, **kwargs))
 
     return wrapper
 
 
-def _arrays(truth, guess) -> tuple[np.ndarray, np.ndarray]:
+def _arrays(truth: Prices, guess: Prices) -> tuple[Floats, Floats]:
     t = np.asarray(truth, dtype=np.float64)
     g = np.asarray(guess, dtype=np.float64)
     if t.shape != g.shape or t.ndim != 1:
@@ -78,21 +84,21 @@ def _arrays(truth, guess) -> tuple[np.ndarray, np.ndarray]:
     return t, g
 
 
-def abs_errors(truth, guess) -> np.ndarray:
+def abs_errors(truth: Prices, guess: Prices) -> Floats:
     """``|guess - truth|`` per item."""
     t, g = _arrays(truth, guess)
     with np.errstate(over="ignore", invalid="ignore"):
         return np.abs(g - t)
 
 
-def log_errors(truth, guess) -> np.ndarray:
+def log_errors(truth: Prices, guess: Prices) -> Floats:
     """``log1p(guess) - log1p(truth)`` per item, negatives clipped to 0 first."""
     t, g = _arrays(truth, guess)
     with np.errstate(over="ignore", invalid="ignore"):
         return np.log1p(np.clip(g, 0.0, None)) - np.log1p(np.clip(t, 0.0, None))
 
 
-def _relative(err: np.ndarray, t: np.ndarray) -> np.ndarray:
+def _relative(err: Floats, t: Floats) -> Floats:
     """``err / truth``; +inf where the truth is not positive."""
     out = np.full_like(err, np.inf)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -100,14 +106,14 @@ def _relative(err: np.ndarray, t: np.ndarray) -> np.ndarray:
     return out
 
 
-def hit_mask(truth, guess) -> np.ndarray:
+def hit_mask(truth: Prices, guess: Prices) -> npt.NDArray[np.bool_]:
     """True where the guess is a hit: ``|err| < $40`` or ``|err| < 20%`` of the truth."""
     t, g = _arrays(truth, guess)
     err = np.abs(g - t)
     return (err < HIT_ABS) | (_relative(err, t) < HIT_REL)
 
 
-def orange_mask(truth, guess) -> np.ndarray:
+def orange_mask(truth: Prices, guess: Prices) -> npt.NDArray[np.bool_]:
     """True in the orange band: within $80 or 40% of the truth, but not a hit."""
     t, g = _arrays(truth, guess)
     err = np.abs(g - t)
@@ -116,42 +122,42 @@ def orange_mask(truth, guess) -> np.ndarray:
 
 
 @_defined
-def error(truth, guess) -> float | None:
+def error(truth: Prices, guess: Prices) -> float | None:
     """Mean absolute error in USD (lower is better)."""
     err = abs_errors(truth, guess)
     return float(err.mean()) if err.size else None
 
 
 @_defined
-def rmsle(truth, guess) -> float | None:
+def rmsle(truth: Prices, guess: Prices) -> float | None:
     """Root mean squared log error, ``log1p`` with negatives clipped to 0 (lower is better)."""
     le = log_errors(truth, guess)
     return float(np.sqrt(np.mean(le * le))) if le.size else None
 
 
 @_defined
-def hits(truth, guess) -> float | None:
+def hits(truth: Prices, guess: Prices) -> float | None:
     """Percentage of hits, see :func:`hit_mask` (higher is better)."""
     mask = hit_mask(truth, guess)
     return float(mask.mean() * 100.0) if mask.size else None
 
 
 @_defined
-def orange(truth, guess) -> float | None:
+def orange(truth: Prices, guess: Prices) -> float | None:
     """Percentage of items in the orange band, see :func:`orange_mask` (descriptive)."""
     mask = orange_mask(truth, guess)
     return float(mask.mean() * 100.0) if mask.size else None
 
 
 @_defined
-def median_error(truth, guess) -> float | None:
+def median_error(truth: Prices, guess: Prices) -> float | None:
     """Median absolute error in USD (lower is better)."""
     err = abs_errors(truth, guess)
     return float(np.median(err)) if err.size else None
 
 
 @_defined
-def mean_pct_error(truth, guess) -> float | None:
+def mean_pct_error(truth: Prices, guess: Prices) -> float | None:
     """Mean of ``|err| / truth`` in percent over items with a positive truth (lower is better)."""
     t, g = _arrays(truth, guess)
     positive = t > 0
@@ -161,14 +167,14 @@ def mean_pct_error(truth, guess) -> float | None:
 
 
 @_defined
-def mse(truth, guess) -> float | None:
+def mse(truth: Prices, guess: Prices) -> float | None:
     """Mean squared error in USD² (lower is better)."""
     t, g = _arrays(truth, guess)
     return float(np.mean((g - t) ** 2)) if t.size else None
 
 
 @_defined
-def r2(truth, guess) -> float | None:
+def r2(truth: Prices, guess: Prices) -> float | None:
     """Coefficient of determination (higher is better; 1 is perfect, 0 is the mean guess).
 
     None when there are no items or every truth is equal (the ratio is undefined).
@@ -183,7 +189,7 @@ def r2(truth, guess) -> float | None:
 
 
 @_defined
-def coverage(parsed_mask) -> float | None:
+def coverage(parsed_mask: npt.ArrayLike) -> float | None:
     """Percentage of items whose answer parsed to a price (higher is better)."""
     mask = np.asarray(parsed_mask, dtype=bool)
     return float(mask.mean() * 100.0) if mask.size else None
@@ -216,7 +222,7 @@ class MetricSpec:
     short: str
     label: str
     direction: Direction
-    compute: Callable[[np.ndarray, np.ndarray, np.ndarray], float | None]
+    compute: Callable[[Floats, Floats, npt.NDArray[np.bool_]], float | None]
     unit: str = ""
     digits: int = 2
     description: str = ""
