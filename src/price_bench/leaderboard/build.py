@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
 from price_bench.leaderboard import fmt
 from price_bench.leaderboard.select import Board, Entry
@@ -22,6 +25,8 @@ from price_bench.results.schema import ItemPrediction, MetricValue, RunRecord
 from price_bench.results.store import read_predictions
 
 MISSES_SHOWN = 5
+#: How a figure is shown: a value (None: missing) to display text.
+Show = Callable[[float | None], str]
 RAW_CHARS = 160
 
 
@@ -77,7 +82,7 @@ def metric_header(name: str, secondary_detail: bool = False) -> HeaderCell:
     return HeaderCell(spec.heading, spec.lower_is_better, spec.description, secondary_detail=secondary_detail)
 
 
-def show_metric(spec: MetricSpec):
+def show_metric(spec: MetricSpec) -> Show:
     """The leaderboard's formatter for ``spec``'s values: its unit and digits in :mod:`fmt`'s style."""
     if spec.unit == "$":
         return lambda value: fmt.dollars(value, spec.digits)
@@ -122,7 +127,7 @@ def main_header() -> list[HeaderCell]:
     ]
 
 
-def _metric_cell(record: RunRecord, key: str, show) -> Cell:
+def _metric_cell(record: RunRecord, key: str, show: Show) -> Cell:
     """A metric with its 95% CI (when the record has one) as the cell's detail."""
     metric = _metric(record, key)
     if metric is None:
@@ -165,8 +170,9 @@ def seed_summary(board: Board, entry: Entry) -> SeedSummary | None:
     runs = board.seed_runs.get(entry.key)
     if not runs:
         return None
-    errors = [_value(e.record, "error") for e in runs]
-    if any(e is None for e in errors):
+    values = [_value(e.record, "error") for e in runs]
+    errors = [e for e in values if e is not None]
+    if len(errors) < len(values):
         return None
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
@@ -209,9 +215,10 @@ def _seed_error_cell(summary: SeedSummary) -> Cell:
     return Cell(summary.mean, fmt.dollars(summary.mean), detail=f"{detail}; {spread}" if detail else spread, title=title)
 
 
-def _mean_metric_cell(runs: list[Entry], key: str, show) -> Cell:
-    values = [_value(e.record, key) for e in runs]
-    if any(v is None for v in values):
+def _mean_metric_cell(runs: list[Entry], key: str, show: Show) -> Cell:
+    found = [_value(e.record, key) for e in runs]
+    values = [v for v in found if v is not None]
+    if len(values) < len(found):
         return Cell(None, fmt.MISSING)
     mean = sum(values) / len(values)
     return Cell(mean, show(mean), title=f"mean over {len(values)} seeds")
@@ -256,11 +263,15 @@ def mark_best_in_columns(table: Table) -> None:
     for col, head in enumerate(table.header):
         if head.lower_is_better is None:
             continue
-        cells = [row[col] for row in table.rows if isinstance(row[col].value, (int, float))]
-        if len({c.display for c in cells}) < 2:
+        cells: list[tuple[float, Cell]] = []
+        for row in table.rows:
+            value = row[col].value
+            if isinstance(value, (int, float)):
+                cells.append((float(value), row[col]))
+        if len({c.display for _, c in cells}) < 2:
             continue
         pick = min if head.lower_is_better else max
-        best = pick(cells, key=lambda c: c.value).display  # ties as shown: equal displays are equally best
+        best = pick(cells, key=lambda vc: vc[0])[1].display  # ties as shown: equal displays are equally best
         for row in table.rows:
             if row[col].display == best and isinstance(row[col].value, (int, float)):
                 row[col] = replace(row[col], best=True)
@@ -292,29 +303,27 @@ def rank_board(board: Board, predictions: list[list[ItemPrediction] | None]) -> 
     """
     from price_bench.metrics.ties import rank_with_ties
 
-    usable = [i for i, rows in enumerate(predictions) if rows]
+    usable = [(i, rows) for i, rows in enumerate(predictions) if rows]
     if len(usable) < 2:
         return None, [None] * len(predictions)
-    by_id = [{p.id: p for p in predictions[i]} for i in usable]
-    common = [p.id for p in predictions[usable[0]] if all(p.id in rows for rows in by_id[1:])]
+    by_id = [{p.id: p for p in rows} for _, rows in usable]
+    common = [p.id for p in usable[0][1] if all(p.id in rows for rows in by_id[1:])]
     if not common:
         return None, [None] * len(predictions)
     truth = [by_id[0][i].truth for i in common]
     guesses = [[rows[i].guess for i in common] for rows in by_id]
     ranking = rank_with_ties(truth, guesses, n_resamples=BOARD_RESAMPLES, seed=BOARD_SEED)
-    index = [None] * len(predictions)
-    for row, i in enumerate(usable):
+    index: list[int | None] = [None] * len(predictions)
+    for row, (i, _) in enumerate(usable):
         index[i] = row
     return ranking, index
 
 
-def board_verdict(results_dir, record_a: RunRecord, record_b: RunRecord) -> dict | None:
+def board_verdict(results_dir: str | Path, record_a: RunRecord, record_b: RunRecord) -> dict[str, Any] | None:
     """The leaderboard's verdict on two runs when both are rows of their dataset's board (else None).
 
     The same tiers, rank ranges and Holm-corrected p-value the page shows.
     """
-    from pathlib import Path
-
     from price_bench.leaderboard.select import group_by_dataset, select_board
     from price_bench.results.store import load_records
 
@@ -370,10 +379,10 @@ def breakdown_table(board: Board, kind: str) -> Table | None:
     names = sorted(slices, key=str.casefold) if kind == "category" else list(slices)
     table = Table(title, header, table_id=f"by-{kind.replace('_', '-')}")
     for name in names:
-        errors = []
+        errors: list[float | None] = []
         for entry in board.ranked:
-            row = entry.record.breakdowns.get(kind, {}).get(name)
-            errors.append(row.error if row is not None else None)
+            found = entry.record.breakdowns.get(kind, {}).get(name)
+            errors.append(found.error if found is not None else None)
         table.add_row([Cell.text(name), Cell(slices[name], fmt.count(slices[name]))] + _heat_cells(errors, slices[name]))
     return table
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from price_bench.metrics import point
 from price_bench.metrics.bootstrap import CI_METHODS, DEFAULT_RESAMPLES, bca_ci, bootstrap_means, jackknife_means, percentile_ci
-from price_bench.metrics.breakdown import band_breakdown, breakdown
+from price_bench.metrics.breakdown import SliceRow, band_breakdown, breakdown
 from price_bench.results.schema import BreakdownRow, MetricValue
 
 #: Metrics that get a bootstrap 95% CI (they are means of per-item values, so
@@ -69,9 +69,9 @@ def _cis(t: np.ndarray, g: np.ndarray, n_resamples: int, seed: int, ci_method: s
         return {name: bca_ci(samples[:, i], float(estimates[i]), jack[:, i]) for i, name in enumerate(CI_METRICS)}
 
 
-def _rows(table: dict[str, dict]) -> dict[str, BreakdownRow]:
+def _rows(table: dict[str, SliceRow]) -> dict[str, BreakdownRow]:
     """Breakdown rows; a slice metric that is not a finite number is None (as in :mod:`point`)."""
     return {
-        label: BreakdownRow(**{k: v if k == "n" else point.finite_or_none(v) for k, v in row.items()})
+        label: BreakdownRow.model_validate({k: v if k == "n" else point.finite_or_none(v) for k, v in row.items()})
         for label, row in table.items()
     }
