@@ -47,7 +47,9 @@ _EXPORTS: dict[str, str] = {
     "Results": "price_bench.results.collection",
     "load_dataset": "price_bench.data.catalog",
     "Dataset": "price_bench.data.dataset",
-    # errors users may catch
+    # errors users may catch (every one is a PriceBenchError), and how to show one in a line
+    "PriceBenchError": "price_bench.errors",
+    "first_line": "price_bench.errors",
     "DatasetError": "price_bench.data.dataset",
     "HarnessError": "price_bench.harness.errors",
 }
@@ -61,6 +63,7 @@ __all__ = [
     "Predictor",
     "PredictorConfig",
     "PredictorSpec",
+    "PriceBenchError",
     "Requirement",
     "Results",
     "__version__",
@@ -68,6 +71,7 @@ __all__ = [
     "data_home",
     "evaluate",
     "field_role",
+    "first_line",
     "hookimpl",
     "load_dataset",
     "parse_price",
@@ -92,6 +96,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
     from price_bench.data.catalog import load_dataset
     from price_bench.data.dataset import Dataset, DatasetError, data_home
+    from price_bench.errors import PriceBenchError, first_line
     from price_bench.evaluation import evaluate
     from price_bench.harness.errors import HarnessError
     from price_bench.items import Item

@@ -16,13 +16,24 @@ REPO = Path(__file__).resolve().parents[2]
 PLUGIN_CONTRACT = ("Predictor", "PredictorConfig", "Prediction", "Item", "Requirement", "PredictorSpec",
                    "predict_field", "runtime_field", "hookimpl")
 NOTEBOOK = ("evaluate", "load_dataset", "Results", "Dataset")
+ERRORS = ("PriceBenchError", "first_line", "HarnessError", "DatasetError")
 
 
-@pytest.mark.parametrize("name", PLUGIN_CONTRACT + NOTEBOOK)
+@pytest.mark.parametrize("name", PLUGIN_CONTRACT + NOTEBOOK + ERRORS)
 def test_exported_with_a_docstring(name):
     assert name in price_bench.__all__
     value = getattr(price_bench, name)
     assert (value.__doc__ or "").strip(), f"price_bench.{name} has no docstring"
+
+
+def test_exported_errors_share_one_base():
+    from price_bench.errors import PriceBenchError, first_line
+
+    assert price_bench.PriceBenchError is PriceBenchError and price_bench.first_line is first_line
+    for name in price_bench.__all__:
+        value = getattr(price_bench, name)
+        if isinstance(value, type) and issubclass(value, BaseException):
+            assert issubclass(value, PriceBenchError), f"price_bench.{name} is not a PriceBenchError"
 
 
 def test_every_export_resolves_and_unknown_names_raise():

@@ -65,11 +65,11 @@ def test_every_metric_documents_its_direction():
 
 
 def test_price_bands():
-    assert band_labels() == ["<$25", "$25-50", "$50-100", "$100-250", "$250-500", "$500+"]
-    assert list(price_bands([24.99, 25.0, 99.99, 100.0, 500.0, 7000.0])) == ["<$25", "$25-50", "$50-100", "$100-250", "$500+", "$500+"]
+    assert band_labels() == ["<$10", "$10-25", "$25-50", "$50-100", "$100-200", "$200-500", "$500+"]
+    assert list(price_bands([9.99, 25.0, 99.99, 100.0, 500.0, 7000.0])) == ["<$10", "$25-50", "$50-100", "$100-200", "$500+", "$500+"]
     rows = band_breakdown([10.0, 20.0, 600.0], [20.0, 20.0, 300.0])
-    assert list(rows) == ["<$25", "$500+"]
-    assert rows["<$25"] == {"n": 2, "error": 5.0, "rmsle": pytest.approx(math.log(21 / 11) / math.sqrt(2)), "hits": 100.0, "mean_truth": 15.0}
+    assert list(rows) == ["$10-25", "$500+"]
+    assert rows["$10-25"] == {"n": 2, "error": 5.0, "rmsle": pytest.approx(math.log(21 / 11) / math.sqrt(2)), "hits": 100.0, "mean_truth": 15.0}
     assert rows["$500+"]["error"] == 300.0 and rows["$500+"]["hits"] == 0.0
 
 

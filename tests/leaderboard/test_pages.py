@@ -63,7 +63,7 @@ def test_breakdowns_by_category_and_price_band(pages):
     assert "## Error by category" in md and "## Error by price band" in md
     assert "| Office\\_Products | 60 |" in md
     band = md.index("## Error by price band")
-    assert md.index(r"&lt;\$25", band) < md.index(r"\$25-50", band) < md.index(r"\$500+", band)
+    assert md.index(r"&lt;\$10", band) < md.index(r"\$10-25", band) < md.index(r"\$200-500", band) < md.index(r"\$500+", band)
 
 
 def test_same_records_give_byte_identical_files(shared_site, tmp_path):

@@ -13,10 +13,10 @@ import click
 
 
 def _fail(message: str) -> None:
-    """One line, ``Error: ...``, exit 1: the error style of every price-bench command."""
-    from price_bench.names import printable
+    """One line, ``Error: ...``, exit 1: the error style of every price-bench command (:func:`price_bench.cli.errors.fail`)."""
+    from price_bench.cli.errors import fail
 
-    raise click.ClickException(printable(str(message).splitlines()[0] if str(message) else "failed"))
+    fail(message)
 
 
 def _os_error(exc: OSError) -> str:

@@ -8,7 +8,6 @@ traceback.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from collections.abc import Callable
@@ -32,26 +31,10 @@ def register(cli: click.Group) -> None:
 
 
 def _user_errors(func: Callable) -> Callable:
-    """Turn the known user errors into one-line ``Error: ...`` messages (exit 1)."""
+    """Turn the known user errors into one-line ``Error: ...`` messages (exit 1): :func:`price_bench.cli.errors.user_errors`."""
+    from price_bench.cli.errors import user_errors
 
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from price_bench.data.dataset import DatasetError
-        from price_bench.harness.errors import HarnessError
-        from price_bench.plugins.manager import PluginError
-        from price_bench.predictors.registry import DuplicatePredictorError, UnknownPredictorError
-        from price_bench.results.store import ResultError
-
-        errors = (HarnessError, DatasetError, ResultError, DuplicatePredictorError, UnknownPredictorError, PluginError)
-        try:
-            return func(*args, **kwargs)
-        except errors as exc:
-            raise click.ClickException(_printable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)) from None
-        except OSError as exc:  # a read-only or vanished file: one line naming it, never a traceback
-            where = f"{exc.filename}: " if exc.filename else ""
-            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
-
-    return wrapper
+    return user_errors(func)
 
 
 def _warn_plugin_failures(registry=None) -> None:
@@ -545,11 +528,11 @@ def show_cmd(run, worst_n, category, with_text, results, as_json) -> None:
     for col in ("metric", "value", "95% CI", "better"):
         table.add_column(col)
     for name, value in record.metrics.items():
-        spec = METRICS.get(name)
-        unit = spec.unit if spec else ""
-        ci = f"[{_fmt(value.ci_low, unit)}, {_fmt(value.ci_high, unit)}]" if value.ci_low is not None else ""
-        direction = {True: "higher", False: "lower", None: "-"}[spec.higher_is_better if spec else value.higher_is_better]
-        table.add_row(spec.label if spec else _safe(name), _fmt(value.value, unit if unit in "$%" else ""), ci, direction)
+        spec = METRICS.get(name)  # the registry says how to show and read a metric; an unknown one, its record
+        show = spec.format if spec else _fmt
+        ci = f"[{show(value.ci_low)}, {show(value.ci_high)}]" if value.ci_low is not None else ""
+        direction = spec.direction if spec else {True: "higher", False: "lower", None: "-"}[value.higher_is_better]
+        table.add_row(spec.label if spec else _safe(name), show(value.value), ci, direction)
     console.print(table)
     for title, rows in record.breakdowns.items():
         sub = Table(title=f"by {_safe(title.replace('_', ' '))}")

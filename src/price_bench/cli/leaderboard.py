@@ -31,20 +31,15 @@ def leaderboard(results_dir: Path | None, dataset: str | None, out_dir: Path, no
     reason. The same records always give byte-identical files.
     """
     from price_bench import leaderboard as lb
-    from price_bench.results.store import ResultError, default_results_dir
+    from price_bench.results.store import default_results_dir
 
     results_dir = results_dir or default_results_dir()
     product_text = None if no_product_text is None else not no_product_text
-    try:
-        if check:
-            problems = lb.check(results_dir, out_dir, dataset, product_text, readme)
-        else:
-            plan = lb.write(results_dir, out_dir, dataset, product_text, readme)
-    except (lb.LeaderboardError, ResultError) as exc:
-        raise click.ClickException(str(exc)) from None
-    except OSError as exc:  # e.g. a read-only --out folder: one line naming it
-        where = f"{exc.filename}: " if exc.filename else ""
-        raise click.ClickException(f"{where}{exc.strerror or exc}") from None
+    # a LeaderboardError, ResultError or OSError (a read-only --out folder) is one line: cli.errors, via the root group
+    if check:
+        problems = lb.check(results_dir, out_dir, dataset, product_text, readme)
+    else:
+        plan = lb.write(results_dir, out_dir, dataset, product_text, readme)
     if check:
         if problems:
             for line in problems:

@@ -20,17 +20,24 @@ import sys
 import click
 
 from price_bench import __version__
+from price_bench.cli.errors import one_line_errors
 
 #: Exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED = 130
 
 
 class PriceBenchGroup(click.Group):
-    """The root group: a ``KeyboardInterrupt`` from any command exits 130 with one line."""
+    """The root group: the one error handler of every command.
+
+    A user error (:class:`~price_bench.errors.PriceBenchError`, ``OSError``)
+    prints ``Error: <one line>`` and exits 1 (:mod:`price_bench.cli.errors`);
+    a ``KeyboardInterrupt`` exits 130 with one line.
+    """
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with one_line_errors():
+                return super().invoke(ctx)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             raise click.exceptions.Exit(INTERRUPTED) from None

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from price_bench.bands import PRICE_BANDS
 from price_bench.data.sources import Chunk, normalise_category
 
 try:  # orjson is about twice as fast as json on these records; json is the fallback.
@@ -66,7 +67,7 @@ class Recipe(BaseModel):
     part_number_min_len: int = Field(7, description="drop uppercase alphanumeric tokens this long with a digit and a letter; 0 keeps them")
     dedup_on: tuple[str, ...] = ("parent_asin", "text")
     max_items: int | None = Field(100_000, description="sample at most this many items (train+validation+test); None keeps all")
-    price_bands: tuple[float, ...] = (0.5, 10, 25, 50, 100, 200, 500, 1000)
+    price_bands: tuple[float, ...] = PRICE_BANDS  # the one band definition (price_bench.bands)
     price_balance: float = Field(1.0, ge=0, le=1, description="0: sample as found; 1: equal weight per price band")
     category_weights: dict[str, float] = Field(default_factory=dict, description="sampling weight per category (default 1)")
     test_fraction: float = Field(0.1, gt=0, lt=1)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from price_bench.errors import PriceBenchError
 from price_bench.items import Item
 from price_bench.names import fingerprint_problem, name_problem
 from price_bench.parsing import MAX_PRICE
@@ -43,7 +44,7 @@ MANIFEST = "manifest.json"
 MANIFEST_MAX_BYTES = 16 * 1024 * 1024
 
 
-class DatasetError(Exception):
+class DatasetError(PriceBenchError):
     """A dataset is missing, unreadable or inconsistent (message is one line)."""
 
 

@@ -911,10 +911,10 @@ def train_median(dataset: Dataset) -> float:
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:
-    """``"ValueError: first line of the message"``, at most ``limit`` characters."""
-    text = str(exc).strip().splitlines()
-    message = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-    return message if len(message) <= limit else message[: limit - 1] + "…"
+    """``"ValueError: first line of the message"``, at most ``limit`` characters (:func:`price_bench.errors.first_line`)."""
+    from price_bench.errors import first_line
+
+    return first_line(exc, typed=True, limit=limit)
 
 
 def _secret_env_names(cls: type[Predictor]) -> list[str]:

@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
 from price_bench.leaderboard import fmt
 from price_bench.leaderboard.select import Board, Entry
 from price_bench.leaderboard.table import Cell, HeaderCell, Table
+from price_bench.metrics.point import METRICS, MetricSpec
 from price_bench.metrics.ties import Ranking
 from price_bench.results.schema import ItemPrediction, MetricValue, RunRecord
 from price_bench.results.store import read_predictions
 
 MISSES_SHOWN = 5
+#: How a figure is shown: a value (None: missing) to display text.
+Show = Callable[[float | None], str]
 RAW_CHARS = 160
 
 
@@ -70,30 +76,58 @@ def _value(record: RunRecord, key: str) -> float | None:
     return metric.value if metric else None
 
 
-MAIN_HEADER = [
-    HeaderCell("Tier", None, "Rows in one tier are not significantly different from the tier's first row "
-               "(paired bootstrap, Holm-Bonferroni over every pair)."),
-    HeaderCell("Rank", None, "Ranks this row could hold given the significant differences: 2-6 means somewhere "
-               "between 2nd and 6th.", numeric=True),
-    HeaderCell("Predictor", None, "What ran: predictor id, model and endpoint kind, or the config fields that tell "
-               "the rows of one id apart.", numeric=False, secondary_detail=True),
-    HeaderCell("Error $", True, "Mean absolute error in dollars, with its bootstrap 95% confidence interval."),
-    HeaderCell("vs above", None, "Is this row significantly worse than the row above? (Holm-adjusted p)", numeric=False,
-               secondary_detail=True),
-    HeaderCell("vs best", None, "Is this row significantly worse than the best row? (Holm-adjusted p)", numeric=False,
-               secondary_detail=True),
-    HeaderCell("RMSLE", True, "Root mean squared log error (log1p, negatives clipped).", secondary_detail=True),
-    HeaderCell("Hits %", False, "Share of items guessed within $40 or within 20% of the true price.", secondary_detail=True),
-    HeaderCell("R²", False, "Coefficient of determination of guess against truth."),
-    HeaderCell("Coverage", False, "Share of answers with a usable price; the rest are scored with the train median."),
-    HeaderCell("Cost $", True, "Money spent on the scored predictions (original spend, also when cached)."),
-    HeaderCell("Fit time", True, "Wall time of the fit that produced the model."),
-    HeaderCell("Time / item", True, "Prediction time per item."),
-    HeaderCell("n", None, "Items scored."),
-]
+def metric_header(name: str, secondary_detail: bool = False) -> HeaderCell:
+    """The column heading of a metric, from the registry (:data:`price_bench.metrics.point.METRICS`)."""
+    spec = METRICS[name]
+    return HeaderCell(spec.heading, spec.lower_is_better, spec.description, secondary_detail=secondary_detail)
 
 
-def _metric_cell(record: RunRecord, key: str, show) -> Cell:
+def show_metric(spec: MetricSpec) -> Show:
+    """The leaderboard's formatter for ``spec``'s values: its unit and digits in :mod:`fmt`'s style."""
+    if spec.unit == "$":
+        return lambda value: fmt.dollars(value, spec.digits)
+    if spec.unit == "%":
+        return lambda value: fmt.percent(value, spec.digits)
+    return lambda value: fmt.number(value, spec.digits)
+
+
+#: Non-metric columns the glossary explains (the metrics' entries come from the registry).
+COST_GLOSSARY = ("Cost", "money spent on the API calls behind the scored predictions.")
+#: The metrics a board shows, in column order.
+BOARD_METRICS = ("error", "rmsle", "hits", "r2", "coverage")
+
+
+def glossary() -> list[tuple[str, str]]:
+    """(term, explanation) of every metric on a board, direction included, then Cost."""
+    return [(METRICS[name].short, METRICS[name].explanation()) for name in BOARD_METRICS] + [COST_GLOSSARY]
+
+
+def main_header() -> list[HeaderCell]:
+    """The ranked table's header; the metric columns come from the registry."""
+    return [
+        HeaderCell("Tier", None, "Rows in one tier are not significantly different from the tier's first row "
+                   "(paired bootstrap, Holm-Bonferroni over every pair)."),
+        HeaderCell("Rank", None, "Ranks this row could hold given the significant differences: 2-6 means somewhere "
+                   "between 2nd and 6th.", numeric=True),
+        HeaderCell("Predictor", None, "What ran: predictor id, model and endpoint kind, or the config fields that tell "
+                   "the rows of one id apart.", numeric=False, secondary_detail=True),
+        metric_header("error"),
+        HeaderCell("vs above", None, "Is this row significantly worse than the row above? (Holm-adjusted p)", numeric=False,
+                   secondary_detail=True),
+        HeaderCell("vs best", None, "Is this row significantly worse than the best row? (Holm-adjusted p)", numeric=False,
+                   secondary_detail=True),
+        metric_header("rmsle", secondary_detail=True),
+        metric_header("hits", secondary_detail=True),
+        metric_header("r2"),
+        metric_header("coverage"),
+        HeaderCell("Cost $", True, "Money spent on the scored predictions (original spend, also when cached)."),
+        HeaderCell("Fit time", True, "Wall time of the fit that produced the model."),
+        HeaderCell("Time / item", True, "Prediction time per item."),
+        HeaderCell("n", None, "Items scored."),
+    ]
+
+
+def _metric_cell(record: RunRecord, key: str, show: Show) -> Cell:
     """A metric with its 95% CI (when the record has one) as the cell's detail."""
     metric = _metric(record, key)
     if metric is None:
@@ -136,8 +170,9 @@ def seed_summary(board: Board, entry: Entry) -> SeedSummary | None:
     runs = board.seed_runs.get(entry.key)
     if not runs:
         return None
-    errors = [_value(e.record, "error") for e in runs]
-    if any(e is None for e in errors):
+    values = [_value(e.record, "error") for e in runs]
+    errors = [e for e in values if e is not None]
+    if len(errors) < len(values):
         return None
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
@@ -180,9 +215,10 @@ def _seed_error_cell(summary: SeedSummary) -> Cell:
     return Cell(summary.mean, fmt.dollars(summary.mean), detail=f"{detail}; {spread}" if detail else spread, title=title)
 
 
-def _mean_metric_cell(runs: list[Entry], key: str, show) -> Cell:
-    values = [_value(e.record, key) for e in runs]
-    if any(v is None for v in values):
+def _mean_metric_cell(runs: list[Entry], key: str, show: Show) -> Cell:
+    found = [_value(e.record, key) for e in runs]
+    values = [v for v in found if v is not None]
+    if len(values) < len(found):
         return Cell(None, fmt.MISSING)
     mean = sum(values) / len(values)
     return Cell(mean, show(mean), title=f"mean over {len(values)} seeds")
@@ -204,13 +240,13 @@ def _main_row(board: Board, position: int, entry: Entry, ranking: Ranking | None
         tier,
         rank,
         Cell(label, label, detail=f"{info.plugin_distribution} {info.plugin_version}", title=info.description),
-        _seed_error_cell(seeds) if seeds is not None else _metric_cell(r, "error", fmt.dollars),
+        _seed_error_cell(seeds) if seeds is not None else _metric_cell(r, "error", show_metric(METRICS["error"])),
         _verdict(ranking, row, above),
         _verdict(ranking, row, 0 if ranking is not None and row is not None else None),
-        _mean_metric_cell(runs, "rmsle", fmt.number) if runs else _metric_cell(r, "rmsle", fmt.number),
-        _mean_metric_cell(runs, "hits", fmt.percent) if runs else _metric_cell(r, "hits", fmt.percent),
-        Cell(r2, fmt.number(r2)),
-        Cell(coverage, fmt.percent(coverage)),
+        _mean_metric_cell(runs, "rmsle", show_metric(METRICS["rmsle"])) if runs else _metric_cell(r, "rmsle", show_metric(METRICS["rmsle"])),
+        _mean_metric_cell(runs, "hits", show_metric(METRICS["hits"])) if runs else _metric_cell(r, "hits", show_metric(METRICS["hits"])),
+        Cell(r2, show_metric(METRICS["r2"])(r2)),
+        Cell(coverage, show_metric(METRICS["coverage"])(coverage)),
         Cell(r.usage.cost_usd, fmt.cost(r.usage.cost_usd) if r.usage.cost_usd is not None else fmt.COST_UNKNOWN),
         Cell(r.timing.fit_seconds, fmt.duration(r.timing.fit_seconds)),
         Cell(r.timing.predict_seconds_per_item, fmt.per_item(r.timing.predict_seconds_per_item)),
@@ -227,11 +263,15 @@ def mark_best_in_columns(table: Table) -> None:
     for col, head in enumerate(table.header):
         if head.lower_is_better is None:
             continue
-        cells = [row[col] for row in table.rows if isinstance(row[col].value, (int, float))]
-        if len({c.display for c in cells}) < 2:
+        cells: list[tuple[float, Cell]] = []
+        for row in table.rows:
+            value = row[col].value
+            if isinstance(value, (int, float)):
+                cells.append((float(value), row[col]))
+        if len({c.display for _, c in cells}) < 2:
             continue
         pick = min if head.lower_is_better else max
-        best = pick(cells, key=lambda c: c.value).display  # ties as shown: equal displays are equally best
+        best = pick(cells, key=lambda vc: vc[0])[1].display  # ties as shown: equal displays are equally best
         for row in table.rows:
             if row[col].display == best and isinstance(row[col].value, (int, float)):
                 row[col] = replace(row[col], best=True)
@@ -240,7 +280,7 @@ def mark_best_in_columns(table: Table) -> None:
 def main_table(board: Board, ranking: Ranking | None = None, rows: list[int | None] | None = None,
                seeds: list[SeedSummary | None] | None = None) -> Table:
     """The ranked table: one row per (predictor, config); ``rows[i]``: entry i's row in ``ranking`` (None: untested)."""
-    table = Table("Leaderboard", list(MAIN_HEADER), table_id="leaderboard")
+    table = Table("Leaderboard", main_header(), table_id="leaderboard")
     rows = rows or [None] * len(board.ranked)
     seeds = seeds or [None] * len(board.ranked)
     previous = None
@@ -263,29 +303,27 @@ def rank_board(board: Board, predictions: list[list[ItemPrediction] | None]) -> 
     """
     from price_bench.metrics.ties import rank_with_ties
 
-    usable = [i for i, rows in enumerate(predictions) if rows]
+    usable = [(i, rows) for i, rows in enumerate(predictions) if rows]
     if len(usable) < 2:
         return None, [None] * len(predictions)
-    by_id = [{p.id: p for p in predictions[i]} for i in usable]
-    common = [p.id for p in predictions[usable[0]] if all(p.id in rows for rows in by_id[1:])]
+    by_id = [{p.id: p for p in rows} for _, rows in usable]
+    common = [p.id for p in usable[0][1] if all(p.id in rows for rows in by_id[1:])]
     if not common:
         return None, [None] * len(predictions)
     truth = [by_id[0][i].truth for i in common]
     guesses = [[rows[i].guess for i in common] for rows in by_id]
     ranking = rank_with_ties(truth, guesses, n_resamples=BOARD_RESAMPLES, seed=BOARD_SEED)
-    index = [None] * len(predictions)
-    for row, i in enumerate(usable):
+    index: list[int | None] = [None] * len(predictions)
+    for row, (i, _) in enumerate(usable):
         index[i] = row
     return ranking, index
 
 
-def board_verdict(results_dir, record_a: RunRecord, record_b: RunRecord) -> dict | None:
+def board_verdict(results_dir: str | Path, record_a: RunRecord, record_b: RunRecord) -> dict[str, Any] | None:
     """The leaderboard's verdict on two runs when both are rows of their dataset's board (else None).
 
     The same tiers, rank ranges and Holm-corrected p-value the page shows.
     """
-    from pathlib import Path
-
     from price_bench.leaderboard.select import group_by_dataset, select_board
     from price_bench.results.store import load_records
 
@@ -337,14 +375,14 @@ def breakdown_table(board: Board, kind: str) -> Table | None:
         return None
     title, first = BREAKDOWN_TITLES.get(kind, (f"Error by {kind}", kind))
     header = [HeaderCell(first, None, numeric=False), HeaderCell("n", None, "Items in the slice.")]
-    header += [HeaderCell(board.label(e), True, "Mean absolute error in dollars.") for e in board.ranked]
+    header += [HeaderCell(board.label(e), METRICS["error"].lower_is_better, "Mean absolute error in dollars.") for e in board.ranked]
     names = sorted(slices, key=str.casefold) if kind == "category" else list(slices)
     table = Table(title, header, table_id=f"by-{kind.replace('_', '-')}")
     for name in names:
-        errors = []
+        errors: list[float | None] = []
         for entry in board.ranked:
-            row = entry.record.breakdowns.get(kind, {}).get(name)
-            errors.append(row.error if row is not None else None)
+            found = entry.record.breakdowns.get(kind, {}).get(name)
+            errors.append(found.error if found is not None else None)
         table.add_row([Cell.text(name), Cell(slices[name], fmt.count(slices[name]))] + _heat_cells(errors, slices[name]))
     return table
 
@@ -410,7 +448,7 @@ def misses_table(predictions: list[ItemPrediction], product_text: bool, titles: 
         HeaderCell("Category", None, numeric=False),
         HeaderCell("Truth", None),
         HeaderCell("Guess", None),
-        HeaderCell("Error", True),
+        HeaderCell(METRICS["error"].short, METRICS["error"].lower_is_better),
     ]
     if product_text:
         header.append(HeaderCell("Raw output", None, "What the predictor answered (truncated).", numeric=False))

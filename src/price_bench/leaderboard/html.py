@@ -15,7 +15,7 @@ import hashlib
 from html import escape
 from importlib import resources
 
-from price_bench.leaderboard import charts, fmt
+from price_bench.leaderboard import build, charts, fmt
 from price_bench.leaderboard.build import MIN_SLICE_N, Page, Section
 from price_bench.leaderboard.table import Cell, HeaderCell, Table
 from price_bench.results.schema import MetricValue
@@ -69,16 +69,6 @@ SORT_SCRIPT = """
 """
 
 OPEN_SECTIONS = 3
-
-GLOSSARY = [
-    ("Error", "mean absolute error in dollars, |guess − truth| averaged over the items; 95% CI from a bootstrap. Lower is better."),
-    ("RMSLE", "root mean squared error of log(1 + price); punishes being off by a factor, not by dollars. Lower is better."),
-    ("Hits", "share of items guessed within $40 or within 20% of the true price (green in the scatter plots; orange: within $80 or 40%)."),
-    ("R²", "share of the price variance the guesses explain; 0 is no better than the mean, 1 is perfect."),
-    ("Coverage", "share of answers that contained a usable price; the others are scored with the train median, never as $0."),
-    ("Cost", "money spent on the API calls behind the scored predictions."),
-]
-
 
 def _style() -> str:
     return resources.files("price_bench.leaderboard").joinpath("style.css").read_text(encoding="utf-8")
@@ -373,7 +363,7 @@ def _category_filter(page: Page) -> str:
 
 
 def _footer(page: Page) -> str:
-    glossary = "".join(f"<dt>{k}</dt><dd>{escape(v)}</dd>" for k, v in GLOSSARY)
+    glossary = "".join(f"<dt>{k}</dt><dd>{escape(v)}</dd>" for k, v in build.glossary())  # from the metric registry
     b = page.board
     records = len(b.ranked) + len(b.not_run)
     return (f'<footer><div class="wrap">\n<dl>{glossary}</dl>\n'

@@ -8,7 +8,7 @@ import numpy as np
 
 from price_bench.metrics import point
 from price_bench.metrics.bootstrap import CI_METHODS, DEFAULT_RESAMPLES, bca_ci, bootstrap_means, jackknife_means, percentile_ci
-from price_bench.metrics.breakdown import band_breakdown, breakdown
+from price_bench.metrics.breakdown import SliceRow, band_breakdown, breakdown
 from price_bench.results.schema import BreakdownRow, MetricValue
 
 #: Metrics that get a bootstrap 95% CI (they are means of per-item values, so
@@ -37,17 +37,8 @@ def score(
         raise ValueError(f"unknown CI method {ci_method!r} (known: {', '.join(CI_METHODS)})")
     t = np.asarray(truth, dtype=np.float64)
     g = np.asarray(guess, dtype=np.float64)
-    values = {
-        "error": point.error(t, g),
-        "rmsle": point.rmsle(t, g),
-        "hits": point.hits(t, g),
-        "orange": point.orange(t, g),
-        "median_error": point.median_error(t, g),
-        "mean_pct_error": point.mean_pct_error(t, g),
-        "mse": point.mse(t, g),
-        "r2": point.r2(t, g),
-        "coverage": point.coverage(parsed),
-    }
+    parsed_mask = np.asarray(parsed, dtype=bool)
+    values = {name: spec.compute(t, g, parsed_mask) for name, spec in point.METRICS.items()}
     cis = _cis(t, g, n_resamples, seed, ci_method) if t.size and n_resamples > 0 else {}
     metrics = {}
     for name, value in values.items():
@@ -55,7 +46,7 @@ def score(
         if point.finite_or_none(low) is None or point.finite_or_none(high) is None:
             low = high = None  # an interval with an infinite end says nothing
         metrics[name] = MetricValue(
-            value=value, ci_low=low, ci_high=high, higher_is_better=bool(point.METRICS[name].higher_is_better)
+            value=value, ci_low=low, ci_high=high, higher_is_better=point.METRICS[name].higher_is_better
         )
     breakdowns = {"price_band": _rows(band_breakdown(t, g))}
     if categories is not None:
@@ -78,9 +69,9 @@ def _cis(t: np.ndarray, g: np.ndarray, n_resamples: int, seed: int, ci_method: s
         return {name: bca_ci(samples[:, i], float(estimates[i]), jack[:, i]) for i, name in enumerate(CI_METRICS)}
 
 
-def _rows(table: dict[str, dict]) -> dict[str, BreakdownRow]:
+def _rows(table: dict[str, SliceRow]) -> dict[str, BreakdownRow]:
     """Breakdown rows; a slice metric that is not a finite number is None (as in :mod:`point`)."""
     return {
-        label: BreakdownRow(**{k: v if k == "n" else point.finite_or_none(v) for k, v in row.items()})
+        label: BreakdownRow.model_validate({k: v if k == "n" else point.finite_or_none(v) for k, v in row.items()})
         for label, row in table.items()
     }

@@ -36,7 +36,7 @@ ALPHA = 0.05
 CORRECTION = "Holm-Bonferroni"
 TEST = "paired bootstrap (normal approximation of the bootstrapped difference)"
 #: (key, label, higher is better) of the metrics compared.
-HEADLINE = (("error", "Error", False), ("rmsle", "RMSLE", False), ("hits", "Hits", True))
+HEADLINE = tuple((key, point.METRICS[key].short, point.METRICS[key].direction == "higher") for key in ("error", "rmsle", "hits"))
 
 
 def two_sided_p(diff: float, se: float) -> float:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import pluggy
 
+from price_bench.errors import PriceBenchError, first_line
 from price_bench.plugins import hookspecs
 from price_bench.predictors.registry import PredictorRegistry, PredictorSpec
 
@@ -52,7 +53,7 @@ class PluginInfo:
     error: str | None = None
 
 
-class PluginError(ValueError):
+class PluginError(PriceBenchError, ValueError):
     """A plugin is malformed (e.g. a misnamed hook implementation); the message names it."""
 
 
@@ -118,8 +119,7 @@ def load_plugins() -> None:
 
 def _one_line(exc: BaseException) -> str:
     """``"ValueError: first line of the message"`` (just the type when the message is empty)."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return first_line(exc, typed=True)
 
 
 def _plugin_failed(plugin: object, hook: str, exc: Exception) -> None:

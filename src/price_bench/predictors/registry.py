@@ -17,24 +17,25 @@ import importlib
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from price_bench.errors import PriceBenchError
 from price_bench.names import name_problem
 
 if TYPE_CHECKING:
     from price_bench.predictors.contract import Predictor
 
 
-class UnknownPredictorError(KeyError):
+class UnknownPredictorError(PriceBenchError, KeyError):
     """No predictor has this id."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we do not want that
         return str(self.args[0])
 
 
-class DuplicatePredictorError(ValueError):
+class DuplicatePredictorError(PriceBenchError, ValueError):
     """Two registrations claimed the same predictor id."""
 
 
-class InvalidPredictorIdError(ValueError):
+class InvalidPredictorIdError(PriceBenchError, ValueError):
     """A predictor id that cannot name a folder (see :mod:`price_bench.names`)."""
 
 

@@ -28,7 +28,7 @@ class MetricValue(BaseModel):
     value: float | None
     ci_low: float | None = None
     ci_high: float | None = None
-    higher_is_better: bool = False
+    higher_is_better: bool | None = Field(default=False, description="None: neither direction is better (a descriptive share, e.g. orange).")
 
 
 class PredictorInfo(BaseModel):

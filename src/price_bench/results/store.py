@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from price_bench.errors import PriceBenchError
 from price_bench.names import name_problem, printable
 from price_bench.results.schema import ItemPrediction, RunRecord
 
@@ -29,7 +30,7 @@ PREDICTIONS_SUFFIX = ".predictions.jsonl"
 RECORD_MAX_BYTES = 8 * 1024 * 1024
 
 
-class ResultError(Exception):
+class ResultError(PriceBenchError):
     """A result record is unreadable (message names the file)."""
 
 
