@@ -49,6 +49,18 @@ def _powers(base: int, n: int) -> np.ndarray:
         return np.cumprod(out, dtype=np.uint64)
 
 
+_POWERS: dict[int, np.ndarray] = {}
+
+
+def _powers_upto(base: int, n: int) -> np.ndarray:
+    """:func:`_powers` of ``base``, at least ``n`` of them, computed once and grown as needed (same values)."""
+    known = _POWERS.get(base)
+    if known is None or known.size < n:
+        known = _powers(base, max(n, 1 << 16, 2 * (known.size if known is not None else 0)))
+        _POWERS[base] = known
+    return known
+
+
 def _mix(x: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser: spreads a polynomial hash over all 64 bits."""
     with np.errstate(over="ignore"):
@@ -73,9 +85,9 @@ def word_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1)  # exclusive
     with np.errstate(over="ignore"):
-        terms = (data.astype(np.uint64) + np.uint64(1)) * _powers(_P, data.size)
+        terms = (data.astype(np.uint64) + np.uint64(1)) * _powers_upto(_P, data.size)[: data.size]
         cum = np.concatenate([np.zeros(1, np.uint64), np.cumsum(terms, dtype=np.uint64)])
-        hashes = _mix((cum[ends] - cum[starts]) * _powers(_P_INV, data.size)[starts])
+        hashes = _mix((cum[ends] - cum[starts]) * _powers_upto(_P_INV, data.size)[starts])
     text_ends = np.cumsum(np.fromiter((len(p) + 1 for p in parts), dtype=np.int64, count=len(parts)))
     owner = np.searchsorted(text_ends, starts, side="right")
     counts = np.bincount(owner, minlength=len(texts)).astype(np.int64)
@@ -162,72 +174,150 @@ def band_keys(sig: np.ndarray) -> np.ndarray:
         return (banded * _MIX[None, None, :ROWS]).sum(axis=2, dtype=np.uint64)
 
 
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The concatenation of ``arange(s, s + n)`` for every ``(s, n)``, without a Python loop."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    shift = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    return np.arange(total, dtype=np.int64) + shift
+
+
+def _unique_sets(hashes: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every text's shingles sorted and unique, concatenated, and each text's bounds (``n + 1`` values)."""
+    n = offsets.size
+    lengths = np.diff(np.append(offsets, hashes.size))
+    owner = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    order = np.lexsort((hashes, owner))
+    values, owner = hashes[order], owner[order]
+    keep = np.ones(values.size, dtype=bool)
+    keep[1:] = (values[1:] != values[:-1]) | (owner[1:] != owner[:-1])
+    values, owner = values[keep], owner[keep]
+    return values, np.searchsorted(owner, np.arange(n + 1))
+
+
 class Matcher:
-    """The query side of the check: signatures, LSH band index, shingle sets on demand.
+    """The query side of the check: signatures, LSH band index, shingle sets.
 
     :meth:`match` checks one block of reference texts; blocks are independent,
-    so they can run in any number of processes with the same result.
+    so they can run in any number of processes with the same result. All the
+    work on candidate pairs is vectorised over a batch of reference texts:
+    band look-ups (``searchsorted`` on each band's sorted keys), MinHash
+    estimates, the order in which candidates are tried, and the exact
+    Jaccard similarity (shingles as ranks among all query shingles, so that
+    the sets of many pairs intersect in one ``searchsorted``).
     """
 
     def __init__(self, queries: Sequence[str], threshold: float = 0.8, k: int = 3):
-        self.queries = queries
         self.threshold = threshold
         self.shingler = Shingler(k)
+        self.size = len(queries)
         self.q_sig = np.zeros((len(queries), NUM_PERM), dtype=np.uint64)
-        self.q_shingles: list[np.ndarray] = []
+        sets: list[np.ndarray] = []
+        bounds: list[np.ndarray] = []
+        total = 0
         for lo in range(0, len(queries), _BATCH):
             hashes, offsets = self.shingler.batch(queries[lo : lo + _BATCH])
             self.q_sig[lo : lo + offsets.size] = _minhash(hashes, offsets)
-            bounds = np.append(offsets, hashes.size)
-            self.q_shingles += [_sorted_unique(hashes[a:b]) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+            values, ends = _unique_sets(hashes, offsets)
+            sets.append(values)
+            bounds.append(ends[:-1] + total)
+            total += values.size
+        q_flat = np.concatenate(sets) if sets else np.zeros(0, np.uint64)
+        self.q_bounds = np.append(np.concatenate(bounds) if bounds else np.zeros(0, np.int64), total).astype(np.int64)
+        self.universe = np.unique(q_flat)
+        """Every query shingle once, sorted: a shingle's rank here stands for it."""
+        self.q_ranks = np.searchsorted(self.universe, q_flat).astype(np.int64)
         q_keys = band_keys(self.q_sig)
-        lists: list[dict[int, list[int]]] = [{} for _ in range(BANDS)]
-        for qi, row in enumerate(q_keys.tolist()):
-            for band, key in enumerate(row):
-                lists[band].setdefault(key, []).append(qi)
-        self.index: list[dict[int, np.ndarray]] = [
-            {key: np.array(found, dtype=np.int64) for key, found in band.items()} for band in lists
-        ]
-        self.band_sets = [np.sort(np.fromiter(self.index[b].keys(), dtype=np.uint64, count=len(self.index[b]))) for b in range(BANDS)]
+        self.band_order = np.argsort(q_keys, axis=0, kind="stable")
+        """Per band, the queries ordered by band key (ties by query index)."""
+        self.band_sorted = np.take_along_axis(q_keys, self.band_order, axis=0)
 
-    def _proposed(self, r_keys: np.ndarray) -> np.ndarray:
-        """Rows of ``r_keys`` sharing at least one band key with some query."""
-        hits = np.zeros(r_keys.shape[0], dtype=bool)
-        for band, known in enumerate(self.band_sets):
+    def _pairs(self, r_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Unique ``(row, query)`` pairs sharing a band key, sorted by row then query."""
+        rows: list[np.ndarray] = []
+        found: list[np.ndarray] = []
+        local = np.arange(r_keys.shape[0], dtype=np.int64)
+        for band in range(BANDS):
+            known = self.band_sorted[:, band]
             keys = r_keys[:, band]
-            pos = np.minimum(np.searchsorted(known, keys), known.size - 1)
-            hits |= known[pos] == keys
-        return hits
+            lo = np.searchsorted(known, keys, side="left")
+            hi = np.searchsorted(known, keys, side="right")
+            counts = (hi - lo).astype(np.int64)
+            if not counts.any():
+                continue
+            rows.append(np.repeat(local, counts))
+            found.append(self.band_order[_ranges(lo.astype(np.int64), counts), band])
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        pair = np.unique(np.concatenate(rows) * max(self.size, 1) + np.concatenate(found))
+        return pair // max(self.size, 1), pair % max(self.size, 1)
+
+    def _jaccard(self, r_sets: tuple[np.ndarray, np.ndarray], rows: np.ndarray, cands: np.ndarray) -> np.ndarray:
+        """Exact Jaccard similarity of reference ``rows`` (of ``r_sets``) and queries ``cands``, pair by pair."""
+        r_flat, r_bounds = r_sets
+        m = rows.size
+        la = r_bounds[rows + 1] - r_bounds[rows]
+        lb = self.q_bounds[cands + 1] - self.q_bounds[cands]
+        width = np.int64(self.universe.size + 1)
+        a_vals = r_flat[_ranges(r_bounds[rows], la)]
+        a_pair = np.repeat(np.arange(m, dtype=np.int64), la)
+        a_rank = np.searchsorted(self.universe, a_vals)
+        present = np.zeros(a_vals.size, dtype=bool)
+        inside = a_rank < self.universe.size
+        present[inside] = self.universe[a_rank[inside]] == a_vals[inside]
+        keys_a = a_pair[present] * width + a_rank[present]
+        keys_b = np.repeat(np.arange(m, dtype=np.int64), lb) * width + self.q_ranks[_ranges(self.q_bounds[cands], lb)]
+        inter = np.zeros(m, dtype=np.int64)
+        if keys_a.size and keys_b.size:
+            pos = np.minimum(np.searchsorted(keys_b, keys_a), keys_b.size - 1)
+            inter = np.bincount(a_pair[present][keys_b[pos] == keys_a], minlength=m)
+        union = la + lb - inter
+        return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
     def match(self, reference: Sequence[str], start: int, end: int) -> dict[int, int]:
-        """``{ref_index: query_index}`` for the near-duplicates among ``reference[start:end]``."""
+        """``{ref_index: query_index}`` for the near-duplicates among ``reference[start:end]``.
+
+        A reference text's candidates (queries sharing a band) are tried in
+        order of MinHash estimate (highest first, ties by query index), at most
+        :data:`MAX_CANDIDATES` of them and none estimated below the threshold
+        minus 0.2; the first whose exact Jaccard similarity reaches the
+        threshold is its match.
+        """
         found: dict[int, int] = {}
+        if self.size == 0:
+            return found
         floor = max(0.0, self.threshold - 0.2)
         for lo in range(start, end, _BATCH):
             hi = min(lo + _BATCH, end)
             hashes, offsets = self.shingler.batch(reference[lo:hi])
             r_sig = _minhash(hashes, offsets)
-            r_keys = band_keys(r_sig)
-            hits = self._proposed(r_keys)
-            bounds = np.append(offsets, hashes.size)
-            for local in np.flatnonzero(hits).tolist():
-                row = r_keys[local].tolist()
-                index = self.index
-                found_lists = [index[band][key] for band, key in enumerate(row) if key in index[band]]
-                candidates = _sorted_unique(np.concatenate(found_lists)) if len(found_lists) > 1 else found_lists[0]
-                estimate = np.count_nonzero(self.q_sig[candidates] == r_sig[local], axis=1) / NUM_PERM
-                order = np.argsort(-estimate, kind="stable")
-                r_sh = None
-                for pos in order[:MAX_CANDIDATES].tolist():
-                    if estimate[pos] < floor:
+            rows, cands = self._pairs(band_keys(r_sig))
+            if rows.size == 0:
+                continue
+            estimate = np.count_nonzero(self.q_sig[cands] == r_sig[rows], axis=1) / NUM_PERM
+            order = np.lexsort((cands, -estimate, rows))
+            rows, cands, estimate = rows[order], cands[order], estimate[order]
+            first = np.searchsorted(rows, rows, side="left")
+            rank = np.arange(rows.size) - first
+            keep = (rank < MAX_CANDIDATES) & (estimate >= floor)
+            rows, cands, rank = rows[keep], cands[keep], rank[keep]
+            if rows.size == 0:
+                continue
+            r_sets = _unique_sets(hashes, offsets)
+            done = np.zeros(hi - lo, dtype=bool)
+            for turn in range(MAX_CANDIDATES):
+                now = (rank == turn) & ~done[rows]
+                if not now.any():
+                    if not (rank > turn).any():
                         break
-                    if r_sh is None:
-                        r_sh = _sorted_unique(hashes[bounds[local] : bounds[local + 1]])
-                    qi = int(candidates[pos])
-                    if jaccard(r_sh, self.q_shingles[qi]) >= self.threshold:
-                        found[lo + local] = qi
-                        break
-        return found
+                    continue
+                t_rows, t_cands = rows[now], cands[now]
+                hit = self._jaccard(r_sets, t_rows, t_cands) >= self.threshold
+                for row, qi in zip(t_rows[hit].tolist(), t_cands[hit].tolist()):
+                    found[lo + row] = qi
+                done[t_rows[hit]] = True
+        return dict(sorted(found.items()))
 
 
 MapBlocks = Callable[["Matcher", Sequence[str], list[tuple[int, int]]], Iterable[dict[int, int]]]

@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import html
 import io
 import json
 import os
@@ -147,14 +146,6 @@ class Chunk:
 
     def __len__(self) -> int:
         return len(self.lines if self.lines is not None else self.rows or ())
-
-
-def normalise_category(name: Any) -> str | None:
-    """``"Health & Personal Care"`` -> ``"Health_and_Personal_Care"``; None for empty."""
-    if not isinstance(name, str) or not name.strip():
-        return None
-    text = html.unescape(name).strip().replace("&", " and ").replace(",", " ").replace("/", " ")
-    return "_".join(text.split())
 
 
 def category_from_filename(path: str) -> str | None:
