@@ -183,29 +183,14 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) + shift
 
 
-def _unique_sets(hashes: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every text's shingles sorted and unique, concatenated, and each text's bounds (``n + 1`` values)."""
-    n = offsets.size
-    lengths = np.diff(np.append(offsets, hashes.size))
-    owner = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    order = np.lexsort((hashes, owner))
-    values, owner = hashes[order], owner[order]
-    keep = np.ones(values.size, dtype=bool)
-    keep[1:] = (values[1:] != values[:-1]) | (owner[1:] != owner[:-1])
-    values, owner = values[keep], owner[keep]
-    return values, np.searchsorted(owner, np.arange(n + 1))
-
-
 class Matcher:
     """The query side of the check: signatures, LSH band index, shingle sets.
 
     :meth:`match` checks one block of reference texts; blocks are independent,
-    so they can run in any number of processes with the same result. All the
-    work on candidate pairs is vectorised over a batch of reference texts:
-    band look-ups (``searchsorted`` on each band's sorted keys), MinHash
-    estimates, the order in which candidates are tried, and the exact
-    Jaccard similarity (shingles as ranks among all query shingles, so that
-    the sets of many pairs intersect in one ``searchsorted``).
+    so they can run in any number of processes with the same result. The
+    candidate pairs of a whole batch of reference texts are found, estimated
+    and ordered with numpy (``searchsorted`` on each band's sorted keys);
+    only the exact Jaccard checks run one pair at a time.
     """
 
     def __init__(self, queries: Sequence[str], threshold: float = 0.8, k: int = 3):
@@ -213,25 +198,17 @@ class Matcher:
         self.shingler = Shingler(k)
         self.size = len(queries)
         self.q_sig = np.zeros((len(queries), NUM_PERM), dtype=np.uint64)
-        sets: list[np.ndarray] = []
-        bounds: list[np.ndarray] = []
-        total = 0
+        self.q_shingles: list[np.ndarray] = []
         for lo in range(0, len(queries), _BATCH):
             hashes, offsets = self.shingler.batch(queries[lo : lo + _BATCH])
             self.q_sig[lo : lo + offsets.size] = _minhash(hashes, offsets)
-            values, ends = _unique_sets(hashes, offsets)
-            sets.append(values)
-            bounds.append(ends[:-1] + total)
-            total += values.size
-        q_flat = np.concatenate(sets) if sets else np.zeros(0, np.uint64)
-        self.q_bounds = np.append(np.concatenate(bounds) if bounds else np.zeros(0, np.int64), total).astype(np.int64)
-        self.universe = np.unique(q_flat)
-        """Every query shingle once, sorted: a shingle's rank here stands for it."""
-        self.q_ranks = np.searchsorted(self.universe, q_flat).astype(np.int64)
+            bounds = np.append(offsets, hashes.size)
+            self.q_shingles += [_sorted_unique(hashes[a:b]) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
         q_keys = band_keys(self.q_sig)
         self.band_order = np.argsort(q_keys, axis=0, kind="stable")
         """Per band, the queries ordered by band key (ties by query index)."""
-        self.band_sorted = np.take_along_axis(q_keys, self.band_order, axis=0)
+        self.band_sorted = np.ascontiguousarray(np.take_along_axis(q_keys, self.band_order, axis=0).T)
+        self.band_order = np.ascontiguousarray(self.band_order.T)
 
     def _pairs(self, r_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Unique ``(row, query)`` pairs sharing a band key, sorted by row then query."""
@@ -239,41 +216,21 @@ class Matcher:
         found: list[np.ndarray] = []
         local = np.arange(r_keys.shape[0], dtype=np.int64)
         for band in range(BANDS):
-            known = self.band_sorted[:, band]
+            known = self.band_sorted[band]
             keys = r_keys[:, band]
             lo = np.searchsorted(known, keys, side="left")
-            hi = np.searchsorted(known, keys, side="right")
-            counts = (hi - lo).astype(np.int64)
+            counts = np.searchsorted(known, keys, side="right") - lo
             if not counts.any():
                 continue
             rows.append(np.repeat(local, counts))
-            found.append(self.band_order[_ranges(lo.astype(np.int64), counts), band])
+            found.append(self.band_order[band][_ranges(lo.astype(np.int64), counts.astype(np.int64))])
         if not rows:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        pair = np.unique(np.concatenate(rows) * max(self.size, 1) + np.concatenate(found))
-        return pair // max(self.size, 1), pair % max(self.size, 1)
-
-    def _jaccard(self, r_sets: tuple[np.ndarray, np.ndarray], rows: np.ndarray, cands: np.ndarray) -> np.ndarray:
-        """Exact Jaccard similarity of reference ``rows`` (of ``r_sets``) and queries ``cands``, pair by pair."""
-        r_flat, r_bounds = r_sets
-        m = rows.size
-        la = r_bounds[rows + 1] - r_bounds[rows]
-        lb = self.q_bounds[cands + 1] - self.q_bounds[cands]
-        width = np.int64(self.universe.size + 1)
-        a_vals = r_flat[_ranges(r_bounds[rows], la)]
-        a_pair = np.repeat(np.arange(m, dtype=np.int64), la)
-        a_rank = np.searchsorted(self.universe, a_vals)
-        present = np.zeros(a_vals.size, dtype=bool)
-        inside = a_rank < self.universe.size
-        present[inside] = self.universe[a_rank[inside]] == a_vals[inside]
-        keys_a = a_pair[present] * width + a_rank[present]
-        keys_b = np.repeat(np.arange(m, dtype=np.int64), lb) * width + self.q_ranks[_ranges(self.q_bounds[cands], lb)]
-        inter = np.zeros(m, dtype=np.int64)
-        if keys_a.size and keys_b.size:
-            pos = np.minimum(np.searchsorted(keys_b, keys_a), keys_b.size - 1)
-            inter = np.bincount(a_pair[present][keys_b[pos] == keys_a], minlength=m)
-        union = la + lb - inter
-        return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+        width = max(self.size, 1)
+        pair = np.sort(np.concatenate(rows) * width + np.concatenate(found))
+        if pair.size > 1:
+            pair = pair[np.concatenate(([True], pair[1:] != pair[:-1]))]
+        return pair // width, pair % width
 
     def match(self, reference: Sequence[str], start: int, end: int) -> dict[int, int]:
         """``{ref_index: query_index}`` for the near-duplicates among ``reference[start:end]``.
@@ -298,26 +255,21 @@ class Matcher:
             estimate = np.count_nonzero(self.q_sig[cands] == r_sig[rows], axis=1) / NUM_PERM
             order = np.lexsort((cands, -estimate, rows))
             rows, cands, estimate = rows[order], cands[order], estimate[order]
-            first = np.searchsorted(rows, rows, side="left")
-            rank = np.arange(rows.size) - first
+            rank = np.arange(rows.size) - np.searchsorted(rows, rows, side="left")
             keep = (rank < MAX_CANDIDATES) & (estimate >= floor)
-            rows, cands, rank = rows[keep], cands[keep], rank[keep]
-            if rows.size == 0:
-                continue
-            r_sets = _unique_sets(hashes, offsets)
-            done = np.zeros(hi - lo, dtype=bool)
-            for turn in range(MAX_CANDIDATES):
-                now = (rank == turn) & ~done[rows]
-                if not now.any():
-                    if not (rank > turn).any():
-                        break
+            bounds = np.append(offsets, hashes.size).tolist()
+            done = last = -1
+            r_sh = hashes[:0]
+            for row, qi in zip(rows[keep].tolist(), cands[keep].tolist()):
+                if row == done:
                     continue
-                t_rows, t_cands = rows[now], cands[now]
-                hit = self._jaccard(r_sets, t_rows, t_cands) >= self.threshold
-                for row, qi in zip(t_rows[hit].tolist(), t_cands[hit].tolist()):
+                if row != last:
+                    r_sh = _sorted_unique(hashes[bounds[row] : bounds[row + 1]])
+                    last = row
+                if jaccard(r_sh, self.q_shingles[qi]) >= self.threshold:
                     found[lo + row] = qi
-                done[t_rows[hit]] = True
-        return dict(sorted(found.items()))
+                    done = row
+        return found
 
 
 MapBlocks = Callable[["Matcher", Sequence[str], list[tuple[int, int]]], Iterable[dict[int, int]]]
