@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from price_bench.data.sources import Chunk
 
+_loads: Callable[[bytes | str], Any]
 try:  # orjson is about twice as fast as json on these records; json is the fallback.
     import orjson as _orjson
 
@@ -63,15 +64,15 @@ class Recipe(BaseModel):
         "Batteries Required?",
         "Item model number",
     )
-    part_number_min_len: int = Field(7, description="drop uppercase alphanumeric tokens this long with a digit and a letter; 0 keeps them")
+    part_number_min_len: int = Field(default=7, description="drop uppercase alphanumeric tokens this long with a digit and a letter; 0 keeps them")
     dedup_on: tuple[str, ...] = ("parent_asin", "text")
-    max_items: int | None = Field(100_000, description="sample at most this many items (train+validation+test); None keeps all")
+    max_items: int | None = Field(default=100_000, description="sample at most this many items (train+validation+test); None keeps all")
     price_bands: tuple[float, ...] = (0.5, 10, 25, 50, 100, 200, 500, 1000)
-    price_balance: float = Field(1.0, ge=0, le=1, description="0: sample as found; 1: equal weight per price band")
+    price_balance: float = Field(default=1.0, ge=0, le=1, description="0: sample as found; 1: equal weight per price band")
     category_weights: dict[str, float] = Field(default_factory=dict, description="sampling weight per category (default 1)")
-    test_fraction: float = Field(0.1, gt=0, lt=1)
-    validation_fraction: float = Field(0.1, ge=0, lt=1)
-    near_dup_jaccard: float = Field(0.8, gt=0, le=1, description="word 3-shingle Jaccard at or above which two texts are near-duplicates")
+    test_fraction: float = Field(default=0.1, gt=0, lt=1)
+    validation_fraction: float = Field(default=0.1, ge=0, lt=1)
+    near_dup_jaccard: float = Field(default=0.8, gt=0, le=1, description="word 3-shingle Jaccard at or above which two texts are near-duplicates")
     near_dup_shingle: int = 3
     seed: int = 42
 

@@ -66,7 +66,8 @@ def _mix(x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
+        mixed: np.ndarray = x ^ (x >> np.uint64(31))
+    return mixed
 
 
 def word_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -171,7 +172,8 @@ def band_keys(sig: np.ndarray) -> np.ndarray:
     """``(n, BANDS)`` uint64 LSH band keys from signatures."""
     banded = sig.reshape(sig.shape[0], BANDS, ROWS)
     with np.errstate(over="ignore"):
-        return (banded * _MIX[None, None, :ROWS]).sum(axis=2, dtype=np.uint64)
+        keys: np.ndarray = (banded * _MIX[None, None, :ROWS]).sum(axis=2, dtype=np.uint64)
+    return keys
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -180,7 +182,8 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     if total == 0:
         return np.zeros(0, dtype=np.int64)
     shift = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-    return np.arange(total, dtype=np.int64) + shift
+    out: np.ndarray = np.arange(total, dtype=np.int64) + shift
+    return out
 
 
 class Matcher:

@@ -28,8 +28,9 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -245,23 +246,23 @@ def detect_format(record: Any) -> str | None:
 
 def _open_binary(path: str) -> io.BufferedIOBase:
     if path.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return gzip.open(path, "rb")
     return open(path, "rb")
+
+
+def _chunked(source_index: int, records: Iterable[Any], chunk_lines: int, *, raw: bool) -> Iterator[Chunk]:
+    """Records that sit one per line (numbered from 1), ``chunk_lines`` at a time: raw lines or decoded rows."""
+    stream = iter(records)
+    first = 1
+    while batch := list(islice(stream, chunk_lines)):
+        yield Chunk(source_index, first, lines=batch) if raw else Chunk(source_index, first, rows=batch)
+        first += len(batch)
 
 
 def _json_lines(source_index: int, path: str, chunk_lines: int) -> Iterator[Chunk]:
     try:
         with _open_binary(path) as fh:
-            lines: list[bytes] = []
-            first = 1
-            number = 0
-            for number, line in enumerate(fh, start=1):
-                lines.append(line)
-                if len(lines) >= chunk_lines:
-                    yield Chunk(source_index, first, lines=lines)
-                    lines, first = [], number + 1
-            if lines:
-                yield Chunk(source_index, first, lines=lines)
+            yield from _chunked(source_index, fh, chunk_lines, raw=True)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise SourceError(f"{path}: cannot read: {exc}") from None
 
@@ -365,15 +366,7 @@ def hub_rows(url: str, chunk_lines: int = CHUNK_LINES, source_index: int = 0) ->
         raise SourceError(f"{url}: reading from the Hub needs `pip install price-bench[hub]` (datasets)") from None
     try:
         stream = load_dataset("json", data_files=url, split="train", streaming=True)
-        rows: list[Any] = []
-        first = 1
-        for rows_seen, row in enumerate(stream, start=1):
-            rows.append(row)
-            if len(rows) >= chunk_lines:
-                yield Chunk(source_index, first, rows=rows)
-                rows, first = [], rows_seen + 1
-        if rows:
-            yield Chunk(source_index, first, rows=rows)
+        yield from _chunked(source_index, stream, chunk_lines, raw=False)
     except SourceError:
         raise
     except Exception as exc:  # datasets/fsspec/pyarrow raise many unrelated types
