@@ -26,12 +26,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from price_bench.data.curation import ChunkContext, ChunkResult, process_chunk
+from price_bench.data.curation import AcceptedRow, ChunkContext, ChunkResult, process_chunk
 from price_bench.data.sources import Chunk, SourceError, Span, read_span
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _NO_STOP = 2**62
 
@@ -124,16 +127,17 @@ def _pack(seq: int, result: ChunkResult, lines: int, spill_dir: str) -> UnitResu
     out = unit_stats(result, lines)
     if not rows:
         return out
+    columns = list(zip(*rows))
     codes: dict[str | None, int] = {}
     out.keys = {
-        "asin": np.fromiter((r[6] for r in rows), dtype=np.int64, count=len(rows)),
-        "text": np.fromiter((r[7] for r in rows), dtype=np.int64, count=len(rows)),
-        "price": np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows)),
-        "category": np.fromiter((codes.setdefault(r[3], len(codes)) for r in rows), dtype=np.int32, count=len(rows)),
+        "asin": np.array(columns[6], dtype=np.int64),
+        "text": np.array(columns[7], dtype=np.int64),
+        "price": np.array(columns[2], dtype=np.float64),
+        "category": np.array([codes.setdefault(c, len(codes)) for c in columns[3]], dtype=np.int32),
     }
     out.categories = list(codes)
     out.spill = os.path.join(spill_dir, f"{seq:09d}.arrow")
-    Spill.write(out.spill, rows)
+    Spill.write(out.spill, rows, columns)
     return out
 
 
@@ -156,25 +160,29 @@ class Spill:
         self.ends: list[int] = []
 
     @staticmethod
-    def table(rows: list[tuple]):
-        """Accepted rows as an Arrow table (``details`` as compact JSON bytes)."""
+    def table(rows: list[AcceptedRow], columns: list[tuple[Any, ...]] | None = None) -> pa.Table:
+        """Accepted rows as an Arrow table (``details`` as compact JSON bytes); ``columns``: ``zip(*rows)`` if known."""
         import orjson
         import pyarrow as pa
 
+        cols = columns if columns is not None else list(zip(*rows))
+        if not cols:
+            cols = [()] * len(AcceptedRow._fields)
+        dumps = orjson.dumps
         return pa.table({
-            "id": pa.array([r[0] for r in rows], pa.string()),
-            "text": pa.array([r[1] for r in rows], pa.string()),
-            "price": pa.array([r[2] for r in rows], pa.float64()),
-            "category": pa.array([r[3] for r in rows], pa.string()),
-            "title": pa.array([r[4] for r in rows], pa.string()),
-            "details": pa.array([orjson.dumps(r[5]) if r[5] else None for r in rows], pa.binary()),
+            "id": pa.array(cols[0], pa.string()),
+            "text": pa.array(cols[1], pa.string()),
+            "price": pa.array(cols[2], pa.float64()),
+            "category": pa.array(cols[3], pa.string()),
+            "title": pa.array(cols[4], pa.string()),
+            "details": pa.array([dumps(d) if d else None for d in cols[5]], pa.binary()),
         })
 
     @classmethod
-    def write(cls, path: str, rows: list[tuple]) -> None:
+    def write(cls, path: str, rows: list[AcceptedRow], columns: list[tuple[Any, ...]] | None = None) -> None:
         import pyarrow as pa
 
-        table = cls.table(rows)
+        table = cls.table(rows, columns)
         with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
 
