@@ -28,6 +28,7 @@ BANDS = 16
 ROWS = NUM_PERM // BANDS
 MAX_CANDIDATES = 32
 _BATCH = 64
+_MATCH_BATCH = 256  # reference texts per vectorised candidate step (signatures do not depend on it)
 
 _rng = np.random.default_rng(20240601)
 _A = (_rng.integers(1, 2**63 - 1, size=NUM_PERM, dtype=np.uint64) | np.uint64(1))
@@ -248,8 +249,8 @@ class Matcher:
         if self.size == 0:
             return found
         floor = max(0.0, self.threshold - 0.2)
-        for lo in range(start, end, _BATCH):
-            hi = min(lo + _BATCH, end)
+        for lo in range(start, end, _MATCH_BATCH):
+            hi = min(lo + _MATCH_BATCH, end)
             hashes, offsets = self.shingler.batch(reference[lo:hi])
             r_sig = _minhash(hashes, offsets)
             rows, cands = self._pairs(band_keys(r_sig))
