@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from price_bench.data.dataset import Dataset
+    from price_bench.data.pipeline import Progress
 
 
 def _fail(message: str) -> None:
@@ -25,14 +34,27 @@ def _os_error(exc: OSError) -> str:
     return f"{where}{exc.strerror or exc}"
 
 
-def _console():
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """A DatasetError or OSError inside becomes :func:`_fail`'s one line (never a traceback)."""
+    from price_bench.data.dataset import DatasetError
+
+    try:
+        yield
+    except DatasetError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(_os_error(exc))
+
+
+def _console() -> Console:
     from rich.console import Console
 
     # emoji=False: ":x:" in product text stays ":x:".
     return Console(highlight=False, soft_wrap=False, emoji=False, width=max(100, int(os.environ.get("COLUMNS", "100") or 100)))
 
 
-def _safe(value) -> str:
+def _safe(value: object) -> str:
     """Dataset-supplied text (names, product text, categories, manifest fields) escaped for Rich markup."""
     from price_bench.cli.harness import _safe as safe  # markup escaped, control characters shown as \\x1b
 
@@ -63,8 +85,9 @@ def data_group() -> None:
 @click.option("--address", default=None, help="Ray cluster address for --engine ray (default: RAY_ADDRESS, else a local Ray).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Per-source progress lines on stderr.")
 @click.option("--force", is_flag=True, help="Replace dataset NAME when it already exists.")
-def build_cmd(name, sources, categories, train_sources, test_sources, recipe, strict, limit, workers, engine, address, progress,
-              force) -> None:
+def build_cmd(name: str, sources: tuple[str, ...], categories: tuple[str, ...], train_sources: tuple[str, ...],
+              test_sources: tuple[str, ...], recipe: str, strict: bool, limit: int | None, workers: int, engine: str,
+              address: str | None, progress: bool, force: bool) -> None:
     """Curate sources into dataset NAME (demo: generate the synthetic catalog).
 
     NAME: 1-64 letters, digits, '.', '_' or '-', starting with a letter or
@@ -75,7 +98,7 @@ def build_cmd(name, sources, categories, train_sources, test_sources, recipe, st
     repository (PRICE_BENCH_HF_MIRROR: a local folder laid out like it).
     """
     from price_bench.data.catalog import DEMO, build_dataset, build_demo
-    from price_bench.data.dataset import DatasetError, check_dataset_name, datasets_dir
+    from price_bench.data.dataset import check_dataset_name, datasets_dir
 
     shown = 0
 
@@ -85,7 +108,7 @@ def build_cmd(name, sources, categories, train_sources, test_sources, recipe, st
         if shown <= 20:
             click.echo(f"warning: {message}", err=True)
 
-    try:
+    with _one_line_errors():
         check_dataset_name(name)
         if not force and (datasets_dir() / name).exists():
             _fail(f"dataset {name!r} already exists at {datasets_dir() / name}; pass --force to replace it")
@@ -110,12 +133,6 @@ def build_cmd(name, sources, categories, train_sources, test_sources, recipe, st
                 address=address,
                 overwrite=force,
             )
-    except DatasetError as exc:
-        _fail(str(exc))
-        return
-    except OSError as exc:
-        _fail(_os_error(exc))
-        return
     if shown > 20:
         click.echo(f"warning: ... and {shown - 20} more problems (counted in the manifest)", err=True)
     sizes = dataset.manifest["sizes"]
@@ -126,7 +143,7 @@ def build_cmd(name, sources, categories, train_sources, test_sources, recipe, st
     )
 
 
-def _print_progress(p) -> None:
+def _print_progress(p: Progress) -> None:
     """``progress: <category>: N read, N accepted, N rejected (N read/s, ...)`` on stderr."""
     from price_bench.names import printable
 
@@ -143,7 +160,7 @@ def _print_progress(p) -> None:
 _json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 
 
-def _echo_json(data) -> None:
+def _echo_json(data: object) -> None:
     import json
 
     click.echo(json.dumps(data, indent=2, default=str))
@@ -155,17 +172,11 @@ def list_cmd(as_json: bool = False) -> None:
     """List the datasets built under the data home."""
     from rich.table import Table
 
-    from price_bench.data.dataset import DatasetError, list_datasets
+    from price_bench.data.dataset import list_datasets
 
     problems: list[str] = []
-    try:
+    with _one_line_errors():
         datasets = list_datasets(problems=problems)
-    except DatasetError as exc:
-        _fail(str(exc))
-        return
-    except OSError as exc:
-        _fail(_os_error(exc))
-        return
     for problem in problems:
         click.echo(f"warning: skipped {problem}", err=True)
     if as_json:
@@ -192,7 +203,7 @@ def list_cmd(as_json: bool = False) -> None:
         sys.exit(1)
 
 
-def _open(name: str):
+def _open(name: str) -> Dataset:
     from price_bench.data.catalog import get_dataset
     from price_bench.data.dataset import DatasetError
 

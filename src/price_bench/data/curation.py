@@ -18,13 +18,14 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from price_bench.bands import PRICE_BANDS
-from price_bench.data.sources import Chunk, normalise_category
+from price_bench.data.sources import Chunk
 
+_loads: Callable[[bytes | str], Any]
 try:  # orjson is about twice as fast as json on these records; json is the fallback.
     import orjson as _orjson
 
@@ -64,15 +65,15 @@ class Recipe(BaseModel):
         "Batteries Required?",
         "Item model number",
     )
-    part_number_min_len: int = Field(7, description="drop uppercase alphanumeric tokens this long with a digit and a letter; 0 keeps them")
+    part_number_min_len: int = Field(default=7, description="drop uppercase alphanumeric tokens this long with a digit and a letter; 0 keeps them")
     dedup_on: tuple[str, ...] = ("parent_asin", "text")
-    max_items: int | None = Field(100_000, description="sample at most this many items (train+validation+test); None keeps all")
+    max_items: int | None = Field(default=100_000, description="sample at most this many items (train+validation+test); None keeps all")
     price_bands: tuple[float, ...] = PRICE_BANDS  # the one band definition (price_bench.bands)
-    price_balance: float = Field(1.0, ge=0, le=1, description="0: sample as found; 1: equal weight per price band")
+    price_balance: float = Field(default=1.0, ge=0, le=1, description="0: sample as found; 1: equal weight per price band")
     category_weights: dict[str, float] = Field(default_factory=dict, description="sampling weight per category (default 1)")
-    test_fraction: float = Field(0.1, gt=0, lt=1)
-    validation_fraction: float = Field(0.1, ge=0, lt=1)
-    near_dup_jaccard: float = Field(0.8, gt=0, le=1, description="word 3-shingle Jaccard at or above which two texts are near-duplicates")
+    test_fraction: float = Field(default=0.1, gt=0, lt=1)
+    validation_fraction: float = Field(default=0.1, ge=0, lt=1)
+    near_dup_jaccard: float = Field(default=0.8, gt=0, le=1, description="word 3-shingle Jaccard at or above which two texts are near-duplicates")
     near_dup_shingle: int = 3
     seed: int = 42
 
@@ -196,13 +197,23 @@ def details_text(details: dict[str, str], drop: frozenset[str], limit: int) -> s
 def assemble_text(title: str, description: Any, features: Any, details: dict[str, str], recipe: Recipe,
                   drop: frozenset[str] | None = None) -> str:
     """Title, description, features and scrubbed details, one per line, scrubbed."""
+    return _assemble(_flatten(title, recipe.max_chars_each), description, features, details, recipe,
+                     drop if drop is not None else frozenset(recipe.drop_detail_keys))
+
+
+def _assemble(flat_title: str, description: Any, features: Any, details: dict[str, str], recipe: Recipe,
+              drop: frozenset[str]) -> str:
+    """:func:`assemble_text` with the title already flattened."""
     each = recipe.max_chars_each
-    parts = [_flatten(title, each)]
-    for part in (_flatten(description, each), _flatten(features, each)):
-        if part:
-            parts.append(part)
+    parts = [flat_title]
+    part = _flatten(description, each)
+    if part:
+        parts.append(part)
+    part = _flatten(features, each)
+    if part:
+        parts.append(part)
     if details:
-        part = details_text(details, drop if drop is not None else frozenset(recipe.drop_detail_keys), each)
+        part = details_text(details, drop, each)
         if part:
             parts.append(part)
     text = "\n".join(parts)
@@ -223,20 +234,17 @@ def scrub_part_numbers(text: str, min_len: int = 7) -> str:
     """Remove tokens like ``B07XJ8C8F5``: ``min_len``+ uppercase letters/digits with both kinds.
 
     A token is a maximal run of ``[A-Z0-9]`` not followed by a word character
-    and not preceded by a letter, digit or ``_``. Texts without such a run
-    (found with one ``bytes.translate`` and a substring test, no regex) come
-    back unchanged; ASCII texts are then cut on the byte mask; other texts go
-    through the regex.
+    and not preceded by a letter, digit or ``_`` (the rule of the regex
+    ``[A-Z0-9]{7,}(?!\\w)`` with :func:`_drop_part_number`). Texts without such
+    a run (found with one ``bytes.translate`` and a substring test) come back
+    unchanged; the others are cut on the byte-class mask of their UTF-8
+    bytes, looking at the neighbouring character only where it is not ASCII.
     """
     data = text.encode("utf-8", "surrogatepass")
     mask = data.translate(_RUN_MASK)
     if _RUN_BYTE * min_len not in mask:
         return text
-    if text.isascii():
-        scrubbed = _scrub_ascii(text, mask, min_len)
-    else:
-        pattern = _PART_NUMBER if min_len == 7 else re.compile(rf"[A-Z0-9]{{{min_len},}}(?!\w)")
-        scrubbed = pattern.sub(_drop_part_number, text)
+    scrubbed = _scrub_masked(text, data, mask, min_len)
     if len(scrubbed) == len(text):
         return text
     return "\n".join(" ".join(line.split()) for line in scrubbed.split("\n"))
@@ -248,35 +256,70 @@ _RUN_MASK = bytes(
     0x41 if (48 <= i <= 57 or 65 <= i <= 90) else 0x77 if (97 <= i <= 122 or i == 95) else 0x3F if i >= 0x80 else 0x20
     for i in range(256)
 )
-_RUNS = {7: re.compile(rb"A{7,}")}
+_RUN_END = re.compile(rb"A*")
 
 
-def _scrub_ascii(text: str, mask: bytes, min_len: int) -> str:
-    """The regex scrub for ASCII text, done on the byte-class mask (same result)."""
-    runs = _RUNS.get(min_len) or _RUNS.setdefault(min_len, re.compile(rb"A{%d,}" % min_len))
-    pieces: list[str] = []
+def _is_word_char(data: bytes, start: int, end: int) -> bool:
+    """Whether the UTF-8 character ``data[start:end]`` is a word character (``\\w``: alphanumeric or ``_``)."""
+    return data[start:end].decode("utf-8", "surrogatepass").isalnum()
+
+
+def _scrub_masked(text: str, data: bytes, mask: bytes, min_len: int) -> str:
+    """The regex scrub done on the byte-class mask of ``text``'s UTF-8 ``data`` (same result).
+
+    Runs are found with ``bytes.find`` of ``min_len`` run bytes (much faster
+    than a regex scan of a mask that is mostly run bytes) and extended to
+    their end with one anchored match.
+    """
+    seed = _RUN_BYTE * min_len
+    pieces: list[bytes] = []
     kept = 0
-    for match in runs.finditer(mask):
-        start, end = match.span()
-        if end < len(mask) and mask[end] == 0x77:
-            continue  # followed by a word character: part of a longer word
-        if start and mask[start - 1] == 0x77:
-            continue  # the tail of a longer word
-        token = text[start:end]
-        if token.isdigit() or token.isalpha():
-            continue
-        pieces.append(text[kept:start])
-        kept = end
+    size = len(mask)
+    start = mask.find(seed)
+    while start != -1:
+        end = _RUN_END.match(mask, start + min_len).end()  # type: ignore[union-attr]
+        following = mask.find(seed, end)
+        if end < size:
+            after = mask[end]
+            if after == 0x77:
+                start = following
+                continue  # followed by a word character: part of a longer word
+            if after == 0x3F:
+                lead = data[end]
+                width = 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+                if _is_word_char(data, end, end + width):
+                    start = following
+                    continue
+        if start:
+            before = mask[start - 1]
+            if before == 0x77:
+                start = following
+                continue  # the tail of a longer word
+            if before == 0x3F:
+                lead_at = start - 1
+                while data[lead_at] & 0xC0 == 0x80:
+                    lead_at -= 1
+                if _is_word_char(data, lead_at, start):
+                    start = following
+                    continue
+        token = data[start:end]
+        if not (token.isdigit() or token.isalpha()):
+            pieces.append(data[kept:start])
+            kept = end
+        start = following
     if not pieces:
         return text
-    pieces.append(text[kept:])
-    return "".join(pieces)
+    pieces.append(data[kept:])
+    return b"".join(pieces).decode("utf-8", "surrogatepass")
+
+
+_LOWER_ASCII = bytes.maketrans(bytes(range(65, 91)), bytes(range(97, 123)))
 
 
 def normalised(text: str) -> bytes:
     """Text for duplicate detection: lower case, no whitespace or punctuation."""
     if text.isascii():
-        return text.encode("ascii").lower().translate(None, _NORMALISE_DELETE)
+        return text.encode("ascii").translate(_LOWER_ASCII, _NORMALISE_DELETE)
     return text.lower().encode("utf-8", "surrogatepass").translate(None, _NORMALISE_DELETE)
 
 
@@ -324,6 +367,14 @@ def clean_details(value: Any, tidy_keys: bool = False) -> tuple[dict[str, str], 
     return out, True
 
 
+def normalise_category(name: Any) -> str | None:
+    """``"Health & Personal Care"`` -> ``"Health_and_Personal_Care"``; None for empty."""
+    if not isinstance(name, str) or not name.strip():
+        return None
+    text = html.unescape(name).strip().replace("&", " and ").replace(",", " ").replace("/", " ")
+    return "_".join(text.split())
+
+
 _category_cache: dict[Any, str | None] = {}
 
 
@@ -337,21 +388,65 @@ def _category_of(name: Any) -> str | None:
         return value
 
 
+@dataclass(frozen=True)
+class RawFormat:
+    """Where one raw metadata format keeps the fields curation reads, and how it writes them."""
+
+    category: str
+    """Key of the store's main category."""
+    asin: str
+    """Key of the product id (the de-duplication key)."""
+    features: str
+    """Key of the feature bullet list."""
+    unescape_title: bool
+    """Titles hold HTML entities (``&amp;``) to unescape."""
+    tidy_detail_keys: bool
+    """Detail keys carry whitespace and a trailing colon (``"\\n  Item Weight: "``)."""
+
+
+#: The per-format field table of the raw formats (``items`` rows are already curated).
+RAW_FORMATS: dict[str, RawFormat] = {
+    "raw2023": RawFormat(category="main_category", asin="parent_asin", features="features",
+                         unescape_title=False, tidy_detail_keys=False),
+    "raw2018": RawFormat(category="main_cat", asin="asin", features="feature",
+                         unescape_title=True, tidy_detail_keys=True),
+}
+
+
+class AcceptedRow(NamedTuple):
+    """One accepted record: the item's fields and its two de-duplication key hashes."""
+
+    id: str
+    text: str
+    price: float
+    category: str | None
+    title: str | None
+    details: dict[str, str]
+    asin_hash: int
+    """:func:`key_hash` of the product id (0: none; the item id for ``items`` rows)."""
+    text_hash: int
+    """:func:`key_hash` of the :func:`normalised` text."""
+
+
 @dataclass
 class ChunkResult:
     """What :func:`process_chunk` returns for one chunk."""
 
     source_index: int
     records: int = 0
-    accepted: list[tuple] = field(default_factory=list)
-    """(id, text, price, category, title, details, asin_hash, text_hash) per accepted record."""
-    rejections: Counter = field(default_factory=Counter)
-    warnings: Counter = field(default_factory=Counter)
-    categories_seen: Counter = field(default_factory=Counter)
+    accepted: list[AcceptedRow] = field(default_factory=list)
+    rejections: Counter[str] = field(default_factory=Counter)
+    warnings: Counter[str] = field(default_factory=Counter)
+    categories_seen: Counter[str | None] = field(default_factory=Counter)
     problems: list[tuple[int, str]] = field(default_factory=list)
     """(line, reason) of bad input (malformed lines, missing title, unreadable details...)."""
     stopped: bool = False
     """True when ``should_stop`` ended the chunk before its last record."""
+
+    def problem(self, line: int, reason: str, message: str | None = None) -> None:
+        """Count a rejection and record its line (``message`` defaults to the reason)."""
+        self.rejections[reason] += 1
+        self.problems.append((line, message or reason))
 
 
 @dataclass(frozen=True)
@@ -384,104 +479,125 @@ def process_chunk(chunk: Chunk, ctx: ChunkContext, *, strict: bool = False,
     it says so (``result.stopped``), e.g. once another worker hit a bad record.
     """
     result = ChunkResult(chunk.source_index)
-    recipe = ctx.recipe
-    drop = frozenset(recipe.drop_detail_keys)
-    rows = chunk.rows if chunk.rows is not None else chunk.lines or []
+    curate = _record_curator(ctx, result)
+    rows: list[Any] = chunk.rows if chunk.rows is not None else chunk.lines or []
     decoded = chunk.rows is None
-    reject = result.rejections
     problems = result.problems
+    numbers = chunk.line_numbers
+    first = chunk.first_line
+    records = 0
     for offset, raw in enumerate(rows):
         if strict and problems:
             break
         if should_stop is not None and not offset & 255 and should_stop():
             result.stopped = True
             break
-        line = chunk.line_of(offset)
         if decoded:
-            if not raw.strip():
+            if raw[:1] != b"{" and not raw.strip():
                 continue
-            record, error = _decode(raw)
-            if error:
-                reason = error.split(" (")[0]
-                reject[reason] += 1
-                result.problems.append((line, error))
-                result.records += 1
+            try:
+                record = _loads(raw)
+            except _DecodeError:
+                records += 1
+                error = _decode(raw)[1] or "malformed JSON"
+                result.problem(first + offset, error.split(" (")[0], error)
                 continue
         else:
             record = raw
-        result.records += 1
+        records += 1
+        line = numbers[offset] if numbers is not None else first + offset
         if not isinstance(record, dict):
-            reject["not a JSON object"] += 1
-            result.problems.append((line, f"not a JSON object (got {type(record).__name__})"))
+            result.problem(line, "not a JSON object", f"not a JSON object (got {type(record).__name__})")
             continue
-        _curate_record(record, line, ctx, drop, result)
+        curate(record, line)
+    result.records = records
     return result
 
 
-def _curate_record(record: dict, line: int, ctx: ChunkContext, drop: frozenset[str], result: ChunkResult) -> None:
-    recipe = ctx.recipe
-    reject = result.rejections
-    fmt = ctx.fmt
-    if fmt == "items":
-        _curate_item_row(record, line, ctx, result)
-        return
-    category = ctx.category or _category_of(record.get("main_category") if fmt == "raw2023" else record.get("main_cat"))
+def _record_curator(ctx: ChunkContext, result: ChunkResult) -> Callable[[dict[str, Any], int], None]:
+    """The per-record step for ``ctx``'s format, bound to ``result``."""
+    if ctx.fmt == "items":
+        return lambda record, line: _curate_item_row(record, line, ctx, result)
+    fields = RAW_FORMATS[ctx.fmt]
+    drop = frozenset(ctx.recipe.drop_detail_keys)
+    return lambda record, line: _curate_raw(record, line, ctx, fields, drop, result)
+
+
+def _category_selected(category: str | None, ctx: ChunkContext, result: ChunkResult) -> bool:
+    """Count ``category`` as seen; False (and a rejection) when the run does not want it."""
     result.categories_seen[category] += 1
     if ctx.categories is not None and category not in ctx.categories:
-        reject["category not selected"] += 1
+        result.rejections["category not selected"] += 1
+        return False
+    return True
+
+
+def _price_of(value: Any) -> tuple[float | None, str | None]:
+    """:func:`parse_raw_price` with a fast path for plain numbers."""
+    cls = value.__class__
+    if cls is float or cls is int:
+        price = float(value)
+        if math.isfinite(price) and price >= 0:
+            return price, None
+        return None, UNPARSEABLE_PRICE
+    return parse_raw_price(value)
+
+
+def _curate_raw(record: dict[str, Any], line: int, ctx: ChunkContext, fields: RawFormat, drop: frozenset[str],
+                result: ChunkResult) -> None:
+    """One raw (2023 or 2018) record: category, price window, title, text, length, keys."""
+    recipe = ctx.recipe
+    get = record.get
+    category = ctx.category or _category_of(get(fields.category))
+    if not _category_selected(category, ctx, result):
         return
-    price, reason = parse_raw_price(record.get("price"))
+    price, reason = _price_of(get("price"))
     if reason is None and not recipe.min_price <= price <= recipe.max_price:  # type: ignore[operator]
         reason = OUT_OF_WINDOW
     if reason:
-        reject[reason] += 1
+        result.rejections[reason] += 1
         return
-    title = record.get("title")
-    if not isinstance(title, str) or not title.strip():
-        reject["missing title"] += 1
-        result.problems.append((line, "missing title"))
+    title = get("title")
+    if title.__class__ is not str or not title.strip():
+        result.problem(line, "missing title")
         return
-    if fmt == "raw2018":
+    if fields.unescape_title:
         title = html.unescape(title)
-    details, readable = clean_details(record.get("details"), tidy_keys=fmt == "raw2018")
+    details, readable = clean_details(get("details"), tidy_keys=fields.tidy_detail_keys)
     if not readable:
         result.warnings["unreadable details"] += 1
-        result.problems.append((line, f"unreadable details (not an object: {str(record.get('details'))[:40]!r}); details ignored"))
-    features = record.get("features") if fmt == "raw2023" else record.get("feature")
-    text = assemble_text(title, record.get("description"), features, details, recipe, drop)
+        result.problems.append((line, f"unreadable details (not an object: {str(get('details'))[:40]!r}); details ignored"))
+    each = recipe.max_chars_each
+    flat_title = _flatten(title, each)
+    text = _assemble(flat_title, get("description"), get(fields.features), details, recipe, drop)
     if len(text) < recipe.min_chars:
-        reject["text too short"] += 1
+        result.rejections["text too short"] += 1
         return
-    asin = record.get("parent_asin") if fmt == "raw2023" else record.get("asin")
-    asin = asin if isinstance(asin, str) and asin else None
+    asin = get(fields.asin)
+    asin = asin if asin.__class__ is str and asin else None
     text_hash = key_hash(normalised(text))
     item_id = asin or f"t{text_hash & 0xFFFFFFFFFFFF:012x}"
     asin_hash = key_hash(asin.encode()) if asin else 0
-    result.accepted.append((item_id, text, round(price, 2), category, _flatten(title, recipe.max_chars_each), details, asin_hash, text_hash))  # type: ignore[arg-type]
+    result.accepted.append(AcceptedRow(item_id, text, round(price, 2), category, flat_title, details, asin_hash, text_hash))  # type: ignore[arg-type]
 
 
-def _curate_item_row(record: dict, line: int, ctx: ChunkContext, result: ChunkResult) -> None:
+def _curate_item_row(record: dict[str, Any], line: int, ctx: ChunkContext, result: ChunkResult) -> None:
     """An already-curated row: text and price are taken as they are (bad ones are bad input)."""
     recipe = ctx.recipe
-    reject = result.rejections
     category = record.get("category") or ctx.category
     category = category if isinstance(category, str) and category else None
-    result.categories_seen[category] += 1
-    if ctx.categories is not None and category not in ctx.categories:
-        reject["category not selected"] += 1
+    if not _category_selected(category, ctx, result):
         return
     text = record.get("text")
     if not isinstance(text, str) or not text.strip():
-        reject["missing text"] += 1
-        result.problems.append((line, "missing text"))
+        result.problem(line, "missing text")
         return
     price, reason = parse_raw_price(record.get("price"))
     if reason:
-        reject[reason] += 1
-        result.problems.append((line, f"{reason} ({str(record.get('price'))[:30]!r})"))
+        result.problem(line, reason, f"{reason} ({str(record.get('price'))[:30]!r})")
         return
     if not recipe.min_price <= price <= recipe.max_price:  # type: ignore[operator]
-        reject[OUT_OF_WINDOW] += 1
+        result.rejections[OUT_OF_WINDOW] += 1
         return
     text = text.strip()
     if len(text) > recipe.max_chars:
@@ -490,6 +606,7 @@ def _curate_item_row(record: dict, line: int, ctx: ChunkContext, result: ChunkRe
     text_hash = key_hash(normalised(text))
     raw_id = record.get("id")
     item_id = str(raw_id) if raw_id not in (None, "") else f"t{text_hash & 0xFFFFFFFFFFFF:012x}"
-    title = _flatten(record.get("title"), recipe.max_chars_each) or None if isinstance(record.get("title"), str) else None
+    raw_title = record.get("title")
+    title = (_flatten(raw_title, recipe.max_chars_each) or None) if isinstance(raw_title, str) else None
     details, _ = clean_details(record.get("details"))
-    result.accepted.append((item_id, text, round(price, 2), category, title, details, key_hash(item_id.encode()), text_hash))  # type: ignore[arg-type]
+    result.accepted.append(AcceptedRow(item_id, text, round(price, 2), category, title, details, key_hash(item_id.encode()), text_hash))  # type: ignore[arg-type]

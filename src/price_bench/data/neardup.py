@@ -28,6 +28,7 @@ BANDS = 16
 ROWS = NUM_PERM // BANDS
 MAX_CANDIDATES = 32
 _BATCH = 64
+_MATCH_BATCH = 256  # reference texts per vectorised candidate step (signatures do not depend on it)
 
 _rng = np.random.default_rng(20240601)
 _A = (_rng.integers(1, 2**63 - 1, size=NUM_PERM, dtype=np.uint64) | np.uint64(1))
@@ -49,12 +50,25 @@ def _powers(base: int, n: int) -> np.ndarray:
         return np.cumprod(out, dtype=np.uint64)
 
 
+_POWERS: dict[int, np.ndarray] = {}
+
+
+def _powers_upto(base: int, n: int) -> np.ndarray:
+    """:func:`_powers` of ``base``, at least ``n`` of them, computed once and grown as needed (same values)."""
+    known = _POWERS.get(base)
+    if known is None or known.size < n:
+        known = _powers(base, max(n, 1 << 16, 2 * (known.size if known is not None else 0)))
+        _POWERS[base] = known
+    return known
+
+
 def _mix(x: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser: spreads a polynomial hash over all 64 bits."""
     with np.errstate(over="ignore"):
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
+        mixed: np.ndarray = x ^ (x >> np.uint64(31))
+    return mixed
 
 
 def word_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -73,9 +87,9 @@ def word_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1)  # exclusive
     with np.errstate(over="ignore"):
-        terms = (data.astype(np.uint64) + np.uint64(1)) * _powers(_P, data.size)
+        terms = (data.astype(np.uint64) + np.uint64(1)) * _powers_upto(_P, data.size)[: data.size]
         cum = np.concatenate([np.zeros(1, np.uint64), np.cumsum(terms, dtype=np.uint64)])
-        hashes = _mix((cum[ends] - cum[starts]) * _powers(_P_INV, data.size)[starts])
+        hashes = _mix((cum[ends] - cum[starts]) * _powers_upto(_P_INV, data.size)[starts])
     text_ends = np.cumsum(np.fromiter((len(p) + 1 for p in parts), dtype=np.int64, count=len(parts)))
     owner = np.searchsorted(text_ends, starts, side="right")
     counts = np.bincount(owner, minlength=len(texts)).astype(np.int64)
@@ -159,20 +173,34 @@ def band_keys(sig: np.ndarray) -> np.ndarray:
     """``(n, BANDS)`` uint64 LSH band keys from signatures."""
     banded = sig.reshape(sig.shape[0], BANDS, ROWS)
     with np.errstate(over="ignore"):
-        return (banded * _MIX[None, None, :ROWS]).sum(axis=2, dtype=np.uint64)
+        keys: np.ndarray = (banded * _MIX[None, None, :ROWS]).sum(axis=2, dtype=np.uint64)
+    return keys
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The concatenation of ``arange(s, s + n)`` for every ``(s, n)``, without a Python loop."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    shift = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    out: np.ndarray = np.arange(total, dtype=np.int64) + shift
+    return out
 
 
 class Matcher:
-    """The query side of the check: signatures, LSH band index, shingle sets on demand.
+    """The query side of the check: signatures, LSH band index, shingle sets.
 
     :meth:`match` checks one block of reference texts; blocks are independent,
-    so they can run in any number of processes with the same result.
+    so they can run in any number of processes with the same result. The
+    candidate pairs of a whole batch of reference texts are found, estimated
+    and ordered with numpy (``searchsorted`` on each band's sorted keys);
+    only the exact Jaccard checks run one pair at a time.
     """
 
     def __init__(self, queries: Sequence[str], threshold: float = 0.8, k: int = 3):
-        self.queries = queries
         self.threshold = threshold
         self.shingler = Shingler(k)
+        self.size = len(queries)
         self.q_sig = np.zeros((len(queries), NUM_PERM), dtype=np.uint64)
         self.q_shingles: list[np.ndarray] = []
         for lo in range(0, len(queries), _BATCH):
@@ -181,52 +209,70 @@ class Matcher:
             bounds = np.append(offsets, hashes.size)
             self.q_shingles += [_sorted_unique(hashes[a:b]) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
         q_keys = band_keys(self.q_sig)
-        lists: list[dict[int, list[int]]] = [{} for _ in range(BANDS)]
-        for qi, row in enumerate(q_keys.tolist()):
-            for band, key in enumerate(row):
-                lists[band].setdefault(key, []).append(qi)
-        self.index: list[dict[int, np.ndarray]] = [
-            {key: np.array(found, dtype=np.int64) for key, found in band.items()} for band in lists
-        ]
-        self.band_sets = [np.sort(np.fromiter(self.index[b].keys(), dtype=np.uint64, count=len(self.index[b]))) for b in range(BANDS)]
+        self.band_order = np.argsort(q_keys, axis=0, kind="stable")
+        """Per band, the queries ordered by band key (ties by query index)."""
+        self.band_sorted = np.ascontiguousarray(np.take_along_axis(q_keys, self.band_order, axis=0).T)
+        self.band_order = np.ascontiguousarray(self.band_order.T)
 
-    def _proposed(self, r_keys: np.ndarray) -> np.ndarray:
-        """Rows of ``r_keys`` sharing at least one band key with some query."""
-        hits = np.zeros(r_keys.shape[0], dtype=bool)
-        for band, known in enumerate(self.band_sets):
+    def _pairs(self, r_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Unique ``(row, query)`` pairs sharing a band key, sorted by row then query."""
+        rows: list[np.ndarray] = []
+        found: list[np.ndarray] = []
+        local = np.arange(r_keys.shape[0], dtype=np.int64)
+        for band in range(BANDS):
+            known = self.band_sorted[band]
             keys = r_keys[:, band]
-            pos = np.minimum(np.searchsorted(known, keys), known.size - 1)
-            hits |= known[pos] == keys
-        return hits
+            lo = np.searchsorted(known, keys, side="left")
+            counts = np.searchsorted(known, keys, side="right") - lo
+            if not counts.any():
+                continue
+            rows.append(np.repeat(local, counts))
+            found.append(self.band_order[band][_ranges(lo.astype(np.int64), counts.astype(np.int64))])
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        width = max(self.size, 1)
+        pair = np.sort(np.concatenate(rows) * width + np.concatenate(found))
+        if pair.size > 1:
+            pair = pair[np.concatenate(([True], pair[1:] != pair[:-1]))]
+        return pair // width, pair % width
 
     def match(self, reference: Sequence[str], start: int, end: int) -> dict[int, int]:
-        """``{ref_index: query_index}`` for the near-duplicates among ``reference[start:end]``."""
+        """``{ref_index: query_index}`` for the near-duplicates among ``reference[start:end]``.
+
+        A reference text's candidates (queries sharing a band) are tried in
+        order of MinHash estimate (highest first, ties by query index), at most
+        :data:`MAX_CANDIDATES` of them and none estimated below the threshold
+        minus 0.2; the first whose exact Jaccard similarity reaches the
+        threshold is its match.
+        """
         found: dict[int, int] = {}
+        if self.size == 0:
+            return found
         floor = max(0.0, self.threshold - 0.2)
-        for lo in range(start, end, _BATCH):
-            hi = min(lo + _BATCH, end)
+        for lo in range(start, end, _MATCH_BATCH):
+            hi = min(lo + _MATCH_BATCH, end)
             hashes, offsets = self.shingler.batch(reference[lo:hi])
             r_sig = _minhash(hashes, offsets)
-            r_keys = band_keys(r_sig)
-            hits = self._proposed(r_keys)
-            bounds = np.append(offsets, hashes.size)
-            for local in np.flatnonzero(hits).tolist():
-                row = r_keys[local].tolist()
-                index = self.index
-                found_lists = [index[band][key] for band, key in enumerate(row) if key in index[band]]
-                candidates = _sorted_unique(np.concatenate(found_lists)) if len(found_lists) > 1 else found_lists[0]
-                estimate = np.count_nonzero(self.q_sig[candidates] == r_sig[local], axis=1) / NUM_PERM
-                order = np.argsort(-estimate, kind="stable")
-                r_sh = None
-                for pos in order[:MAX_CANDIDATES].tolist():
-                    if estimate[pos] < floor:
-                        break
-                    if r_sh is None:
-                        r_sh = _sorted_unique(hashes[bounds[local] : bounds[local + 1]])
-                    qi = int(candidates[pos])
-                    if jaccard(r_sh, self.q_shingles[qi]) >= self.threshold:
-                        found[lo + local] = qi
-                        break
+            rows, cands = self._pairs(band_keys(r_sig))
+            if rows.size == 0:
+                continue
+            estimate = np.count_nonzero(self.q_sig[cands] == r_sig[rows], axis=1) / NUM_PERM
+            order = np.lexsort((cands, -estimate, rows))
+            rows, cands, estimate = rows[order], cands[order], estimate[order]
+            rank = np.arange(rows.size) - np.searchsorted(rows, rows, side="left")
+            keep = (rank < MAX_CANDIDATES) & (estimate >= floor)
+            bounds = np.append(offsets, hashes.size).tolist()
+            done = last = -1
+            r_sh = hashes[:0]
+            for row, qi in zip(rows[keep].tolist(), cands[keep].tolist()):
+                if row == done:
+                    continue
+                if row != last:
+                    r_sh = _sorted_unique(hashes[bounds[row] : bounds[row + 1]])
+                    last = row
+                if jaccard(r_sh, self.q_shingles[qi]) >= self.threshold:
+                    found[lo + row] = qi
+                    done = row
         return found
 
 

@@ -25,12 +25,12 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import html
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -149,14 +149,6 @@ class Chunk:
         return len(self.lines if self.lines is not None else self.rows or ())
 
 
-def normalise_category(name: Any) -> str | None:
-    """``"Health & Personal Care"`` -> ``"Health_and_Personal_Care"``; None for empty."""
-    if not isinstance(name, str) or not name.strip():
-        return None
-    text = html.unescape(name).strip().replace("&", " and ").replace(",", " ").replace("/", " ")
-    return "_".join(text.split())
-
-
 def category_from_filename(path: str) -> str | None:
     """The category a file's name announces, if it is a known Amazon 2023 category."""
     stem = os.path.basename(path)
@@ -254,23 +246,23 @@ def detect_format(record: Any) -> str | None:
 
 def _open_binary(path: str) -> io.BufferedIOBase:
     if path.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return gzip.open(path, "rb")
     return open(path, "rb")
+
+
+def _chunked(source_index: int, records: Iterable[Any], chunk_lines: int, *, raw: bool) -> Iterator[Chunk]:
+    """Records that sit one per line (numbered from 1), ``chunk_lines`` at a time: raw lines or decoded rows."""
+    stream = iter(records)
+    first = 1
+    while batch := list(islice(stream, chunk_lines)):
+        yield Chunk(source_index, first, lines=batch) if raw else Chunk(source_index, first, rows=batch)
+        first += len(batch)
 
 
 def _json_lines(source_index: int, path: str, chunk_lines: int) -> Iterator[Chunk]:
     try:
         with _open_binary(path) as fh:
-            lines: list[bytes] = []
-            first = 1
-            number = 0
-            for number, line in enumerate(fh, start=1):
-                lines.append(line)
-                if len(lines) >= chunk_lines:
-                    yield Chunk(source_index, first, lines=lines)
-                    lines, first = [], number + 1
-            if lines:
-                yield Chunk(source_index, first, lines=lines)
+            yield from _chunked(source_index, fh, chunk_lines, raw=True)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise SourceError(f"{path}: cannot read: {exc}") from None
 
@@ -374,15 +366,7 @@ def hub_rows(url: str, chunk_lines: int = CHUNK_LINES, source_index: int = 0) ->
         raise SourceError(f"{url}: reading from the Hub needs `pip install price-bench[hub]` (datasets)") from None
     try:
         stream = load_dataset("json", data_files=url, split="train", streaming=True)
-        rows: list[Any] = []
-        first = 1
-        for rows_seen, row in enumerate(stream, start=1):
-            rows.append(row)
-            if len(rows) >= chunk_lines:
-                yield Chunk(source_index, first, rows=rows)
-                rows, first = [], rows_seen + 1
-        if rows:
-            yield Chunk(source_index, first, rows=rows)
+        yield from _chunked(source_index, stream, chunk_lines, raw=False)
     except SourceError:
         raise
     except Exception as exc:  # datasets/fsspec/pyarrow raise many unrelated types

@@ -22,16 +22,21 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from price_bench.data.curation import ChunkContext, ChunkResult, process_chunk
+from price_bench.data.curation import AcceptedRow, ChunkContext, ChunkResult, process_chunk
 from price_bench.data.sources import Chunk, SourceError, Span, read_span
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from price_bench.data.neardup import Matcher
 
 _NO_STOP = 2**62
 
@@ -47,9 +52,9 @@ class UnitResult:
     accepted: int = 0
     keys: dict[str, np.ndarray] = field(default_factory=dict)
     categories: list[str | None] = field(default_factory=list)
-    rejections: Counter = field(default_factory=Counter)
-    warnings: Counter = field(default_factory=Counter)
-    categories_seen: Counter = field(default_factory=Counter)
+    rejections: Counter[str] = field(default_factory=Counter)
+    warnings: Counter[str] = field(default_factory=Counter)
+    categories_seen: Counter[str | None] = field(default_factory=Counter)
     problems: list[tuple[int, str]] = field(default_factory=list)
     spill: str | None = None
     stopped: bool = False
@@ -67,7 +72,7 @@ class _WorkerState:
 
 
 _STATE: _WorkerState | None = None
-_LEAKAGE: tuple | None = None  # (matcher, reference), set before the leakage pool forks
+_LEAKAGE: tuple[Matcher, Sequence[str]] | None = None  # (matcher, reference), set before the leakage pool forks
 
 
 def _ignore_sigint() -> None:
@@ -87,7 +92,7 @@ def _init_worker(state: _WorkerState) -> None:
 
 
 def curate_unit(seq: int, unit: Span | Chunk, contexts: list[ChunkContext], *, strict: bool = False,
-                should_stop=None) -> tuple[ChunkResult, int]:
+                should_stop: Callable[[], bool] | None = None) -> tuple[ChunkResult, int]:
     """Read (for a span) and curate one unit; the line count is 0 for a chunk (its lines are absolute)."""
     if isinstance(unit, Span):
         chunk, lines = read_span(unit)
@@ -124,23 +129,25 @@ def _pack(seq: int, result: ChunkResult, lines: int, spill_dir: str) -> UnitResu
     out = unit_stats(result, lines)
     if not rows:
         return out
+    columns = list(zip(*rows))
     codes: dict[str | None, int] = {}
     out.keys = {
-        "asin": np.fromiter((r[6] for r in rows), dtype=np.int64, count=len(rows)),
-        "text": np.fromiter((r[7] for r in rows), dtype=np.int64, count=len(rows)),
-        "price": np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows)),
-        "category": np.fromiter((codes.setdefault(r[3], len(codes)) for r in rows), dtype=np.int32, count=len(rows)),
+        "asin": np.array(columns[6], dtype=np.int64),
+        "text": np.array(columns[7], dtype=np.int64),
+        "price": np.array(columns[2], dtype=np.float64),
+        "category": np.array([codes.setdefault(c, len(codes)) for c in columns[3]], dtype=np.int32),
     }
     out.categories = list(codes)
     out.spill = os.path.join(spill_dir, f"{seq:09d}.arrow")
-    Spill.write(out.spill, rows)
+    Spill.write(out.spill, rows, columns)
     return out
 
 
 def _leakage_block(bounds: tuple[int, int]) -> dict[int, int]:
     assert _LEAKAGE is not None, "leakage state not set before the pool forked"
     matcher, reference = _LEAKAGE
-    return matcher.match(reference, *bounds)
+    found: dict[int, int] = matcher.match(reference, *bounds)
+    return found
 
 
 # ----------------------------------------------------------------------------- spill
@@ -156,30 +163,34 @@ class Spill:
         self.ends: list[int] = []
 
     @staticmethod
-    def table(rows: list[tuple]):
-        """Accepted rows as an Arrow table (``details`` as compact JSON bytes)."""
+    def table(rows: list[AcceptedRow], columns: list[tuple[Any, ...]] | None = None) -> pa.Table:
+        """Accepted rows as an Arrow table (``details`` as compact JSON bytes); ``columns``: ``zip(*rows)`` if known."""
         import orjson
         import pyarrow as pa
 
+        cols = columns if columns is not None else list(zip(*rows))
+        if not cols:
+            cols = [()] * len(AcceptedRow._fields)
+        dumps = orjson.dumps
         return pa.table({
-            "id": pa.array([r[0] for r in rows], pa.string()),
-            "text": pa.array([r[1] for r in rows], pa.string()),
-            "price": pa.array([r[2] for r in rows], pa.float64()),
-            "category": pa.array([r[3] for r in rows], pa.string()),
-            "title": pa.array([r[4] for r in rows], pa.string()),
-            "details": pa.array([orjson.dumps(r[5]) if r[5] else None for r in rows], pa.binary()),
+            "id": pa.array(cols[0], pa.string()),
+            "text": pa.array(cols[1], pa.string()),
+            "price": pa.array(cols[2], pa.float64()),
+            "category": pa.array(cols[3], pa.string()),
+            "title": pa.array(cols[4], pa.string()),
+            "details": pa.array([dumps(d) if d else None for d in cols[5]], pa.binary()),
         })
 
     @classmethod
-    def write(cls, path: str, rows: list[tuple]) -> None:
+    def write(cls, path: str, rows: list[AcceptedRow], columns: list[tuple[Any, ...]] | None = None) -> None:
         import pyarrow as pa
 
-        table = cls.table(rows)
+        table = cls.table(rows, columns)
         with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
 
     @classmethod
-    def rows(cls, table) -> list[tuple]:
+    def rows(cls, table: pa.Table) -> list[tuple[Any, ...]]:
         """``(id, text, price, category, title, details)`` tuples of a table written by :meth:`table`."""
         import orjson
 
@@ -193,7 +204,7 @@ class Spill:
             self.files.append(path)  # type: ignore[arg-type]
             self.ends.append((self.ends[-1] if self.ends else 0) + count)
 
-    def take(self, indices: np.ndarray) -> list[tuple]:
+    def take(self, indices: np.ndarray) -> list[tuple[Any, ...]]:
         """Rows ``(id, text, price, category, title, details)`` at global ``indices``, in that order."""
         import pyarrow as pa
 
@@ -202,7 +213,7 @@ class Spill:
         ends = np.asarray(self.ends, dtype=np.int64)
         unit = np.searchsorted(ends, indices, side="right")
         order = np.argsort(unit, kind="stable")
-        out: list[tuple | None] = [None] * indices.size
+        out: list[tuple[Any, ...] | None] = [None] * indices.size
         for u in np.unique(unit).tolist():
             slots = order[unit[order] == u]  # output positions served by this unit's file
             with pa.memory_map(self.files[u]) as source:
@@ -228,7 +239,7 @@ class UnitPool:
     def __enter__(self) -> UnitPool:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._close(failed=exc[0] is not None)
 
     def _close(self, failed: bool) -> None:
@@ -244,7 +255,7 @@ class UnitPool:
         else:
             executor.shutdown(wait=True)
 
-    def _pool(self, initializer=_ignore_sigint, initargs=()) -> ProcessPoolExecutor:
+    def _pool(self, initializer: Callable[..., None] = _ignore_sigint, initargs: tuple[Any, ...] = ()) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, mp_context=mp.get_context(self._method), initializer=initializer, initargs=initargs)
 
     def run(self, units: Iterable[Span | Chunk]) -> Iterator[UnitResult]:
@@ -261,7 +272,7 @@ class UnitPool:
         ctx = mp.get_context(self._method)
         self.state.stop = ctx.Value("q", _NO_STOP)
         self._executor = self._pool(_init_worker, (self.state,))
-        pending: list[tuple[Future, Span | Chunk]] = []
+        pending: list[tuple[Future[UnitResult], str]] = []
         window = 2 * self.workers
         for seq, unit in enumerate(units):
             pending.append((self._executor.submit(run_unit, seq, unit), _describe(unit)))
@@ -271,7 +282,7 @@ class UnitPool:
             yield self._result(*pending.pop(0))
         self._close(failed=False)
 
-    def _result(self, future: Future, where: str) -> UnitResult:
+    def _result(self, future: Future[UnitResult], where: str) -> UnitResult:
         from price_bench.data.pipeline import CurationError
 
         try:
@@ -292,7 +303,7 @@ class UnitPool:
             return near_duplicates(reference, queries, threshold, k)
         return near_duplicates(reference, queries, threshold, k, map_blocks=self._map_leakage)
 
-    def _map_leakage(self, matcher, reference, blocks) -> list[dict[int, int]]:
+    def _map_leakage(self, matcher: Matcher, reference: Sequence[str], blocks: list[tuple[int, int]]) -> list[dict[int, int]]:
         from price_bench.data.pipeline import CurationError
 
         global _LEAKAGE
