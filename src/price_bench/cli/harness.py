@@ -226,41 +226,19 @@ def run_cmd(ids, all_, exclude, dataset, limit, workers, overrides, overwrite, r
     skipped predictors are not failures); 130 when interrupted (rerun the
     same command to resume).
     """
-    from dataclasses import replace
-
+    from price_bench.harness.outcomes import run_problems
     from price_bench.harness.overrides import parse_overrides, parse_seeds, parse_variants
-    from price_bench.harness.runner import RunOptions, resolve_ids, run_predictors
+    from price_bench.harness.runner import RunOptions, resolve_ids, run_seeds
     from price_bench.plugins.manager import get_registry
 
     registry = get_registry()
     _warn_plugin_failures(registry)
-    run_ids = resolve_ids(registry, ids, all_)
-    if exclude:
-        from price_bench.harness.errors import HarnessError
-
-        if not all_:
-            raise HarnessError("--exclude goes with --all")
-        unknown = [pid for pid in exclude if pid not in registry]
-        if unknown:
-            raise HarnessError(f"--exclude {unknown[0]}: unknown predictor (see `price-bench list`)")
-        run_ids = [pid for pid in run_ids if pid not in set(exclude)]
+    run_ids = resolve_ids(registry, ids, all_, exclude=exclude)
     options = RunOptions(
-        dataset=dataset,
-        limit=limit,
-        workers=workers,
-        overrides=parse_overrides(overrides),
-        variants=parse_variants(variants),
-        keep_cache_on_code_change=keep_cache,
-        ci_method=ci_method,
-        overwrite=overwrite,
-        refit=refit,
-        results_dir=_results_dir(results),
-        seed=seed,
-        n_resamples=n_resamples,
-        progress=progress,
-        raw_output=raw_output,
-        engine=engine,
-        ray_address=ray_address,
+        dataset=dataset, limit=limit, workers=workers, seed=seed, n_resamples=n_resamples, ci_method=ci_method,
+        overrides=parse_overrides(overrides), variants=parse_variants(variants), overwrite=overwrite, refit=refit,
+        keep_cache_on_code_change=keep_cache, results_dir=_results_dir(results), progress=progress, raw_output=raw_output,
+        engine=engine, ray_address=ray_address,
     )
     console = _console()
 
@@ -268,12 +246,9 @@ def run_cmd(ids, all_, exclude, dataset, limit, workers, overrides, overwrite, r
         if not as_json and not (progress or sys.stderr.isatty()):
             click.echo(_printable(f"{outcome.predictor_id}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else "")), err=True)
 
-    seed_list = parse_seeds(seeds) if seeds is not None else [seed]
     _warn_repository_results(results)
     try:
-        outcomes = []
-        for one_seed in seed_list:
-            outcomes += run_predictors(run_ids, replace(options, seed=one_seed), registry=registry, on_outcome=report)
+        outcomes = run_seeds(run_ids, options, parse_seeds(seeds) if seeds is not None else None, registry=registry, on_outcome=report)
     except KeyboardInterrupt:
         click.echo("Interrupted: finished batches are saved; rerun the same command to resume.", err=True)
         sys.exit(130)
@@ -289,30 +264,6 @@ def run_cmd(ids, all_, exclude, dataset, limit, workers, overrides, overwrite, r
         click.echo(_printable(f"Error: {problem}"), err=True)
     if problems:
         sys.exit(1)
-
-
-def run_problems(outcomes, *, max_error_share: float = 0.0, skipped_ok: bool = False) -> list[str]:
-    """One line per reason for ``run`` to exit non-zero (empty when the run is clean).
-
-    Failed predictors; complete runs whose share of errored items is above
-    ``max_error_share``; skipped predictors unless ``skipped_ok`` (``--all``).
-    """
-    problems = []
-    failed = [o.predictor_id for o in outcomes if o.status == "failed"]
-    if failed:
-        problems.append(f"{len(failed)} predictor(s) failed: {', '.join(failed)}")
-    for o in outcomes:
-        r = o.record
-        if o.status == "complete" and r is not None and r.n_items and r.item_errors / r.n_items > max_error_share:
-            problems.append(
-                f"{o.predictor_id}: {r.item_errors} of {r.n_items} items errored "
-                f"({r.item_errors / r.n_items:.1%} > --max-error-share {max_error_share:.1%}; first: {o.first_error}); "
-                "rerun to retry them"
-            )
-    skipped = [o for o in outcomes if o.status == "skipped"]
-    if skipped and not skipped_ok:
-        problems.append("requested predictor(s) skipped: " + "; ".join(f"{o.predictor_id} ({o.reason})" for o in skipped))
-    return problems
 
 
 def repository_root(path: Path) -> Path | None:
@@ -468,36 +419,6 @@ def _record_summary(record) -> dict[str, Any]:
     }
 
 
-def resolve_run(name: str, results_dir: Path, dataset: str | None = None):
-    """``(path, record)`` for a run id, id prefix or record path; else a predictor id or leaderboard label.
-
-    A predictor name means its latest complete, leaderboard-eligible run (on
-    ``dataset`` when given); a name found on several datasets must be narrowed with ``dataset``.
-    """
-    from price_bench.harness.errors import HarnessError
-    from price_bench.results.store import ResultError, find_run
-
-    try:
-        return find_run(name, results_dir)
-    except (HarnessError, ResultError):
-        from price_bench.leaderboard.labels import board_labels
-        from price_bench.leaderboard.select import parse_time
-        from price_bench.results.store import load_records
-
-        records = [(p, r) for p, r in load_records(results_dir) if r.is_leaderboard_eligible
-                   and (dataset is None or r.dataset.name == dataset)]
-        labels = board_labels(r for _, r in records)
-        named = [(p, r) for p, r in records
-                 if name in (r.predictor.id, labels.get((r.predictor.id, r.predictor.config_hash)))]
-        if not named:
-            raise HarnessError(f"no run {name!r} in {results_dir}, and no predictor or label of that name with a complete "
-                               "run" + (f" on dataset {dataset!r}" if dataset else "") + " (see `price-bench results`)") from None
-        datasets = sorted({r.dataset.name for _, r in named})
-        if len(datasets) > 1:
-            raise HarnessError(f"{name!r} has runs on several datasets ({', '.join(datasets)}): add --dataset") from None
-        return max(named, key=lambda pr: (parse_time(pr[1].finished_at), pr[1].run_id))
-
-
 @click.command("show")
 @click.argument("run")
 @click.option("--worst", "worst_n", type=click.IntRange(min=1), default=None, metavar="N",
@@ -510,6 +431,8 @@ def resolve_run(name: str, results_dir: Path, dataset: str | None = None):
 @_user_errors
 def show_cmd(run, worst_n, category, with_text, results, as_json) -> None:
     """Metrics with 95% CIs and breakdowns of one run (run id, id prefix, record path or predictor name)."""
+    from price_bench.results.store import resolve_run
+
     path, record = resolve_run(run, _results_dir(results))
     if worst_n is not None:
         _show_worst(path, record, worst_n, category, with_text, as_json)
@@ -610,6 +533,7 @@ def _show_worst(path, record, n: int, category: str | None, with_text: bool, as_
 def export_cmd(run, fmt, out, with_text, results) -> None:
     """Per-item results of one run (id, category, truth, guess, error, parsed) as CSV or Parquet."""
     from price_bench.results.drilldown import export, export_text, item_rows
+    from price_bench.results.store import resolve_run
 
     path, record = resolve_run(run, _results_dir(results))
     rows = item_rows(path, record)
@@ -659,10 +583,11 @@ def compare_cmd(run_a, run_b, dataset, n_resamples, results, as_json) -> None:
     runs differ in versions, hardware, threads or code.
     """
     from price_bench.harness.errors import HarnessError
-    from price_bench.harness.runner import MIN_RESAMPLES
+    from price_bench.harness.options import MIN_RESAMPLES
     from price_bench.leaderboard.build import board_verdict
     from price_bench.metrics.ties import ALPHA, CORRECTION
     from price_bench.results.compare import compare_runs
+    from price_bench.results.store import resolve_run
 
     if n_resamples < MIN_RESAMPLES:
         raise HarnessError(f"--bootstrap must be at least {MIN_RESAMPLES} for a paired comparison, not {n_resamples}")
@@ -739,40 +664,12 @@ def _product_text(text: str, from_file: bool) -> str:
 @_user_errors
 def predict_cmd(predictor_id, text, from_file, dataset, overrides, seed, as_json) -> None:
     """Fit (or load a previous fit) on the dataset's train split, then price one TEXT ('-': read it from stdin)."""
-    from price_bench.harness.errors import HarnessError
-    from price_bench.harness.overrides import build_config, config_hash, parse_overrides
-    from price_bench.harness.runner import check_seed, fit_or_load, one_line, open_dataset_by_name
-    from price_bench.harness.workdir import workdir_for
-    from price_bench.items import Item
-    from price_bench.parsing import parse_price
-    from price_bench.plugins.manager import get_registry
+    from price_bench.harness.overrides import parse_overrides
+    from price_bench.harness.predict_text import predict_text
 
-    check_seed(seed)
-    text = _product_text(text, from_file)
-    spec = get_registry().get(predictor_id)
-    parsed_overrides = parse_overrides(overrides)
-    stray = sorted(set(parsed_overrides) - {predictor_id})
-    if stray:
-        raise HarnessError(f"-o {stray[0]}.…: predictor {stray[0]!r} is not the one predicting")
-    try:
-        cls = spec.load()
-    except Exception as exc:
-        raise HarnessError(f"could not load {predictor_id}: {one_line(exc)}") from None
-    config = build_config(cls, parsed_overrides.get(predictor_id, {}))
-    reason = cls.skip_reason(config)
-    if reason:
-        raise HarnessError(f"{predictor_id} cannot run here: {reason}")
-    ds = open_dataset_by_name(dataset)
-    workdir = workdir_for(spec.id, config_hash(config, roles=("fit",)), spec.plugin_version, cls.version, ds.fingerprint, seed)
-    predictor = cls(config, seed=seed)
-    try:
-        fit_or_load(predictor, ds, workdir)
-        prediction = predictor.predict([Item(id="cli", text=text, price=float("nan"))])[0]
-    except Exception as exc:
-        raise HarnessError(f"{predictor_id} failed: {one_line(exc)}") from None
-    finally:
-        predictor.close()
-    price = parse_price(prediction.price) if prediction.price is not None else parse_price(prediction.raw)
+    answer = predict_text(predictor_id, _product_text(text, from_file), dataset=dataset, overrides=parse_overrides(overrides),
+                          seed=seed)
+    price, prediction = answer.price, answer.prediction
     if as_json:
         _echo_json({"predictor": predictor_id, "price": price, "raw": prediction.raw, "error": prediction.error,
                     "cost_usd": prediction.cost_usd, "latency_s": prediction.latency_s})
