@@ -13,11 +13,23 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
 from price_bench.names import printable as _printable
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from price_bench.harness.options import Overwrite
+    from price_bench.harness.runner import RunOutcome
+    from price_bench.predictors.registry import PredictorRegistry
+    from price_bench.results.schema import RunRecord
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 OVERWRITE_CHOICES = ("never", "always", "missing")
 
@@ -31,11 +43,11 @@ def register(cli: click.Group) -> None:
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def _user_errors(func: Callable) -> Callable:
+def _user_errors(func: Callable[_P, _R]) -> Callable[_P, _R]:
     """Turn the known user errors into one-line ``Error: ...`` messages (exit 1)."""
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         from price_bench.data.dataset import DatasetError
         from price_bench.harness.errors import HarnessError
         from price_bench.plugins.manager import PluginError
@@ -54,7 +66,7 @@ def _user_errors(func: Callable) -> Callable:
     return wrapper
 
 
-def _warn_plugin_failures(registry=None) -> None:
+def _warn_plugin_failures(registry: PredictorRegistry | None = None) -> None:
     """One stderr line per plugin that failed to load and per refused duplicate predictor id: loud, never fatal."""
     from price_bench.plugins.manager import get_registry, plugin_failures
 
@@ -65,7 +77,7 @@ def _warn_plugin_failures(registry=None) -> None:
         click.echo(_printable(f"warning: {line}"), err=True)
 
 
-def _console():
+def _console() -> Console:
     from rich.console import Console
 
     # emoji=False: ":x:" in product text or a model answer stays ":x:".
@@ -215,8 +227,10 @@ def plugins_cmd(as_json: bool) -> None:
 @results_option
 @json_option
 @_user_errors
-def run_cmd(ids, all_, exclude, dataset, limit, workers, overrides, overwrite, refit, variants, seed, seeds, n_resamples, ci_method,
-            keep_cache, progress, raw_output, max_error_share, engine, ray_address, results, as_json) -> None:
+def run_cmd(ids: tuple[str, ...], all_: bool, exclude: tuple[str, ...], dataset: str, limit: int | None, workers: int,
+            overrides: tuple[str, ...], overwrite: Overwrite, refit: bool, variants: tuple[str, ...], seed: int, seeds: str | None,
+            n_resamples: int, ci_method: str, keep_cache: bool, progress: bool | None, raw_output: bool, max_error_share: float,
+            engine: str, ray_address: str | None, results: str | None, as_json: bool) -> None:
     """Fit and score predictors on a dataset's test split, with caching and resume.
 
     Exit code 0 when every predictor completed cleanly; 1 when any predictor
@@ -242,7 +256,7 @@ def run_cmd(ids, all_, exclude, dataset, limit, workers, overrides, overwrite, r
     )
     console = _console()
 
-    def report(outcome) -> None:
+    def report(outcome: RunOutcome) -> None:
         if not as_json and not (progress or sys.stderr.isatty()):
             click.echo(_printable(f"{outcome.predictor_id}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else "")), err=True)
 
@@ -258,7 +272,7 @@ def run_cmd(ids, all_, exclude, dataset, limit, workers, overrides, overwrite, r
         console.print(_summary_table(outcomes))
         written = [o for o in outcomes if o.path is not None and o.status != "up-to-date"]
         if written:
-            click.echo(f"{len(written)} record(s) written to {options.results_dir.resolve()}", err=True)
+            click.echo(f"{len(written)} record(s) written to {_results_dir(results).resolve()}", err=True)
     problems = run_problems(outcomes, max_error_share=max_error_share, skipped_ok=all_)
     for problem in problems:
         click.echo(_printable(f"Error: {problem}"), err=True)
@@ -287,7 +301,7 @@ def _warn_repository_results(results: str | None) -> None:
                    "results?); pass --results DIR or set PRICE_BENCH_RESULTS to write elsewhere", err=True)
 
 
-def _outcome_dict(outcome) -> dict[str, Any]:
+def _outcome_dict(outcome: RunOutcome) -> dict[str, Any]:
     record = outcome.record
     return {
         "predictor": outcome.predictor_id,
@@ -301,7 +315,7 @@ def _outcome_dict(outcome) -> dict[str, Any]:
     }
 
 
-def _summary_table(outcomes):
+def _summary_table(outcomes: list[RunOutcome]) -> Table:
     from rich.table import Table
 
     table = Table(title="run summary")
@@ -344,17 +358,13 @@ def _summary_table(outcomes):
 @json_option
 @click.pass_context
 @_user_errors
-def results_cmd(ctx, results, dataset, predictor, as_json) -> None:
+def results_cmd(ctx: click.Context, results: str | None, dataset: str | None, predictor: str | None, as_json: bool) -> None:
     """Table of the result records in the results folder (``results prune``: delete the runs no leaderboard shows)."""
     if ctx.invoked_subcommand is not None:
         return
-    from price_bench.results.store import load_records
+    from price_bench.results.store import select_records
 
-    rows = []
-    for path, record in load_records(_results_dir(results)):
-        if (dataset and record.dataset.name != dataset) or (predictor and record.predictor.id != predictor):
-            continue
-        rows.append((path, record))
+    rows = select_records(_results_dir(results), dataset=dataset or None, predictor=predictor or None)
     if as_json:
         _echo_json([{"path": str(p), **_record_summary(r)} for p, r in rows])
         return
@@ -385,7 +395,7 @@ def results_cmd(ctx, results, dataset, predictor, as_json) -> None:
 @click.option("--dataset", default=None, help="Only this dataset.")
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
 @_user_errors
-def results_prune_cmd(results, dataset, dry_run) -> None:
+def results_prune_cmd(results: str | None, dataset: str | None, dry_run: bool) -> None:
     """Delete the records no leaderboard shows (superseded, older, other-fingerprint and --limit runs).
 
     Kept: every run a leaderboard ranks (each seed of a multi-seed row) and the
@@ -404,7 +414,7 @@ def results_prune_cmd(results, dataset, dry_run) -> None:
     click.echo(f"{'would delete' if dry_run else 'deleted'} {records} record(s) in {results_dir}", err=True)
 
 
-def _record_summary(record) -> dict[str, Any]:
+def _record_summary(record: RunRecord) -> dict[str, Any]:
     return {
         "run_id": record.run_id,
         "predictor": record.predictor.id,
@@ -429,7 +439,7 @@ def _record_summary(record) -> dict[str, Any]:
 @results_option
 @json_option
 @_user_errors
-def show_cmd(run, worst_n, category, with_text, results, as_json) -> None:
+def show_cmd(run: str, worst_n: int | None, category: str | None, with_text: bool, results: str | None, as_json: bool) -> None:
     """Metrics with 95% CIs and breakdowns of one run (run id, id prefix, record path or predictor name)."""
     from price_bench.results.store import resolve_run
 
@@ -483,7 +493,7 @@ def show_cmd(run, worst_n, category, with_text, results, as_json) -> None:
         console.print(sub)
 
 
-def _titles_or_fail(record):
+def _titles_or_fail(record: RunRecord) -> dict[str, str]:
     from price_bench.harness.errors import HarnessError
     from price_bench.results.drilldown import titles
 
@@ -493,7 +503,7 @@ def _titles_or_fail(record):
     return found
 
 
-def _show_worst(path, record, n: int, category: str | None, with_text: bool, as_json: bool) -> None:
+def _show_worst(path: Path, record: RunRecord, n: int, category: str | None, with_text: bool, as_json: bool) -> None:
     """``show RUN --worst N``: the worst misses, as a table or JSON."""
     from rich.markup import escape
 
@@ -530,7 +540,7 @@ def _show_worst(path, record, n: int, category: str | None, with_text: bool, as_
               help="Add each item's title from the local copy of the dataset (same fingerprint only).")
 @results_option
 @_user_errors
-def export_cmd(run, fmt, out, with_text, results) -> None:
+def export_cmd(run: str, fmt: str, out: Path | None, with_text: bool, results: str | None) -> None:
     """Per-item results of one run (id, category, truth, guess, error, parsed) as CSV or Parquet."""
     from price_bench.results.drilldown import export, export_text, item_rows
     from price_bench.results.store import resolve_run
@@ -547,7 +557,7 @@ def export_cmd(run, fmt, out, with_text, results) -> None:
     click.echo(f"wrote {len(rows)} items of {record.predictor.id} ({record.run_id}) to {target}", err=True)
 
 
-def provenance_lines(record) -> list[str]:
+def provenance_lines(record: RunRecord) -> list[str]:
     """What ``show`` says about where and with what a run ran (older records: what they have)."""
     p = record.provenance
     lines = [f"code digest {record.predictor.code_digest or '- (recorded before code digests)'}   "
@@ -573,7 +583,7 @@ def provenance_lines(record) -> list[str]:
 @results_option
 @json_option
 @_user_errors
-def compare_cmd(run_a, run_b, dataset, n_resamples, results, as_json) -> None:
+def compare_cmd(run_a: str, run_b: str, dataset: str | None, n_resamples: int, results: str | None, as_json: bool) -> None:
     """Are two runs really different? Paired bootstrap on the shared items for Error, RMSLE and Hits.
 
     RUN_A and RUN_B are run ids (or prefixes, or record paths) or predictor
@@ -614,7 +624,7 @@ def compare_cmd(run_a, run_b, dataset, n_resamples, results, as_json) -> None:
         table.add_column(col)
     for m in out["metrics"]:
         unit = "$" if m["metric"] == "Error" else "%" if m["metric"] == "Hits" else ""
-        show = (lambda v, unit=unit: _fmt(v, unit, digits=3 if not unit else 2))  # noqa: E731
+        show = functools.partial(_fmt, unit=unit, digits=3 if not unit else 2)
         verdict = "[yellow]not significant[/]" if not m["significant"] else \
             f"[green]{'A' if m['better'] == 'A' else 'B'} better[/]"
         table.add_row(m["metric"], show(m["a"]), show(m["b"]),
@@ -624,9 +634,9 @@ def compare_cmd(run_a, run_b, dataset, n_resamples, results, as_json) -> None:
     console.print(f"(two-sided paired bootstrap test per metric, α = {ALPHA:g}, no correction across the three metrics)")
     board = out["leaderboard"]
     if board is not None:
-        verdict = {"A": "A is significantly better", "B": "B is significantly better", None: "tied (not significantly different)"}
+        verdicts = {"A": "A is significantly better", "B": "B is significantly better", None: "tied (not significantly different)"}
         console.print(f"leaderboard {escape(board['dataset'])}: A tier {board['tier_a']} (rank {board['rank_a']}), "
-                      f"B tier {board['tier_b']} (rank {board['rank_b']}); Error: {verdict[board['better']]} after "
+                      f"B tier {board['tier_b']} (rank {board['rank_b']}); Error: {verdicts[board['better']]} after "
                       f"{CORRECTION} over {board['n_pairs']} pairs (adjusted p = {board['p_adjusted']:.4f})")
     for line in out["provenance_differences"]:
         console.print(f"[yellow]warning: the runs differ in {escape(line)}[/]")
@@ -637,7 +647,7 @@ def _product_text(text: str, from_file: bool) -> str:
     from price_bench.harness.errors import HarnessError
 
     if text == "-":
-        value = click.get_text_stream("stdin").read()
+        value = sys.stdin.read()
     elif from_file:
         try:
             value = Path(text).read_text(encoding="utf-8", errors="replace")
@@ -662,7 +672,7 @@ def _product_text(text: str, from_file: bool) -> str:
 @click.option("--seed", type=int, default=0, show_default=True)
 @json_option
 @_user_errors
-def predict_cmd(predictor_id, text, from_file, dataset, overrides, seed, as_json) -> None:
+def predict_cmd(predictor_id: str, text: str, from_file: bool, dataset: str, overrides: tuple[str, ...], seed: int, as_json: bool) -> None:
     """Fit (or load a previous fit) on the dataset's train split, then price one TEXT ('-': read it from stdin)."""
     from price_bench.harness.overrides import parse_overrides
     from price_bench.harness.predict_text import predict_text

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 from price_bench.harness.errors import HarnessError, one_line
 from price_bench.harness.fitting import fit_or_load
@@ -19,7 +18,7 @@ from price_bench.harness.overrides import build_config
 from price_bench.harness.runkey import RunKey
 from price_bench.harness.scoring import answer_price
 from price_bench.items import Item
-from price_bench.predictors.contract import Prediction, PredictorConfig
+from price_bench.predictors.contract import Prediction
 from price_bench.predictors.registry import PredictorRegistry, UnknownPredictorError
 
 
@@ -72,7 +71,7 @@ def predict_text(
         cls = spec.load()
     except Exception as exc:
         raise HarnessError(f"could not load {predictor_id}: {one_line(exc)}") from None
-    config = cast(PredictorConfig, build_config(cls, dict((overrides or {}).get(predictor_id, {}))))  # a cls.Config
+    config = build_config(cls, dict((overrides or {}).get(predictor_id, {})))
     reason = cls.skip_reason(config)
     if reason:
         raise HarnessError(f"{predictor_id} cannot run here: {reason}")

@@ -2,14 +2,16 @@
 
 Layout::
 
-    <home>/work/<fingerprint-short>/<predictor id>/<config_hash>-<plugin_version>-<predictor_version>[-s<seed>][-c<code>]/
+    <home>/work/<fingerprint-short>/<predictor id>/<fit config hash>-<plugin_version>-<predictor_version>[-s<seed>][-c<code>]/
         fit.json      the marker: written only after ``fit`` returned, holds the fit
                       time and the sha256 of every file the fit left in the folder
         ...           whatever the predictor saved
 
-A folder is keyed exactly like the prediction cache, so a new config, a new
-plugin or predictor version, a new seed or a new dataset gets a fresh folder
-and never reuses stale artefacts; ``<code>`` is the first 12 hex digits of
+A folder is keyed by the same :class:`~price_bench.harness.runkey.RunKey` as the
+prediction cache, with the hash of the config's *fit* fields only, so a new fit
+field, a new plugin or predictor version, a new seed or a new dataset gets a
+fresh folder and never reuses stale artefacts, while a new predict field
+reuses the fit; ``<code>`` is the first 12 hex digits of
 the predictor's code digest (an edited predictor refits). Every part of the path is a validated value
 (:mod:`price_bench.names`: the predictor id, the dataset fingerprint) or a
 hash/version reduced to safe characters, so the folder is always under

@@ -170,6 +170,17 @@ def load_records(results_dir: Path, on_skip: Callable[[str], None] | None = warn
     return out
 
 
+def select_records(
+    results_dir: Path, *, dataset: str | None = None, predictor: str | None = None, on_skip: Callable[[str], None] | None = warn
+) -> list[tuple[Path, RunRecord]]:
+    """:func:`load_records`, only those of ``dataset`` and ``predictor`` (id) when given."""
+    return [
+        (path, record)
+        for path, record in load_records(results_dir, on_skip)
+        if (dataset is None or record.dataset.name == dataset) and (predictor is None or record.predictor.id == predictor)
+    ]
+
+
 def read_predictions(record_file: Path, record: RunRecord | None = None) -> list[ItemPrediction]:
     """The per-item sidecar of the record at ``record_file`` (empty when it has none)."""
     record = record or read_record(record_file)
