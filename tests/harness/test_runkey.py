@@ -101,7 +101,7 @@ def test_a_close_failure_is_logged_and_the_run_completes(register_predictor, tin
     from price_bench.harness.runner import RunOptions, run_predictors
 
     register_predictor(FailsToClose)
-    with caplog.at_level(logging.WARNING, logger="price_bench.harness.runner"):
+    with caplog.at_level(logging.WARNING, logger="price_bench.harness"):
         (outcome,) = run_predictors(["fails-to-close"], RunOptions(dataset="tiny", limit=5, results_dir=tmp_path / "r", n_resamples=0))
     assert outcome.status == "complete"
     assert any("fails-to-close: close() raised RuntimeError: socket already gone" in r.getMessage() for r in caplog.records)

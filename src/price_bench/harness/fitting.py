@@ -1,7 +1,8 @@
-"""Fitting a predictor, or restoring the fit its work folder keeps from an earlier run."""
+"""A predictor's life in a run: fitted, or restored from the fit its work folder keeps; then closed."""
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -11,6 +12,8 @@ from price_bench.data.dataset import Dataset
 from price_bench.harness.errors import one_line
 from price_bench.harness.workdir import MARKER, clear_marker, read_marker, verify_marker, write_marker
 from price_bench.predictors.contract import Predictor
+
+log = logging.getLogger(__name__)
 
 
 def fit_or_load(
@@ -49,6 +52,14 @@ def fit_or_load(
     seconds = time.perf_counter() - started
     write_marker(workdir, seconds)
     return seconds, False
+
+
+def close_predictor(predictor: Predictor, redact: Callable[[str | None], str | None] = lambda text: text) -> None:
+    """``predictor.close()``; a failure is logged as a warning (secrets scrubbed), never raised: the run's answers stand."""
+    try:
+        predictor.close()
+    except Exception as exc:
+        log.warning("%s", redact(f"{predictor.id or type(predictor).__name__}: close() raised {one_line(exc)}"))
 
 
 def print_note(message: str) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from price_bench.harness.errors import HarnessError, one_line
-from price_bench.harness.fitting import fit_or_load
+from price_bench.harness.fitting import close_predictor, fit_or_load
 from price_bench.harness.options import check_seed, open_dataset_by_name
 from price_bench.harness.overrides import build_config
 from price_bench.harness.runkey import RunKey
@@ -51,8 +51,6 @@ def predict_text(
     predictor, a bad override, an unmet requirement, an empty text or a
     predictor that raises.
     """
-    from price_bench.harness.runner import close_predictor
-
     check_seed(seed)
     if not text.strip():
         raise HarnessError("the product text is empty")

@@ -30,7 +30,6 @@ keeping the finished batches committed: rerunning the same command resumes.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -44,7 +43,7 @@ from price_bench.harness.answers import BatchSizeError, clean_batch
 from price_bench.harness.cache import CacheKey, PredictionCache
 from price_bench.harness.codedigest import keep_cache_on_code_change
 from price_bench.harness.errors import HarnessError, one_line
-from price_bench.harness.fitting import fit_or_load
+from price_bench.harness.fitting import close_predictor, fit_or_load
 from price_bench.harness.options import (
     MIN_RESAMPLES,
     Overwrite,
@@ -80,9 +79,6 @@ __all__ = [
     "run_predictors",
     "run_seeds",
 ]
-
-log = logging.getLogger(__name__)
-
 
 @dataclass
 class RunOutcome:
@@ -337,14 +333,6 @@ def _predict_missing(
     finally:
         if predictor is not None:
             close_predictor(predictor, redact)
-
-
-def close_predictor(predictor: Predictor, redact: Callable[[str | None], str | None] = lambda text: text) -> None:
-    """``predictor.close()``; a failure is logged as a warning (secrets scrubbed), never raised: the run's answers stand."""
-    try:
-        predictor.close()
-    except Exception as exc:
-        log.warning("%s", redact(f"{predictor.id or type(predictor).__name__}: close() raised {one_line(exc)}"))
 
 
 def _predict_batches(
