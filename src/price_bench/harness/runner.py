@@ -258,6 +258,14 @@ def _run_one(target: _Target, ctx: _Context, progress: RunProgress) -> RunOutcom
     key = RunKey.for_predictor(spec, cls, config, ctx.dataset.fingerprint, ctx.options.seed)
     base = ctx.base_record(spec, cls, config, key)
     redact = Redactor(secret_values(config, _secret_env_names(cls)))
+    not_run = _not_run(cls, config, ctx, base, redact, wall)
+    if not_run is not None:
+        return not_run
+    return _predict_and_score(cls, config, key, base, ctx, redact, progress, wall)
+
+
+def _not_run(cls: type[Predictor], config: Any, ctx: _Context, base: RunRecord, redact: Redactor, wall: float) -> RunOutcome | None:
+    """The outcome of a predictor that does not run (skipped, ``skip_reason`` raised, up to date); None when it runs."""
     try:
         reason = cls.skip_reason(config)
     except Exception as exc:
@@ -267,7 +275,16 @@ def _run_one(target: _Target, ctx: _Context, progress: RunProgress) -> RunOutcom
     if ctx.options.overwrite == "never":
         existing = find_complete_record(ctx.results_dir, base)
         if existing is not None:
-            return RunOutcome(spec.id, "up-to-date", existing[1], existing[0], "a complete record exists (--overwrite never)")
+            return RunOutcome(base.predictor.id, "up-to-date", existing[1], existing[0], "a complete record exists (--overwrite never)")
+    return None
+
+
+def _predict_and_score(
+    cls: type[Predictor], config: Any, key: RunKey, base: RunRecord, ctx: _Context, redact: Redactor, progress: RunProgress,
+    wall: float,
+) -> RunOutcome:
+    """Reuse the cached answers, predict the missing ones (fitting or loading first), score and record."""
+    spec_id = base.predictor.id
     keep_old = keep_cache_on_code_change(ctx.options.keep_cache_on_code_change)
     workdir = fit_workdir(key.workdir(ctx.options.home), keep_earlier_code=keep_old)
     cache_key = key.cache_key() if not cls.nondeterministic else None
@@ -275,7 +292,7 @@ def _run_one(target: _Target, ctx: _Context, progress: RunProgress) -> RunOutcom
     missing = [item for item in ctx.items if item.id not in predictions]
     marker = read_marker(workdir)
     fit_seconds, fit_reused = (marker.fit_seconds if marker else None), True
-    progress.start(spec.id, len(ctx.items), len(ctx.items) - len(missing))
+    progress.start(spec_id, len(ctx.items), len(ctx.items) - len(missing))
     try:
         if missing:
             fit_seconds, fit_reused, fresh = _predict_missing(cls, config, ctx, cache_key, workdir, missing, redact, progress)
