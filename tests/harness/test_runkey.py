@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import ClassVar
@@ -18,26 +17,35 @@ from price_bench.results.store import find_run
 
 
 class KeyedConfig(PredictorConfig):
-    scale: float = 1.0
+    """``scale`` is a fit field (a new work folder); ``max_tokens`` a predict field (the same one)."""
+
     max_tokens: int = predict_field(16)
+    scale: float = 1.0
 
 
 class KeyedMean(Predictor):
+    """Prices every item at the train mean times ``scale``; counts its fits."""
+
     id = "keyed-mean"
     Config = KeyedConfig
     fits: ClassVar[int] = 0
-
-    def fit(self, train, validation, workdir: Path) -> None:
-        type(self).fits += 1
-        (workdir / "mean.json").write_text(json.dumps(sum(i.price for i in train) / len(train)))
-        self.load(workdir)
+    mean = 0.0
 
     def load(self, workdir: Path) -> bool:
-        self.mean = json.loads((workdir / "mean.json").read_text())
-        return True
+        saved = workdir / "train-mean.txt"
+        if saved.is_file():
+            self.mean = float(saved.read_text())
+        return saved.is_file()
+
+    def fit(self, train, validation, workdir: Path) -> None:
+        KeyedMean.fits += 1
+        prices = [item.price for item in train]
+        (workdir / "train-mean.txt").write_text(repr(sum(prices) / len(prices)))
+        assert self.load(workdir)
 
     def predict(self, items):
-        return [Prediction(price=self.mean * self.config.scale) for _ in items]
+        price = self.mean * self.config.scale
+        return [Prediction(price=price) for _ in items]
 
 
 @pytest.fixture
