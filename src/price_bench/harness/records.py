@@ -21,8 +21,9 @@ from price_bench.harness.errors import HarnessError
 from price_bench.harness.options import CI_METHOD_NAMES, RunOptions
 from price_bench.harness.runkey import RunKey
 from price_bench.harness.scoring import Scored
+from price_bench.results import store
 from price_bench.results.schema import DatasetRef, PredictorInfo, Provenance, RunRecord, Timing, Usage
-from price_bench.results.store import PREDICTIONS_SUFFIX, ResultError, new_run_id, record_path, write_record
+from price_bench.results.store import PREDICTIONS_SUFFIX, ResultError, new_run_id
 
 
 class RecordWriteError(HarnessError):
@@ -129,11 +130,11 @@ def finished(base: RunRecord, status: str, reason: str | None, wall: float) -> R
 def write(results_dir: Path, record: RunRecord, rows: list[dict[str, Any]]) -> Path:
     """Write ``record`` and its per-item ``rows`` under ``results_dir``; RecordWriteError (one line) when it cannot."""
     try:
-        return write_record(results_dir, record, rows)
+        return store.write_record(results_dir, record, rows)
     except ResultError as exc:
         raise RecordWriteError(str(exc)) from None
     except OSError as exc:
-        where = exc.filename or record_path(results_dir, record)
+        where = exc.filename or store.record_path(results_dir, record)
         raise RecordWriteError(
             f"cannot write the result record {where}: {exc.strerror or exc}; the predictions are cached, "
             "so rerunning the same command after fixing the folder costs nothing"
