@@ -22,6 +22,7 @@ from price_bench.harness.workdir import workdir_for
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from price_bench.predictors.contract import Predictor
     from price_bench.predictors.registry import PredictorSpec
     from price_bench.results.schema import RunRecord
 
@@ -43,14 +44,16 @@ class RunKey:
     code_digest: str = ""
 
     @classmethod
-    def for_predictor(cls, spec: PredictorSpec, predictor_cls: type, config: BaseModel, fingerprint: str, seed: int = 0) -> RunKey:
+    def for_predictor(
+        cls, spec: PredictorSpec, predictor_cls: type[Predictor], config: BaseModel, fingerprint: str, seed: int = 0
+    ) -> RunKey:
         """The key of the installed predictor ``predictor_cls`` (registered as ``spec``) with ``config``."""
         return cls(
             predictor_id=spec.id,
             config_hash=config_hash(config),
             fit_hash=config_hash(config, roles=("fit",)),
             plugin_version=spec.plugin_version,
-            predictor_version=str(getattr(predictor_cls, "version", "1")),
+            predictor_version=str(predictor_cls.version),
             fingerprint=fingerprint,
             seed=seed,
             code_digest=code_digest(predictor_cls),
