@@ -21,7 +21,7 @@ from price_bench.harness.errors import HarnessError
 
 if TYPE_CHECKING:
     from price_bench.data.dataset import Dataset
-    from price_bench.harness.runner import Overwrite
+    from price_bench.harness.options import Overwrite
     from price_bench.predictors.contract import Predictor
     from price_bench.predictors.registry import PredictorRegistry, PredictorSpec
     from price_bench.results.collection import Results
@@ -64,7 +64,9 @@ def evaluate(
     :attr:`Results.failed`). User errors found before anything runs (unknown
     id, bad config key or value, missing dataset) raise :class:`HarnessError`.
     """
-    from price_bench.harness.runner import RunOptions, run_predictors
+    from dataclasses import replace
+
+    from price_bench.harness.runner import RunOptions, run_seeds
     from price_bench.results.collection import Results
     from price_bench.results.store import default_results_dir
 
@@ -73,23 +75,12 @@ def evaluate(
     registry, targets = _call_registry(entries, explicit)
     ds = _open(dataset)
     out_dir = Path(results_dir) if results_dir is not None else default_results_dir()
+    base = RunOptions(dataset=ds.name, limit=limit, workers=workers, overwrite=overwrite, refit=refit, results_dir=out_dir,
+                      n_resamples=n_resamples, progress=progress, raw_output=raw_output)
     outcomes = []
-    for seed in _seeds(seeds):
-        for group in _unique_id_groups(targets):
-            options = RunOptions(
-                dataset=ds.name,
-                limit=limit,
-                workers=workers,
-                overrides={pid: dict(values) for pid, values in group if values},
-                overwrite=overwrite,
-                refit=refit,
-                results_dir=out_dir,
-                seed=seed,
-                n_resamples=n_resamples,
-                progress=progress,
-                raw_output=raw_output,
-            )
-            outcomes += run_predictors([pid for pid, _ in group], options, registry=registry, dataset=ds)
+    for group in _unique_id_groups(targets):  # one group (of distinct ids) unless an id comes twice
+        options = replace(base, overrides={pid: dict(values) for pid, values in group if values})
+        outcomes += run_seeds([pid for pid, _ in group], options, _seeds(seeds), registry=registry, dataset=ds)
     return Results(outcomes, results_dir=out_dir, dataset=ds, show_titles=raw_output)
 
 

@@ -144,7 +144,7 @@ def test_failures_give_a_nonzero_exit_and_skips_do_not(cli):
 def test_skips_under_all_are_not_failures():
     from types import SimpleNamespace
 
-    from price_bench.cli.harness import run_problems
+    from price_bench.harness.outcomes import run_problems
 
     skipped = [SimpleNamespace(predictor_id="locked", status="skipped", reason="needs KEY", record=None)]
     assert run_problems(skipped, skipped_ok=True) == []

@@ -30,8 +30,7 @@ def describe_cmd(predictor_id: str, as_json: bool) -> None:
     runtime (reuses the fit and every cached answer). Override a field with
     ``price-bench run ID -o ID.FIELD=VALUE``.
     """
-    from price_bench.harness.errors import HarnessError
-    from price_bench.harness.runner import one_line
+    from price_bench.harness.errors import HarnessError, one_line
     from price_bench.plugins.manager import get_registry
     from price_bench.predictors.describe import describe_predictor
 

@@ -8,15 +8,28 @@ traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
 from price_bench.names import printable as _printable
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from price_bench.harness.options import Overwrite
+    from price_bench.harness.runner import RunOutcome
+    from price_bench.predictors.registry import PredictorRegistry
+    from price_bench.results.schema import RunRecord
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 OVERWRITE_CHOICES = ("never", "always", "missing")
 
@@ -30,14 +43,14 @@ def register(cli: click.Group) -> None:
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def _user_errors(func: Callable) -> Callable:
+def _user_errors(func: Callable[_P, _R]) -> Callable[_P, _R]:
     """Turn the known user errors into one-line ``Error: ...`` messages (exit 1): :func:`price_bench.cli.errors.user_errors`."""
     from price_bench.cli.errors import user_errors
 
     return user_errors(func)
 
 
-def _warn_plugin_failures(registry=None) -> None:
+def _warn_plugin_failures(registry: PredictorRegistry | None = None) -> None:
     """One stderr line per plugin that failed to load and per refused duplicate predictor id: loud, never fatal."""
     from price_bench.plugins.manager import get_registry, plugin_failures
 
@@ -48,7 +61,7 @@ def _warn_plugin_failures(registry=None) -> None:
         click.echo(_printable(f"warning: {line}"), err=True)
 
 
-def _console():
+def _console() -> Console:
     from rich.console import Console
 
     # emoji=False: ":x:" in product text or a model answer stays ":x:".
@@ -198,8 +211,10 @@ def plugins_cmd(as_json: bool) -> None:
 @results_option
 @json_option
 @_user_errors
-def run_cmd(ids, all_, exclude, dataset, limit, workers, overrides, overwrite, refit, variants, seed, seeds, n_resamples, ci_method,
-            keep_cache, progress, raw_output, max_error_share, engine, ray_address, results, as_json) -> None:
+def run_cmd(ids: tuple[str, ...], all_: bool, exclude: tuple[str, ...], dataset: str, limit: int | None, workers: int,
+            overrides: tuple[str, ...], overwrite: Overwrite, refit: bool, variants: tuple[str, ...], seed: int, seeds: str | None,
+            n_resamples: int, ci_method: str, keep_cache: bool, progress: bool | None, raw_output: bool, max_error_share: float,
+            engine: str, ray_address: str | None, results: str | None, as_json: bool) -> None:
     """Fit and score predictors on a dataset's test split, with caching and resume.
 
     Exit code 0 when every predictor completed cleanly; 1 when any predictor
@@ -209,54 +224,29 @@ def run_cmd(ids, all_, exclude, dataset, limit, workers, overrides, overwrite, r
     skipped predictors are not failures); 130 when interrupted (rerun the
     same command to resume).
     """
-    from dataclasses import replace
-
+    from price_bench.harness.outcomes import run_problems
     from price_bench.harness.overrides import parse_overrides, parse_seeds, parse_variants
-    from price_bench.harness.runner import RunOptions, resolve_ids, run_predictors
+    from price_bench.harness.runner import RunOptions, resolve_ids, run_seeds
     from price_bench.plugins.manager import get_registry
 
     registry = get_registry()
     _warn_plugin_failures(registry)
-    run_ids = resolve_ids(registry, ids, all_)
-    if exclude:
-        from price_bench.harness.errors import HarnessError
-
-        if not all_:
-            raise HarnessError("--exclude goes with --all")
-        unknown = [pid for pid in exclude if pid not in registry]
-        if unknown:
-            raise HarnessError(f"--exclude {unknown[0]}: unknown predictor (see `price-bench list`)")
-        run_ids = [pid for pid in run_ids if pid not in set(exclude)]
+    run_ids = resolve_ids(registry, ids, all_, exclude=exclude)
     options = RunOptions(
-        dataset=dataset,
-        limit=limit,
-        workers=workers,
-        overrides=parse_overrides(overrides),
-        variants=parse_variants(variants),
-        keep_cache_on_code_change=keep_cache,
-        ci_method=ci_method,
-        overwrite=overwrite,
-        refit=refit,
-        results_dir=_results_dir(results),
-        seed=seed,
-        n_resamples=n_resamples,
-        progress=progress,
-        raw_output=raw_output,
-        engine=engine,
-        ray_address=ray_address,
+        dataset=dataset, limit=limit, workers=workers, seed=seed, n_resamples=n_resamples, ci_method=ci_method,
+        overrides=parse_overrides(overrides), variants=parse_variants(variants), overwrite=overwrite, refit=refit,
+        keep_cache_on_code_change=keep_cache, results_dir=_results_dir(results), progress=progress, raw_output=raw_output,
+        engine=engine, ray_address=ray_address,
     )
     console = _console()
 
-    def report(outcome) -> None:
+    def report(outcome: RunOutcome) -> None:
         if not as_json and not (progress or sys.stderr.isatty()):
             click.echo(_printable(f"{outcome.predictor_id}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else "")), err=True)
 
-    seed_list = parse_seeds(seeds) if seeds is not None else [seed]
     _warn_repository_results(results)
     try:
-        outcomes = []
-        for one_seed in seed_list:
-            outcomes += run_predictors(run_ids, replace(options, seed=one_seed), registry=registry, on_outcome=report)
+        outcomes = run_seeds(run_ids, options, parse_seeds(seeds) if seeds is not None else None, registry=registry, on_outcome=report)
     except KeyboardInterrupt:
         click.echo("Interrupted: finished batches are saved; rerun the same command to resume.", err=True)
         sys.exit(130)
@@ -266,36 +256,12 @@ def run_cmd(ids, all_, exclude, dataset, limit, workers, overrides, overwrite, r
         console.print(_summary_table(outcomes))
         written = [o for o in outcomes if o.path is not None and o.status != "up-to-date"]
         if written:
-            click.echo(f"{len(written)} record(s) written to {options.results_dir.resolve()}", err=True)
+            click.echo(f"{len(written)} record(s) written to {_results_dir(results).resolve()}", err=True)
     problems = run_problems(outcomes, max_error_share=max_error_share, skipped_ok=all_)
     for problem in problems:
         click.echo(_printable(f"Error: {problem}"), err=True)
     if problems:
         sys.exit(1)
-
-
-def run_problems(outcomes, *, max_error_share: float = 0.0, skipped_ok: bool = False) -> list[str]:
-    """One line per reason for ``run`` to exit non-zero (empty when the run is clean).
-
-    Failed predictors; complete runs whose share of errored items is above
-    ``max_error_share``; skipped predictors unless ``skipped_ok`` (``--all``).
-    """
-    problems = []
-    failed = [o.predictor_id for o in outcomes if o.status == "failed"]
-    if failed:
-        problems.append(f"{len(failed)} predictor(s) failed: {', '.join(failed)}")
-    for o in outcomes:
-        r = o.record
-        if o.status == "complete" and r is not None and r.n_items and r.item_errors / r.n_items > max_error_share:
-            problems.append(
-                f"{o.predictor_id}: {r.item_errors} of {r.n_items} items errored "
-                f"({r.item_errors / r.n_items:.1%} > --max-error-share {max_error_share:.1%}; first: {o.first_error}); "
-                "rerun to retry them"
-            )
-    skipped = [o for o in outcomes if o.status == "skipped"]
-    if skipped and not skipped_ok:
-        problems.append("requested predictor(s) skipped: " + "; ".join(f"{o.predictor_id} ({o.reason})" for o in skipped))
-    return problems
 
 
 def repository_root(path: Path) -> Path | None:
@@ -319,7 +285,7 @@ def _warn_repository_results(results: str | None) -> None:
                    "results?); pass --results DIR or set PRICE_BENCH_RESULTS to write elsewhere", err=True)
 
 
-def _outcome_dict(outcome) -> dict[str, Any]:
+def _outcome_dict(outcome: RunOutcome) -> dict[str, Any]:
     record = outcome.record
     return {
         "predictor": outcome.predictor_id,
@@ -333,7 +299,7 @@ def _outcome_dict(outcome) -> dict[str, Any]:
     }
 
 
-def _summary_table(outcomes):
+def _summary_table(outcomes: list[RunOutcome]) -> Table:
     from rich.table import Table
 
     table = Table(title="run summary")
@@ -376,17 +342,13 @@ def _summary_table(outcomes):
 @json_option
 @click.pass_context
 @_user_errors
-def results_cmd(ctx, results, dataset, predictor, as_json) -> None:
+def results_cmd(ctx: click.Context, results: str | None, dataset: str | None, predictor: str | None, as_json: bool) -> None:
     """Table of the result records in the results folder (``results prune``: delete the runs no leaderboard shows)."""
     if ctx.invoked_subcommand is not None:
         return
-    from price_bench.results.store import load_records
+    from price_bench.results.store import select_records
 
-    rows = []
-    for path, record in load_records(_results_dir(results)):
-        if (dataset and record.dataset.name != dataset) or (predictor and record.predictor.id != predictor):
-            continue
-        rows.append((path, record))
+    rows = select_records(_results_dir(results), dataset=dataset or None, predictor=predictor or None)
     if as_json:
         _echo_json([{"path": str(p), **_record_summary(r)} for p, r in rows])
         return
@@ -417,7 +379,7 @@ def results_cmd(ctx, results, dataset, predictor, as_json) -> None:
 @click.option("--dataset", default=None, help="Only this dataset.")
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
 @_user_errors
-def results_prune_cmd(results, dataset, dry_run) -> None:
+def results_prune_cmd(results: str | None, dataset: str | None, dry_run: bool) -> None:
     """Delete the records no leaderboard shows (superseded, older, other-fingerprint and --limit runs).
 
     Kept: every run a leaderboard ranks (each seed of a multi-seed row) and the
@@ -436,7 +398,7 @@ def results_prune_cmd(results, dataset, dry_run) -> None:
     click.echo(f"{'would delete' if dry_run else 'deleted'} {records} record(s) in {results_dir}", err=True)
 
 
-def _record_summary(record) -> dict[str, Any]:
+def _record_summary(record: RunRecord) -> dict[str, Any]:
     return {
         "run_id": record.run_id,
         "predictor": record.predictor.id,
@@ -451,36 +413,6 @@ def _record_summary(record) -> dict[str, Any]:
     }
 
 
-def resolve_run(name: str, results_dir: Path, dataset: str | None = None):
-    """``(path, record)`` for a run id, id prefix or record path; else a predictor id or leaderboard label.
-
-    A predictor name means its latest complete, leaderboard-eligible run (on
-    ``dataset`` when given); a name found on several datasets must be narrowed with ``dataset``.
-    """
-    from price_bench.harness.errors import HarnessError
-    from price_bench.results.store import ResultError, find_run
-
-    try:
-        return find_run(name, results_dir)
-    except (HarnessError, ResultError):
-        from price_bench.leaderboard.labels import board_labels
-        from price_bench.leaderboard.select import parse_time
-        from price_bench.results.store import load_records
-
-        records = [(p, r) for p, r in load_records(results_dir) if r.is_leaderboard_eligible
-                   and (dataset is None or r.dataset.name == dataset)]
-        labels = board_labels(r for _, r in records)
-        named = [(p, r) for p, r in records
-                 if name in (r.predictor.id, labels.get((r.predictor.id, r.predictor.config_hash)))]
-        if not named:
-            raise HarnessError(f"no run {name!r} in {results_dir}, and no predictor or label of that name with a complete "
-                               "run" + (f" on dataset {dataset!r}" if dataset else "") + " (see `price-bench results`)") from None
-        datasets = sorted({r.dataset.name for _, r in named})
-        if len(datasets) > 1:
-            raise HarnessError(f"{name!r} has runs on several datasets ({', '.join(datasets)}): add --dataset") from None
-        return max(named, key=lambda pr: (parse_time(pr[1].finished_at), pr[1].run_id))
-
-
 @click.command("show")
 @click.argument("run")
 @click.option("--worst", "worst_n", type=click.IntRange(min=1), default=None, metavar="N",
@@ -491,8 +423,10 @@ def resolve_run(name: str, results_dir: Path, dataset: str | None = None):
 @results_option
 @json_option
 @_user_errors
-def show_cmd(run, worst_n, category, with_text, results, as_json) -> None:
+def show_cmd(run: str, worst_n: int | None, category: str | None, with_text: bool, results: str | None, as_json: bool) -> None:
     """Metrics with 95% CIs and breakdowns of one run (run id, id prefix, record path or predictor name)."""
+    from price_bench.results.store import resolve_run
+
     path, record = resolve_run(run, _results_dir(results))
     if worst_n is not None:
         _show_worst(path, record, worst_n, category, with_text, as_json)
@@ -543,7 +477,7 @@ def show_cmd(run, worst_n, category, with_text, results, as_json) -> None:
         console.print(sub)
 
 
-def _titles_or_fail(record):
+def _titles_or_fail(record: RunRecord) -> dict[str, str]:
     from price_bench.harness.errors import HarnessError
     from price_bench.results.drilldown import titles
 
@@ -553,7 +487,7 @@ def _titles_or_fail(record):
     return found
 
 
-def _show_worst(path, record, n: int, category: str | None, with_text: bool, as_json: bool) -> None:
+def _show_worst(path: Path, record: RunRecord, n: int, category: str | None, with_text: bool, as_json: bool) -> None:
     """``show RUN --worst N``: the worst misses, as a table or JSON."""
     from rich.markup import escape
 
@@ -590,9 +524,10 @@ def _show_worst(path, record, n: int, category: str | None, with_text: bool, as_
               help="Add each item's title from the local copy of the dataset (same fingerprint only).")
 @results_option
 @_user_errors
-def export_cmd(run, fmt, out, with_text, results) -> None:
+def export_cmd(run: str, fmt: str, out: Path | None, with_text: bool, results: str | None) -> None:
     """Per-item results of one run (id, category, truth, guess, error, parsed) as CSV or Parquet."""
     from price_bench.results.drilldown import export, export_text, item_rows
+    from price_bench.results.store import resolve_run
 
     path, record = resolve_run(run, _results_dir(results))
     rows = item_rows(path, record)
@@ -606,7 +541,7 @@ def export_cmd(run, fmt, out, with_text, results) -> None:
     click.echo(f"wrote {len(rows)} items of {record.predictor.id} ({record.run_id}) to {target}", err=True)
 
 
-def provenance_lines(record) -> list[str]:
+def provenance_lines(record: RunRecord) -> list[str]:
     """What ``show`` says about where and with what a run ran (older records: what they have)."""
     p = record.provenance
     lines = [f"code digest {record.predictor.code_digest or '- (recorded before code digests)'}   "
@@ -632,7 +567,7 @@ def provenance_lines(record) -> list[str]:
 @results_option
 @json_option
 @_user_errors
-def compare_cmd(run_a, run_b, dataset, n_resamples, results, as_json) -> None:
+def compare_cmd(run_a: str, run_b: str, dataset: str | None, n_resamples: int, results: str | None, as_json: bool) -> None:
     """Are two runs really different? Paired bootstrap on the shared items for Error, RMSLE and Hits.
 
     RUN_A and RUN_B are run ids (or prefixes, or record paths) or predictor
@@ -642,10 +577,11 @@ def compare_cmd(run_a, run_b, dataset, n_resamples, results, as_json) -> None:
     runs differ in versions, hardware, threads or code.
     """
     from price_bench.harness.errors import HarnessError
-    from price_bench.harness.runner import MIN_RESAMPLES
+    from price_bench.harness.options import MIN_RESAMPLES
     from price_bench.leaderboard.build import board_verdict
     from price_bench.metrics.ties import ALPHA, CORRECTION
     from price_bench.results.compare import compare_runs
+    from price_bench.results.store import resolve_run
 
     if n_resamples < MIN_RESAMPLES:
         raise HarnessError(f"--bootstrap must be at least {MIN_RESAMPLES} for a paired comparison, not {n_resamples}")
@@ -672,7 +608,7 @@ def compare_cmd(run_a, run_b, dataset, n_resamples, results, as_json) -> None:
         table.add_column(col)
     for m in out["metrics"]:
         unit = "$" if m["metric"] == "Error" else "%" if m["metric"] == "Hits" else ""
-        show = (lambda v, unit=unit: _fmt(v, unit, digits=3 if not unit else 2))  # noqa: E731
+        show = functools.partial(_fmt, unit=unit, digits=3 if not unit else 2)
         verdict = "[yellow]not significant[/]" if not m["significant"] else \
             f"[green]{'A' if m['better'] == 'A' else 'B'} better[/]"
         table.add_row(m["metric"], show(m["a"]), show(m["b"]),
@@ -682,9 +618,9 @@ def compare_cmd(run_a, run_b, dataset, n_resamples, results, as_json) -> None:
     console.print(f"(two-sided paired bootstrap test per metric, α = {ALPHA:g}, no correction across the three metrics)")
     board = out["leaderboard"]
     if board is not None:
-        verdict = {"A": "A is significantly better", "B": "B is significantly better", None: "tied (not significantly different)"}
+        verdicts = {"A": "A is significantly better", "B": "B is significantly better", None: "tied (not significantly different)"}
         console.print(f"leaderboard {escape(board['dataset'])}: A tier {board['tier_a']} (rank {board['rank_a']}), "
-                      f"B tier {board['tier_b']} (rank {board['rank_b']}); Error: {verdict[board['better']]} after "
+                      f"B tier {board['tier_b']} (rank {board['rank_b']}); Error: {verdicts[board['better']]} after "
                       f"{CORRECTION} over {board['n_pairs']} pairs (adjusted p = {board['p_adjusted']:.4f})")
     for line in out["provenance_differences"]:
         console.print(f"[yellow]warning: the runs differ in {escape(line)}[/]")
@@ -695,7 +631,7 @@ def _product_text(text: str, from_file: bool) -> str:
     from price_bench.harness.errors import HarnessError
 
     if text == "-":
-        value = click.get_text_stream("stdin").read()
+        value = sys.stdin.read()
     elif from_file:
         try:
             value = Path(text).read_text(encoding="utf-8", errors="replace")
@@ -720,42 +656,14 @@ def _product_text(text: str, from_file: bool) -> str:
 @click.option("--seed", type=int, default=0, show_default=True)
 @json_option
 @_user_errors
-def predict_cmd(predictor_id, text, from_file, dataset, overrides, seed, as_json) -> None:
+def predict_cmd(predictor_id: str, text: str, from_file: bool, dataset: str, overrides: tuple[str, ...], seed: int, as_json: bool) -> None:
     """Fit (or load a previous fit) on the dataset's train split, then price one TEXT ('-': read it from stdin)."""
-    from price_bench.harness.errors import HarnessError
-    from price_bench.harness.overrides import build_config, config_hash, parse_overrides
-    from price_bench.harness.runner import check_seed, fit_or_load, one_line, open_dataset_by_name
-    from price_bench.harness.workdir import workdir_for
-    from price_bench.items import Item
-    from price_bench.parsing import parse_price
-    from price_bench.plugins.manager import get_registry
+    from price_bench.harness.overrides import parse_overrides
+    from price_bench.harness.predict_text import predict_text
 
-    check_seed(seed)
-    text = _product_text(text, from_file)
-    spec = get_registry().get(predictor_id)
-    parsed_overrides = parse_overrides(overrides)
-    stray = sorted(set(parsed_overrides) - {predictor_id})
-    if stray:
-        raise HarnessError(f"-o {stray[0]}.…: predictor {stray[0]!r} is not the one predicting")
-    try:
-        cls = spec.load()
-    except Exception as exc:
-        raise HarnessError(f"could not load {predictor_id}: {one_line(exc)}") from None
-    config = build_config(cls, parsed_overrides.get(predictor_id, {}))
-    reason = cls.skip_reason(config)
-    if reason:
-        raise HarnessError(f"{predictor_id} cannot run here: {reason}")
-    ds = open_dataset_by_name(dataset)
-    workdir = workdir_for(spec.id, config_hash(config, roles=("fit",)), spec.plugin_version, cls.version, ds.fingerprint, seed)
-    predictor = cls(config, seed=seed)
-    try:
-        fit_or_load(predictor, ds, workdir)
-        prediction = predictor.predict([Item(id="cli", text=text, price=float("nan"))])[0]
-    except Exception as exc:
-        raise HarnessError(f"{predictor_id} failed: {one_line(exc)}") from None
-    finally:
-        predictor.close()
-    price = parse_price(prediction.price) if prediction.price is not None else parse_price(prediction.raw)
+    answer = predict_text(predictor_id, _product_text(text, from_file), dataset=dataset, overrides=parse_overrides(overrides),
+                          seed=seed)
+    price, prediction = answer.price, answer.prediction
     if as_json:
         _echo_json({"predictor": predictor_id, "price": price, "raw": prediction.raw, "error": prediction.error,
                     "cost_usd": prediction.cost_usd, "latency_s": prediction.latency_s})

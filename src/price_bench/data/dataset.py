@@ -27,8 +27,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,6 +211,24 @@ class Dataset:
         """The items every run is scored on."""
         return self.items("test")
 
+    def train_median(self) -> float:
+        """Median train price: what an unparseable answer is scored with.
+
+        Reads only the price column when the train split is not loaded yet;
+        DatasetError when the train split is empty.
+        """
+        import numpy as np
+
+        if "train" in self._cache:
+            prices = np.array([item.price for item in self._cache["train"]], dtype=np.float64)
+        else:
+            import pyarrow.parquet as pq
+
+            prices = pq.read_table(self.path / "train.parquet", columns=["price"]).column("price").to_numpy()
+        if prices.size == 0:
+            raise DatasetError(f"dataset {self.name!r} has no train items: no fallback price for unparseable answers")
+        return float(np.median(prices))
+
     def to_pandas(self, split: str = "test"):
         """One split as a ``pandas.DataFrame``: id, text, price, category, title, details (a dict per row)."""
         import pandas as pd
@@ -249,7 +265,7 @@ def _read_memo() -> dict[str, Any]:
 
 def _write_memo(memo: dict[str, Any]) -> None:
     """Best effort: a data home that cannot be written only costs a re-check next time."""
-    from price_bench.results.store import atomic_write_text
+    from price_bench.files import atomic_write_text
 
     keep = dict(list(memo.items())[-MEMO_MAX:])
     try:
@@ -357,21 +373,12 @@ def write_dataset(
 
     ensure_writable(target.parent, "data home")
     clean_stale_temp(target.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-{os.getpid()}-", dir=target.parent))
-    try:
+    from price_bench.files import atomic_folder
+
+    with atomic_folder(target, prefix=f".{name}.tmp-{os.getpid()}-") as tmp:
         for split, items in materialised.items():
             write_split(tmp / f"{split}.parquet", items)
         (tmp / MANIFEST).write_text(json.dumps(full_manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-        if target.exists():
-            old = target.with_name(f".{name}.old-{os.getpid()}-{tmp.name[-8:]}")
-            target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     dataset = Dataset(name, target, full_manifest, _verified=True)
     dataset._remember()
     return dataset

@@ -50,10 +50,9 @@ class _PredictActor:
         return pa.table({"id": pa.array(cols["id"], pa.string()), "prediction": pa.array(encoded, pa.binary())})
 
     def __del__(self):
-        try:
-            self.predictor.close()
-        except Exception:
-            pass
+        from price_bench.harness.fitting import close_predictor
+
+        close_predictor(self.predictor)
 
 
 def predict_on_ray(

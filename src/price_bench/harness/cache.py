@@ -23,16 +23,18 @@ and replaced by an empty cache, so the run goes on.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import re
 import sqlite3
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from price_bench.data.dataset import data_home
 from price_bench.predictors.contract import Prediction
@@ -213,7 +215,7 @@ class PredictionCache:
     def __enter__(self) -> PredictionCache:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def get(self, key: CacheKey) -> dict[str, Prediction]:
@@ -265,7 +267,7 @@ class PredictionCache:
             self._put(key, values)
         return len(values)
 
-    def _put(self, key: CacheKey, values: list[tuple]) -> None:
+    def _put(self, key: CacheKey, values: Sequence[tuple[object, ...]]) -> None:
         with self._transaction():
             self.conn.execute(
                 "INSERT OR IGNORE INTO keys (key, predictor_id, config_hash, plugin_version, predictor_version, seed, fingerprint,"
@@ -302,7 +304,7 @@ class PredictionCache:
                      key.fingerprint, key.code_digest))
         return copied
 
-    def summary(self) -> list[dict]:
+    def summary(self) -> list[dict[str, Any]]:
         """Per predictor id: how many run keys and cached predictions (sorted by id)."""
         rows = self.conn.execute(
             "SELECT k.predictor_id, COUNT(DISTINCT k.key), COUNT(p.item_id) FROM keys k"
@@ -318,20 +320,16 @@ class PredictionCache:
             self.conn.execute("DELETE FROM keys" + (" WHERE predictor_id = ?" if predictor_id else ""), args)
         return n
 
-    def _transaction(self):
-        conn = self.conn
-
-        class _Tx:
-            def __enter__(self_inner):
-                conn.execute("BEGIN IMMEDIATE")
-
-            def __exit__(self_inner, exc_type, exc, tb):
-                if exc_type is None:
-                    conn.execute("COMMIT")
-                    return
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass  # keep the original error (e.g. a corrupt file), not the failed rollback
-
-        return _Tx()
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; ``ROLLBACK`` when the block raises (the block's error propagates)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # keep the original error (e.g. a corrupt file), not the failed rollback
+            raise
+        self.conn.execute("COMMIT")

@@ -26,6 +26,10 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from price_bench.predictors.registry import PredictorRegistry
 
 KEEP_ENV = "PRICE_BENCH_KEEP_CACHE_ON_CODE_CHANGE"
 DIGEST_CHARS = 16
@@ -102,7 +106,7 @@ def code_digest(predictor_cls: type) -> str:
     return package_digest(_package_of(predictor_cls.__module__))
 
 
-def stale_cache_keys(cache_path: Path, registry=None) -> list[dict]:
+def stale_cache_keys(cache_path: Path, registry: PredictorRegistry | None = None) -> list[dict[str, Any]]:
     """Cache keys written by a version of a predictor's code other than the installed one.
 
     Returns one dict per stale key (the ``keys`` table's columns plus

@@ -11,11 +11,14 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
 
 from price_bench.harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from price_bench.predictors.contract import Predictor, PredictorConfig
 
 REDACTED = "***"
 
@@ -83,7 +86,7 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def build_config(predictor_cls: type, overrides: Mapping[str, Any] | None = None) -> BaseModel:
+def build_config(predictor_cls: type[Predictor], overrides: Mapping[str, Any] | None = None) -> PredictorConfig:
     """The predictor's config: defaults plus ``overrides``, validated.
 
     Raises :class:`HarnessError` (one line) for an unknown key or a bad value.

@@ -92,6 +92,20 @@ def git_dirty(cwd: Path | None = None) -> bool | None:
     return bool(out.stdout.strip()) if out.returncode == 0 else None
 
 
+_GIT_COMMIT: list[str | None] = []
+
+
+def git_commit() -> str | None:
+    """HEAD of the git repository around the current directory, or None (asked once per process)."""
+    if not _GIT_COMMIT:
+        try:
+            out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
+            _GIT_COMMIT.append(out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None)
+        except (OSError, subprocess.SubprocessError):
+            _GIT_COMMIT.append(None)
+    return _GIT_COMMIT[0]
+
+
 def collect(plugins: tuple[str, ...] = ()) -> Provenance:
     """Everything :class:`Provenance` holds, for this process, with the versions of ``plugins`` too."""
     return Provenance(

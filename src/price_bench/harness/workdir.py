@@ -2,14 +2,16 @@
 
 Layout::
 
-    <home>/work/<fingerprint-short>/<predictor id>/<config_hash>-<plugin_version>-<predictor_version>[-s<seed>][-c<code>]/
+    <home>/work/<fingerprint-short>/<predictor id>/<fit config hash>-<plugin_version>-<predictor_version>[-s<seed>][-c<code>]/
         fit.json      the marker: written only after ``fit`` returned, holds the fit
                       time and the sha256 of every file the fit left in the folder
         ...           whatever the predictor saved
 
-A folder is keyed exactly like the prediction cache, so a new config, a new
-plugin or predictor version, a new seed or a new dataset gets a fresh folder
-and never reuses stale artefacts; ``<code>`` is the first 12 hex digits of
+A folder is keyed by the same :class:`~price_bench.harness.runkey.RunKey` as the
+prediction cache, with the hash of the config's *fit* fields only, so a new fit
+field, a new plugin or predictor version, a new seed or a new dataset gets a
+fresh folder and never reuses stale artefacts, while a new predict field
+reuses the fit; ``<code>`` is the first 12 hex digits of
 the predictor's code digest (an edited predictor refits). Every part of the path is a validated value
 (:mod:`price_bench.names`: the predictor id, the dataset fingerprint) or a
 hash/version reduced to safe characters, so the folder is always under
@@ -27,16 +29,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from price_bench.data.dataset import data_home
 from price_bench.names import fingerprint_problem, name_problem
 
 MARKER = "fit.json"
+#: The predictor's ``info()``, saved after it predicted.
+INFO_FILE = "info.json"
 #: Files the harness itself writes into a work folder after the fit (not artefacts).
-HARNESS_FILES = frozenset({MARKER, "info.json"})
+HARNESS_FILES = frozenset({MARKER, INFO_FILE})
 
 
 def fingerprint_short(fingerprint: str) -> str:
@@ -115,7 +121,7 @@ def read_marker(workdir: Path) -> FitMarker | None:
 
 def write_marker(workdir: Path, fit_seconds: float) -> FitMarker:
     """Record a finished fit and the digest of every file in the folder (atomically)."""
-    from price_bench.results.store import atomic_write_text
+    from price_bench.files import atomic_write_text
 
     marker = FitMarker(fit_seconds, datetime.now(UTC).isoformat(timespec="seconds"), folder_digests(workdir))
     atomic_write_text(workdir / MARKER, json.dumps(marker.__dict__, sort_keys=True) + "\n")
@@ -176,3 +182,30 @@ def verify_marker(workdir: Path, marker: FitMarker) -> str | None:
 def clear_marker(workdir: Path) -> None:
     """Forget a previous fit (before refitting), so a crash mid-fit never looks finished."""
     (workdir / MARKER).unlink(missing_ok=True)
+
+
+def fit_workdir(workdir: Path, keep_earlier_code: bool = False) -> Path:
+    """``workdir``, or with ``keep_earlier_code`` and no fit there, the newest fit made under other code (escape hatch)."""
+    if not keep_earlier_code or read_marker(workdir) is not None:
+        return workdir
+    earlier = earlier_code_workdir(workdir)
+    return earlier if earlier is not None else workdir
+
+
+
+def save_info(workdir: Path, info: dict[str, Any], redact: Callable[[str | None], str | None]) -> None:
+    """Keep a predictor's ``info()`` beside its artefacts (secrets scrubbed by ``redact``)."""
+    from price_bench.files import atomic_write_text
+
+    if info:
+        text = redact(json.dumps(info, sort_keys=True, default=str)) or "{}"
+        atomic_write_text(workdir / INFO_FILE, text + "\n")
+
+
+def read_info(workdir: Path) -> dict[str, Any]:
+    """The saved ``info()`` of the predictor that owns ``workdir`` (empty when none)."""
+    try:
+        data = json.loads((workdir / INFO_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

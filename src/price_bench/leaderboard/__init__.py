@@ -116,7 +116,7 @@ def plan(results_dir: Path, out_dir: Path, dataset: str | None = None, product_t
 def write(results_dir: Path, out_dir: Path, dataset: str | None = None, product_text: bool | None = None,
           readme: Path | None = None) -> Plan:
     """Render and write the leaderboards (and README tables); files whose content is unchanged are left untouched."""
-    from price_bench.results.store import atomic_write_text
+    from price_bench.files import atomic_write_text
 
     result = plan(results_dir, out_dir, dataset, product_text, readme)
     for path, text in result.files.items():

@@ -10,7 +10,7 @@ def predictor_statuses() -> list[dict[str, Any]]:
 
     Requirement checks run in cheap mode: no heavy import happens here.
     """
-    from price_bench.harness.runner import one_line
+    from price_bench.harness.errors import one_line
     from price_bench.plugins.manager import get_registry
     from price_bench.predictors.contract import cheap_checks
 

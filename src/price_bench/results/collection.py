@@ -47,13 +47,12 @@ class Results:
     def load(cls, results_dir: str | Path | None = None, *, dataset: str | None = None, predictor: str | None = None) -> Results:
         """The records already in a results folder (default ``$PRICE_BENCH_RESULTS`` or ``./results``)."""
         from price_bench.harness.runner import RunOutcome
-        from price_bench.results.store import default_results_dir, load_records
+        from price_bench.results.store import default_results_dir, select_records
 
         folder = Path(results_dir) if results_dir is not None else default_results_dir()
         runs = [
             RunOutcome(record.predictor.id, record.status, record, path, record.reason)
-            for path, record in load_records(folder)
-            if (dataset is None or record.dataset.name == dataset) and (predictor is None or record.predictor.id == predictor)
+            for path, record in select_records(folder, dataset=dataset, predictor=predictor)
         ]
         return cls(runs, results_dir=folder, show_titles=False)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from price_bench.results.schema import RunRecord
+from price_bench.results.schema import ItemPrediction, RunRecord
 from price_bench.results.store import ResultError, read_predictions
 
 
@@ -63,7 +63,7 @@ def compare_runs(
     }
 
 
-def _check_prices(sidecar: Path, rows: list) -> None:
+def _check_prices(sidecar: Path, rows: list[ItemPrediction]) -> None:
     """ResultError when a row's truth or guess is not a price (finite, 0 to MAX_PRICE).
 
     The harness never writes one, so it is a hand-edited file; a paired

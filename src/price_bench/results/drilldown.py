@@ -84,7 +84,7 @@ def export_text(rows: list[dict[str, Any]], with_titles: dict[str, str] | None =
 
 def export(rows: list[dict[str, Any]], path: Path, fmt: str, with_titles: dict[str, str] | None = None) -> Path:
     """Write the rows to ``path`` as ``csv`` or ``parquet``; returns the path."""
-    from price_bench.results.store import atomic_write_text
+    from price_bench.files import atomic_write_text
 
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (known: {', '.join(EXPORT_FORMATS)})")

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from price_bench.errors import PriceBenchError
+from price_bench.files import atomic_write_text
 from price_bench.names import name_problem, printable
 from price_bench.results.schema import ItemPrediction, RunRecord
 
@@ -37,35 +37,6 @@ class ResultError(PriceBenchError):
 def default_results_dir() -> Path:
     """``PRICE_BENCH_RESULTS`` when set, else ``./results``."""
     return Path(os.environ.get("PRICE_BENCH_RESULTS", "results"))
-
-
-_UMASK: list[int] = []
-
-
-def file_mode() -> int:
-    """The mode a plain ``open()`` would give a new file (0o666 less the umask): 0o644 under the usual umask."""
-    if not _UMASK:
-        current = os.umask(0o022)
-        os.umask(current)
-        _UMASK.append(current)
-    return 0o666 & ~_UMASK[0]
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and an atomic rename.
-
-    The file gets the mode of any other output (``mkstemp`` alone would leave it 0600).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def record_problem(record: RunRecord) -> str | None:
@@ -200,6 +171,17 @@ def load_records(results_dir: Path, on_skip: Callable[[str], None] | None = warn
     return out
 
 
+def select_records(
+    results_dir: Path, *, dataset: str | None = None, predictor: str | None = None, on_skip: Callable[[str], None] | None = warn
+) -> list[tuple[Path, RunRecord]]:
+    """:func:`load_records`, only those of ``dataset`` and ``predictor`` (id) when given."""
+    return [
+        (path, record)
+        for path, record in load_records(results_dir, on_skip)
+        if (dataset is None or record.dataset.name == dataset) and (predictor is None or record.predictor.id == predictor)
+    ]
+
+
 def read_predictions(record_file: Path, record: RunRecord | None = None) -> list[ItemPrediction]:
     """The per-item sidecar of the record at ``record_file`` (empty when it has none)."""
     record = record or read_record(record_file)
@@ -244,3 +226,69 @@ def find_run(run: str | Path, results_dir: Path) -> tuple[Path, RunRecord]:
     if len(matches) > 1:
         raise ResultError(f"run {run!r} is ambiguous: {', '.join(p.stem for p in matches[:4])}")
     return matches[0], read_record(matches[0])
+
+
+def find_complete_record(results_dir: Path, like: RunRecord) -> tuple[Path, RunRecord] | None:
+    """The newest complete record matching ``like``'s predictor, config, versions, code, seed, dataset and limit."""
+    folder = results_dir / like.dataset.name / like.predictor.id
+    if not folder.is_dir():
+        return None
+    for path in sorted(folder.glob("*.json"), reverse=True):
+        try:
+            record = read_record(path)
+        except ResultError:
+            continue
+        if record.status == "complete" and same_run(record, like):
+            return path, record
+    return None
+
+
+def same_run(record: RunRecord, like: RunRecord) -> bool:
+    """True when both records ran the same predictor config, versions, code, seed, dataset and limit.
+
+    A record without a code digest (written before digests) matches any code.
+    """
+    p, q = record.predictor, like.predictor
+    return (
+        (p.config_hash, p.plugin_version, p.predictor_version) == (q.config_hash, q.plugin_version, q.predictor_version)
+        and record.dataset.fingerprint == like.dataset.fingerprint
+        and (p.code_digest is None or q.code_digest is None or p.code_digest == q.code_digest)
+        and record.limit == like.limit
+        and record.seed == like.seed
+    )
+
+
+def new_run_id(config_hash: str) -> str:
+    """``20261128T130212Z-<hash6>-<4 hex>``: sortable by time, unique."""
+    import secrets
+    from datetime import UTC, datetime
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{config_hash[:6]}-{secrets.token_hex(2)}"
+
+
+def resolve_run(name: str, results_dir: Path, dataset: str | None = None) -> tuple[Path, RunRecord]:
+    """``(path, record)`` for a run id, id prefix or record path; else a predictor id or leaderboard label.
+
+    A predictor name means its latest complete, leaderboard-eligible run (on
+    ``dataset`` when given); a name found on several datasets must be
+    narrowed with ``dataset``. ResultError (one line) when nothing matches.
+    """
+    try:
+        return find_run(name, results_dir)
+    except ResultError:
+        from price_bench.leaderboard.labels import board_labels
+        from price_bench.leaderboard.select import parse_time
+
+        records = [(p, r) for p, r in load_records(results_dir) if r.is_leaderboard_eligible
+                   and (dataset is None or r.dataset.name == dataset)]
+        labels = board_labels(r for _, r in records)
+        named = [(p, r) for p, r in records
+                 if name in (r.predictor.id, labels.get((r.predictor.id, r.predictor.config_hash)))]
+        if not named:
+            raise ResultError(f"no run {name!r} in {results_dir}, and no predictor or label of that name with a complete "
+                              "run" + (f" on dataset {dataset!r}" if dataset else "") + " (see `price-bench results`)") from None
+        datasets = sorted({r.dataset.name for _, r in named})
+        if len(datasets) > 1:
+            raise ResultError(f"{name!r} has runs on several datasets ({', '.join(datasets)}): add --dataset") from None
+        return max(named, key=lambda pr: (parse_time(pr[1].finished_at), pr[1].run_id))

@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from price_bench.files import atomic_folder
 from price_bench.results.schema import BreakdownRow, DatasetRef, MetricValue, PredictorInfo
 from price_bench.serve import ServeError
 
@@ -159,8 +159,7 @@ def build_bundle(run: str, out: Path, *, results_dir: Path | None = None, home: 
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
         raise BundleError(f"{out} exists and is not empty (pass --force to replace it)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         files = _copy_artefacts(workdir, tmp / ARTEFACTS)
         manifest = BundleManifest(
             format=BUNDLE_FORMAT,
@@ -188,16 +187,6 @@ def build_bundle(run: str, out: Path, *, results_dir: Path | None = None, home: 
         )
         text = manifest.model_dump_json(indent=2) + "\n"
         (tmp / MANIFEST).write_text(text, encoding="utf-8")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return Bundle(out, manifest, hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
@@ -221,7 +210,7 @@ def _version() -> str:
 
 def _predictor_for(info: PredictorInfo):
     """The installed predictor class for ``info`` and its config, refusing other versions."""
-    from price_bench.harness.runner import one_line
+    from price_bench.harness.errors import one_line
     from price_bench.plugins.manager import get_registry
     from price_bench.predictors.registry import UnknownPredictorError
 
@@ -262,11 +251,11 @@ def _fit_hash(config) -> str:
 
 
 def _workdir_of(record, cls, config, home: Path | None) -> Path:
-    from price_bench.harness.workdir import read_marker, workdir_for
+    from price_bench.harness.runkey import RunKey
+    from price_bench.harness.workdir import read_marker
 
     p = record.predictor
-    workdir = workdir_for(p.id, _fit_hash(config), p.plugin_version, p.predictor_version, record.dataset.fingerprint, record.seed, home,
-                          code_digest=p.code_digest or "")
+    workdir = RunKey.for_record(record, config).workdir(home)
     if read_marker(workdir) is None:
         raise BundleError(
             f"run {record.run_id}: its work folder {workdir} holds no finished fit "
@@ -434,7 +423,7 @@ def load_predictor(bundle: Bundle):
     Raises :class:`BundleError` when the installed plugin differs, the
     predictor cannot run here, or ``load`` declines the artefacts.
     """
-    from price_bench.harness.runner import one_line
+    from price_bench.harness.errors import one_line
 
     info = bundle.manifest.predictor
     cls, config = check_loadable(bundle)
