@@ -70,8 +70,12 @@ def bundle_cmd(run, out, force, results, as_json) -> None:
 @click.option("--log-max-bytes", type=click.IntRange(1024), default=50 * 1024 * 1024, show_default=True, help="Rotate the log at this size.")
 @click.option("--log-backups", type=click.IntRange(1, 1000), default=5, show_default=True, help="Rotated log files kept.")
 @click.option("--expect-digest", default=None, metavar="SHA256", help="Refuse a bundle whose manifest digest differs.")
+@click.option("--allow-code-mismatch", is_flag=True,
+              help="Serve even when the installed predictor code's digest differs from the one that fitted the bundle (said on /healthz and /v1/model).")
 @click.option("--predict-lanes", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Predict calls in flight per worker; concurrent requests are batched into them (raise for LLM endpoints).")
+@click.option("--inline-budget-ms", type=click.FloatRange(0), default=20.0, show_default=True,
+              help="A predict call expected to take at most this long runs on the event loop instead of a thread (0: always a thread).")
 @click.option("--metrics-window", type=click.IntRange(1), default=1000, show_default=True, help="Rolling window of the live figures on /metrics.")
 @click.option("--metrics-ttl", type=click.FloatRange(0), default=10.0, show_default=True, help="Seconds the live figures on /metrics are cached.")
 @click.option("--graceful-timeout", type=click.IntRange(0), default=30, show_default=True, help="Seconds to finish requests in flight on shutdown.")
@@ -79,7 +83,7 @@ def bundle_cmd(run, out, force, results, as_json) -> None:
 @results_option
 @_user_errors
 def serve_cmd(target, host, port, workers, token_env, max_batch, max_body_bytes, log_dir, log_max_bytes, log_backups,
-              expect_digest, predict_lanes, metrics_window, metrics_ttl, graceful_timeout, access_log, results) -> None:
+              expect_digest, allow_code_mismatch, predict_lanes, inline_budget_ms, metrics_window, metrics_ttl, graceful_timeout, access_log, results) -> None:
     """Serve a bundle (DIR) or a complete run's fitted predictor (RUN) over HTTP."""
     from price_bench.serve import ServeError, require_serve_extra
 
@@ -102,6 +106,8 @@ def serve_cmd(target, host, port, workers, token_env, max_batch, max_body_bytes,
         log_max_bytes=log_max_bytes,
         log_backups=log_backups,
         predict_lanes=predict_lanes,
+        inline_budget_ms=inline_budget_ms,
+        allow_code_mismatch=allow_code_mismatch,
         monitor_window=metrics_window,
         metrics_ttl_s=metrics_ttl,
     )
@@ -162,17 +168,25 @@ def _run_uvicorn(settings, settings_env: str, *, host: str, port: int, workers: 
     if workers == 1:
         from price_bench.serve.app import create_app
 
-        uvicorn.run(create_app(settings), **common)
+        app = create_app(settings)
+        _warn_code(app.state.service.code)
+        uvicorn.run(app, **common)
         return
     from price_bench.serve.bundle import check_loadable, verify_bundle
 
-    check_loadable(verify_bundle(Path(settings.bundle)))
+    _warn_code(check_loadable(verify_bundle(Path(settings.bundle)), allow_code_mismatch=settings.allow_code_mismatch)[2])
     metrics_dir = tempfile.mkdtemp(prefix="price-bench-serve-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # counters summed across workers
     try:
         uvicorn.run("price_bench.serve.app:app_from_env", factory=True, workers=workers, **common)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _warn_code(code) -> None:
+    warning = code.warning()
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
 # -- monitor -----------------------------------------------------------------------------------------

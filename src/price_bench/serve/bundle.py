@@ -418,26 +418,79 @@ def _verify_files(artefacts: Path, files: dict[str, FileEntry]) -> None:
 # -- loading ------------------------------------------------------------------------------------------
 
 
-def check_loadable(bundle: Bundle):
-    """``(class, config)`` of the bundle's predictor when it can run here (installed, same versions, requirements met)."""
+@dataclass(frozen=True)
+class CodeCheck:
+    """The predictor code that fitted the bundle against the code installed here."""
+
+    plugin: str
+    #: the code digest the run recorded (None: recorded before code digests, nothing to compare).
+    recorded: str | None
+    installed: str | None
+    #: served although the digests differ (``serve --allow-code-mismatch``).
+    allowed: bool = False
+
+    @property
+    def mismatch(self) -> bool:
+        return self.recorded is not None and self.recorded != self.installed
+
+    def describe(self) -> dict[str, Any]:
+        """What ``GET /v1/model`` answers under ``code``."""
+        return {"plugin": self.plugin, "recorded_digest": self.recorded, "installed_digest": self.installed,
+                "mismatch": self.mismatch, "allowed": self.allowed}
+
+    def warning(self) -> str | None:
+        """One line saying the code differs (None when it does not)."""
+        if not self.mismatch:
+            return None
+        return (f"serving with --allow-code-mismatch: {self.plugin} code digest {self.installed or '-'} is installed, "
+                f"the bundle was fitted by {self.recorded}")
+
+
+def check_code(bundle: Bundle, cls: type, *, allow_mismatch: bool = False) -> CodeCheck:
+    """Compare the run's recorded code digest with the installed predictor code's.
+
+    A differing digest raises :class:`BundleError` (one line naming the
+    plugin and both digests) unless ``allow_mismatch``: the artefacts were
+    fitted and scored by other code, so the offline figures may not hold.
+    """
+    from price_bench.harness.codedigest import code_digest
+
+    info = bundle.manifest.predictor
+    check = CodeCheck(f"{info.plugin_distribution} {info.plugin_version} ({info.id})", info.code_digest, code_digest(cls) or None,
+                      allowed=allow_mismatch)
+    if check.mismatch and not allow_mismatch:
+        raise BundleError(
+            f"{bundle.path}: {check.plugin} was fitted by code digest {check.recorded}, the installed code's digest is "
+            f"{check.installed or '-'}: install the code that fitted it, bundle a new run, or pass --allow-code-mismatch"
+        )
+    return check
+
+
+def check_loadable(bundle: Bundle, *, allow_code_mismatch: bool = False) -> tuple[type, Any, CodeCheck]:
+    """``(class, config, code check)`` of the bundle's predictor when it can run here.
+
+    Installed, same plugin and predictor versions, same code digest (unless
+    ``allow_code_mismatch``), requirements met; else :class:`BundleError`.
+    """
     info = bundle.manifest.predictor
     cls, config = _predictor_for(info)
+    code = check_code(bundle, cls, allow_mismatch=allow_code_mismatch)
     reason = cls.skip_reason(config)
     if reason:
         raise BundleError(f"{info.id} cannot run here: {reason}")
-    return cls, config
+    return cls, config, code
 
 
-def load_predictor(bundle: Bundle):
-    """Instantiate the bundle's predictor with its config and ``load`` the artefacts; returns the predictor.
+def load_predictor(bundle: Bundle, *, allow_code_mismatch: bool = False) -> tuple[Any, CodeCheck]:
+    """Instantiate the bundle's predictor with its config and ``load`` the artefacts: ``(predictor, code check)``.
 
-    Raises :class:`BundleError` when the installed plugin differs, the
-    predictor cannot run here, or ``load`` declines the artefacts.
+    Raises :class:`BundleError` when the installed plugin or its code
+    differs, the predictor cannot run here, or ``load`` declines the artefacts.
     """
     from price_bench.harness.runner import one_line
 
     info = bundle.manifest.predictor
-    cls, config = check_loadable(bundle)
+    cls, config, code = check_loadable(bundle, allow_code_mismatch=allow_code_mismatch)
     try:
         predictor = cls(config, seed=bundle.manifest.run.seed)
         loaded = predictor.load(bundle.artefacts)
@@ -445,4 +498,4 @@ def load_predictor(bundle: Bundle):
         raise BundleError(f"{bundle.path}: {info.id} failed to load its artefacts: {one_line(exc)}") from None
     if not loaded:
         raise BundleError(f"{bundle.path}: {info.id} declined the bundle's artefacts (made by another config or version?)")
-    return predictor
+    return predictor, code
