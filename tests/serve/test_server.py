@@ -164,7 +164,9 @@ def test_model_healthz_and_docs(client, fitted):
     assert model["predictor"]["id"] == "tfidf-ridge"
     assert model["metrics"]["error"]["ci_low"] <= model["metrics"]["error"]["value"] <= model["metrics"]["error"]["ci_high"]
     health = client.get("/healthz").json()
-    assert health == {"status": "ok", "predictor": "tfidf-ridge", "digest": model["digest"]}
+    assert health == {"status": "ok", "predictor": "tfidf-ridge", "digest": model["digest"], "code_mismatch": False}
+    assert model["code"]["mismatch"] is False and model["code"]["recorded_digest"] == model["predictor"]["code_digest"]
+    assert model["code"]["installed_digest"] == model["code"]["recorded_digest"] and "price-bench-classic" in model["code"]["plugin"]
     schema = client.get("/openapi.json").json()
     assert {"/v1/predict", "/v1/feedback", "/healthz", "/v1/model", "/metrics"} <= set(schema["paths"])
     assert "PredictItem" in schema["components"]["schemas"]

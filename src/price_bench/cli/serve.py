@@ -112,6 +112,10 @@ def serve_cmd(target, host, port, workers, token_env, max_batch, max_body_bytes,
         metrics_ttl_s=metrics_ttl,
     )
     _check_log_dir(Path(settings.log_dir))
+    from price_bench.serve.bundle import check_loadable
+
+    # installed, same versions and code, runnable here: one line before any worker starts
+    _warn_code(check_loadable(bundle, allow_code_mismatch=allow_code_mismatch)[2])
     m = bundle.manifest
     click.echo(f"serving {m.predictor.id} (run {m.run.run_id}, digest {bundle.digest[:12]}) on http://{host}:{port} "
                f"with {workers} worker{'s' if workers > 1 else ''}; log {settings.log_dir}", err=True)
@@ -168,13 +172,8 @@ def _run_uvicorn(settings, settings_env: str, *, host: str, port: int, workers: 
     if workers == 1:
         from price_bench.serve.app import create_app
 
-        app = create_app(settings)
-        _warn_code(app.state.service.code)
-        uvicorn.run(app, **common)
+        uvicorn.run(create_app(settings), **common)
         return
-    from price_bench.serve.bundle import check_loadable, verify_bundle
-
-    _warn_code(check_loadable(verify_bundle(Path(settings.bundle)), allow_code_mismatch=settings.allow_code_mismatch)[2])
     metrics_dir = tempfile.mkdtemp(prefix="price-bench-serve-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # counters summed across workers
     try:
