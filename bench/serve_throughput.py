@@ -199,7 +199,7 @@ def _serve(bundle: Path, workers: int, port: int, env: dict, log_dir: Path) -> s
     )
     import httpx
 
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise SystemExit(f"server exited: {server.stderr.read()[-2000:]}")
@@ -211,7 +211,7 @@ def _serve(bundle: Path, workers: int, port: int, env: dict, log_dir: Path) -> s
             pass
         time.sleep(0.3)
     server.terminate()
-    raise SystemExit("server did not come up within 120 s")
+    raise SystemExit("server did not come up within 300 s")
 
 
 def _percentile(values: list[float], q: float) -> float:

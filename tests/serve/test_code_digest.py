@@ -4,13 +4,12 @@ In process: a predictor module written into a tmp folder is imported and
 registered, run by the real harness (which records its code digest) and
 bundled by the real bundler; then its source changes on disk, as an upgrade
 of the installed plugin would change it, and the app is built from the
-bundle. Through the real CLI and uvicorn: a copy of the session's
+bundle and served by a real uvicorn (in a thread). Through the real CLI and uvicorn: a copy of the session's
 tfidf-ridge bundle whose manifest records another digest.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import json
 import random
@@ -86,7 +85,7 @@ def _bundle(tmp_path: Path, cls: type):
     return build_bundle(outcome.record.run_id, tmp_path / "bundle", results_dir=results)
 
 
-def test_changed_installed_code_is_refused_unless_allowed(lengthy, price_bench_home, tmp_path):
+def test_changed_installed_code_is_refused_unless_allowed(lengthy, price_bench_home, tmp_path, kit):
     import httpx
 
     from price_bench.serve.app import ServeSettings, create_app
@@ -115,14 +114,8 @@ def test_changed_installed_code_is_refused_unless_allowed(lengthy, price_bench_h
 
     app = create_app(ServeSettings(bundle=str(bundle.path), log_dir=str(tmp_path / "log-allowed"), allow_code_mismatch=True))
 
-    async def drive():
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            return [await client.get("/healthz"), await client.get("/v1/model"), await client.post("/v1/predict", json={"text": "x" * 200})]
-
-    try:
-        health, model, predict = asyncio.run(drive())
-    finally:
-        app.state.service.close()
+    with kit.uvicorn_in_thread(app) as url, httpx.Client(base_url=url, timeout=60) as client:  # closes the service on shutdown
+        health, model, predict = client.get("/healthz"), client.get("/v1/model"), client.post("/v1/predict", json={"text": "x" * 200})
     assert health.json()["code_mismatch"] is True
     assert fitted_by in health.json()["warning"] and installed in health.json()["warning"]
     code = model.json()["code"]
