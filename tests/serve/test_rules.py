@@ -19,7 +19,6 @@ import random
 from pathlib import Path
 
 import pytest
-
 from pydantic import Field
 
 from price_bench import Prediction, Predictor, PredictorConfig, hookimpl

@@ -38,7 +38,7 @@ import os
 import shutil
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
@@ -54,6 +54,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from price_bench.items import Item
 from price_bench.parsing import parse_price
@@ -251,37 +252,40 @@ class PricingService:
         seconds = time.perf_counter() - started
         if len(predictions) != len(batch):
             raise RuntimeError(f"the predictor returned {len(predictions)} predictions for {len(batch)} items")
-        out, now = [], time.time()
+        out: list[dict[str, Any]] = []
+        now, fallback, redact, share = time.time(), self.fallback, self.redact, seconds / len(batch)
+        fallbacks, cost, tokens_in, tokens_out = 0, 0.0, 0, 0
         for item, p in zip(batch, predictions):
             value = None
             if p.error is None:
                 value = parse_price(p.price) if p.price is not None else parse_price(p.raw)
-            latency = p.latency_s if p.latency_s is not None else seconds / len(batch)
+            item_cost, item_in, item_out = float(p.cost_usd or 0.0), int(p.tokens_in or 0), int(p.tokens_out or 0)
+            fallbacks += value is None
+            cost += item_cost
+            tokens_in += item_in
+            tokens_out += item_out
             out.append(
                 {
                     "id": item.id,
-                    "price": value if value is not None else self.fallback,
+                    "price": fallback if value is None else value,
                     "fallback": value is None,
-                    "error": self.redact(str(p.error).splitlines()[0]) if p.error else None,
+                    "error": redact(str(p.error).splitlines()[0]) if p.error else None,
                     "category": item.category,
                     "text_chars": len(item.text),
-                    "latency_ms": round(latency * 1000.0, 4),
-                    "tokens_in": int(p.tokens_in or 0),
-                    "tokens_out": int(p.tokens_out or 0),
-                    "cost_usd": float(p.cost_usd or 0.0),
+                    "latency_ms": round((p.latency_s if p.latency_s is not None else share) * 1000.0, 4),
+                    "tokens_in": item_in,
+                    "tokens_out": item_out,
+                    "cost_usd": item_cost,
                 }
             )
         made_by = self.made_by
         self.log.write([{"kind": "prediction", "ts": now, "bundle": made_by, **row} for row in out])
         m = self.metrics
         m.items.inc(len(out))
-        fallbacks = sum(row["fallback"] for row in out)
         if fallbacks:
             m.fallbacks.inc(fallbacks)
-        cost = sum(row["cost_usd"] for row in out)
         if cost:
             m.cost.inc(cost)
-        tokens_in, tokens_out = sum(r["tokens_in"] for r in out), sum(r["tokens_out"] for r in out)
         if tokens_in:
             m.tokens.labels("in").inc(tokens_in)
         if tokens_out:
@@ -359,7 +363,8 @@ class MicroBatcher:
         try:
             await asyncio.sleep(0)  # let the requests already read by the server reach the queue: one bigger call
             while self._queue:
-                taken, size = [], 0
+                taken: list[tuple[list[PredictItem], asyncio.Future[list[dict[str, Any]]]]] = []
+                size = 0
                 while self._queue and (not taken or size + len(self._queue[0][0]) <= self.max_items):
                     entry = self._queue.popleft()
                     taken.append(entry)
@@ -422,7 +427,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     service = PricingService(bundle, settings)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
@@ -458,23 +463,23 @@ def _without_telemetry() -> dict[str, Any]:
 
 def _install_error_handlers(app: FastAPI, service: PricingService) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError):
+    async def api_error(request: Request, exc: ApiError) -> Response:
         service.metrics.errors.labels(_endpoint(request), exc.code).inc()
         return _error(exc.status, exc.code, exc.message)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         service.metrics.errors.labels(_endpoint(request), code).inc()
         return _error(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError):
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         service.metrics.errors.labels(_endpoint(request), "invalid_request").inc()
         return _error(422, "invalid_request", str(exc.errors()[0].get("msg", "invalid")) if exc.errors() else "invalid request")
 
     @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception):
+    async def internal_error(request: Request, exc: Exception) -> Response:
         logger.error("internal error on %s: %s", request.url.path, service.redact(f"{type(exc).__name__}: {exc}".splitlines()[0]))
         service.metrics.errors.labels(_endpoint(request), "internal").inc()
         return _error(500, "internal", "the predictor failed on this request (see the server log)")
@@ -485,12 +490,12 @@ def _install_error_handlers(app: FastAPI, service: PricingService) -> None:
 class _CountRequests:
     """Pure ASGI middleware: counts every HTTP answer by route and status, and times it."""
 
-    def __init__(self, app, service: PricingService) -> None:
+    def __init__(self, app: ASGIApp, service: PricingService) -> None:
         self.app, self.service = app, service
         self._counters: dict[tuple[str, int], Any] = {}  # labelled children, looked up once
         self._timers: dict[str, Any] = {}
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -498,7 +503,7 @@ class _CountRequests:
         status = [500]
         self.service.metrics.in_flight.inc()
 
-        async def send_and_note(message):
+        async def send_and_note(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
             await send(message)
@@ -576,12 +581,12 @@ def _install_routes(app: FastAPI, service: PricingService) -> None:
         return _json(health)
 
     @app.get("/v1/model", summary="The bundle's manifest and offline metrics")
-    async def model(request: Request):
+    async def model(request: Request) -> Response:
         service.authorise(request)
         return _json({**service.bundle.describe(), "code": service.code.describe()})
 
     @app.get("/metrics", summary="Prometheus metrics")
-    async def metrics(request: Request):
+    async def metrics(request: Request) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST
 
         service.authorise(request)
