@@ -170,6 +170,10 @@ def test_model_healthz_and_docs(client, fitted):
     schema = client.get("/openapi.json").json()
     assert {"/v1/predict", "/v1/feedback", "/healthz", "/v1/model", "/metrics"} <= set(schema["paths"])
     assert "PredictItem" in schema["components"]["schemas"]
+    for path, body in (("/v1/predict", "PredictRequest"), ("/v1/feedback", "FeedbackRequest")):
+        post = schema["paths"][path]["post"]
+        assert post["requestBody"]["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{body}"}
+        assert body in schema["components"]["schemas"] and "4XX" in post["responses"]
     assert client.get("/docs").status_code == 200
 
 
