@@ -18,7 +18,15 @@ and at least 20,000 items/s in batches. The load generator shares the CPUs
 with the server, and the machine is shared with other work: say so when
 quoting the figures.
 
-Run: .venv/bin/python bench/serve_throughput.py [--workers 2] [--seconds 10]
+It also measures the ceiling: the bundle's model alone, in process, at batch
+1 and 100, printed beside the best served figure, so that a reader sees how
+much of the served cost is HTTP (parsing, validation, log, metrics) and how
+much is the model. ``--tree LABEL=PATH`` (repeatable) serves the code of
+another source tree (e.g. main's) and measures every phase against each
+tree back to back in the same run, with a table of ratios: on a shared
+machine, compare those, not absolute figures from different runs.
+
+Run: .venv/bin/python bench/serve_throughput.py [--workers 2] [--seconds 10] [--tree main=/path/to/main --tree branch=.]
 """
 
 from __future__ import annotations
@@ -183,26 +191,27 @@ class RssSampler(threading.Thread):
             self.stop.wait(0.2)
 
 
-def _serve(bundle: Path, workers: int, port: int, env: dict) -> subprocess.Popen:
+def _serve(bundle: Path, workers: int, port: int, env: dict, log_dir: Path) -> subprocess.Popen:
     server = subprocess.Popen(
         [sys.executable, "-m", "price_bench", "serve", str(bundle), "--port", str(port), "--workers", str(workers), "--no-access-log",
-         "--log-dir", str(bundle.parent / f"log-{workers}")],
+         "--log-dir", str(log_dir)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     import httpx
 
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise SystemExit(f"server exited: {server.stderr.read()[-2000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                time.sleep(2.0 if workers > 1 else 0.0)  # let the other workers finish loading
                 return server
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
     server.terminate()
-    raise SystemExit("server did not come up within 120 s")
+    raise SystemExit("server did not come up within 300 s")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -211,9 +220,69 @@ def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) * 1000.0 if values else float("nan")
 
 
+def _tree_env(base: dict, tree: str | None) -> dict:
+    """``base`` with PYTHONPATH on ``tree``'s src/ and plugins/*/src (None: the code this script imports)."""
+    if tree is None:
+        return base
+    root = Path(tree).resolve()
+    if not (root / "src" / "price_bench").is_dir():
+        raise SystemExit(f"--tree {tree}: no src/price_bench under it")
+    paths = [root / "src", *sorted((root / "plugins").glob("*/src"))]
+    return {**base, "PYTHONPATH": os.pathsep.join(str(p) for p in paths)}
+
+
+def model_ceiling(bundle: Path, texts: list[str], seconds: float) -> list[dict]:
+    """The bundle's predictor alone, in this process: items/s of ``predict`` at batch 1 and 100 (wall and CPU)."""
+    import math
+
+    from price_bench.items import Item
+    from price_bench.serve.bundle import load_predictor, verify_bundle
+
+    loaded = load_predictor(verify_bundle(bundle))
+    predictor = loaded[0] if isinstance(loaded, tuple) else loaded
+    rows = []
+    for batch in (1, 100):
+        groups = [[Item(id=f"m{i}-{j}", text=texts[(i * batch + j) % len(texts)], price=math.nan) for j in range(batch)] for i in range(50)]
+        for group in groups[:5]:
+            predictor.predict(group)  # warm-up
+        calls, cpu, started = 0, time.process_time(), time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            predictor.predict(groups[calls % len(groups)])
+            calls += 1
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        rows.append({"batch": batch, "calls": calls, "items_per_s": calls * batch / wall, "cpu_ms_per_item": cpu * 1000 / (calls * batch),
+                     "ms_per_call": wall * 1000 / calls})
+    predictor.close()
+    return rows
+
+
+def _phase(port: int, texts_file: Path, concurrency: int, batch: int, args: argparse.Namespace, env: dict, sampler: RssSampler) -> dict:
+    server_cpu = sampler.cpu_seconds()
+    out = subprocess.run(
+        [sys.executable, __file__, "--loadgen", "--url", f"http://127.0.0.1:{port}", "--texts", str(texts_file),
+         "--concurrency", str(concurrency), "--batch", str(batch), "--seconds", str(args.seconds),
+         "--warmup", str(args.warmup), "--max-requests", str(args.max_requests)],
+        env=env, capture_output=True, text=True, check=True, timeout=args.seconds + args.warmup + 120,
+    )
+    result = json.loads(out.stdout)
+    server_cpu = sampler.cpu_seconds() - server_cpu  # includes the warm-up requests: an upper bound
+    n, secs, lat = result["requests"], result["seconds"], result["latencies"]
+    return {
+        "batch": batch, "concurrency": concurrency, "requests": n,
+        "requests_per_s": n / secs, "items_per_s": n * batch / secs,
+        "p50_ms": _percentile(lat, 50), "p95_ms": _percentile(lat, 95), "p99_ms": _percentile(lat, 99),
+        "errors": result["errors"], "error_rate": result["errors"] / max(1, n), "peak_rss_mb": sampler.peak / 1e6,
+        "server_cpu_ms_per_item": server_cpu * 1000 / max(1, n * batch), "client_cpu_ms_per_request": result["client_cpu_s"] * 1000 / max(1, n),
+        "client": result["client"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[2], help="Server worker counts to measure.")
+    parser.add_argument("--tree", action="append", default=[], metavar="LABEL=PATH",
+                        help="Serve with the code of this source tree (its src/ and plugins/*/src on PYTHONPATH); repeat to compare "
+                             "trees phase by phase, back to back (default: the code this script imports).")
     parser.add_argument("--seconds", type=float, default=10.0, help="Traffic per phase (after warm-up).")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--max-requests", type=int, default=20_000, help="Most requests per phase.")
@@ -229,7 +298,16 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=200)
+    trees: list[tuple[str, str | None]] = []
+    for spec in args.tree:
+        label, sep, path = spec.partition("=")
+        if not sep or not label or not path:
+            raise SystemExit(f"--tree {spec!r}: expected LABEL=PATH")
+        trees.append((label, path))
+    if not trees:
+        trees = [("installed", None)]
+
+    console = Console(width=220)
     with tempfile.TemporaryDirectory(prefix="price-bench-serve-bench-") as tmp_name:
         tmp = Path(tmp_name)
         env = {**os.environ, "PRICE_BENCH_HOME": str(tmp / "home"), "PRICE_BENCH_RESULTS": str(tmp / "results"),
@@ -239,56 +317,89 @@ def main() -> None:
         texts_file = tmp / "texts.json"
         texts_file.write_text(json.dumps(texts))
         console.print(f"setup (demo dataset, tfidf-ridge fit and run, bundle): {time.perf_counter() - started:.1f} s; {len(texts)} test texts")
+        os.environ.update({k: env[k] for k in ("PRICE_BENCH_HOME", "PRICE_BENCH_RESULTS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+        ceiling = model_ceiling(bundle, texts, seconds=min(args.seconds, 5.0))
         table = Table(title=f"price-bench serve, tfidf-ridge bundle, {os.cpu_count()} CPUs shared by server and load generator")
-        columns = ("workers", "request", "concurrency", "requests/s", "items/s", "p50 ms", "p95 ms", "p99 ms", "errors", "error rate",
+        columns = ("workers", "request", "concurrency", "code", "requests/s", "items/s", "p50 ms", "p95 ms", "p99 ms", "errors",
                    "server peak RSS", "server CPU ms/item", "client CPU ms/req")
         for column in columns:
             table.add_column(column, justify="right")
         rows = []
         for workers in args.workers:
-            port = _free_port()
-            server = _serve(bundle, workers, port, env)
-            sampler = RssSampler(server.pid)
-            sampler.start()
+            servers = []
             try:
+                for label, tree in trees:  # all trees' servers up at once: each phase runs against them back to back
+                    port = _free_port()
+                    server = _serve(bundle, workers, port, _tree_env(env, tree), tmp / f"log-{label}-{workers}")
+                    sampler = RssSampler(server.pid)
+                    sampler.start()
+                    servers.append((label, port, server, sampler))
                 for kind, concurrency, batch in PHASES:
-                    server_cpu = sampler.cpu_seconds()
-                    out = subprocess.run(
-                        [sys.executable, __file__, "--loadgen", "--url", f"http://127.0.0.1:{port}", "--texts", str(texts_file),
-                         "--concurrency", str(concurrency), "--batch", str(batch), "--seconds", str(args.seconds),
-                         "--warmup", str(args.warmup), "--max-requests", str(args.max_requests)],
-                        env=env, capture_output=True, text=True, check=True, timeout=args.seconds + args.warmup + 120,
-                    )
-                    result = json.loads(out.stdout)
-                    server_cpu = sampler.cpu_seconds() - server_cpu  # includes the warm-up requests: an upper bound
-                    n, secs, lat = result["requests"], result["seconds"], result["latencies"]
-                    row = {
-                        "workers": workers, "kind": kind, "batch": batch, "concurrency": concurrency, "requests": n,
-                        "requests_per_s": n / secs, "items_per_s": n * batch / secs,
-                        "p50_ms": _percentile(lat, 50), "p95_ms": _percentile(lat, 95), "p99_ms": _percentile(lat, 99),
-                        "errors": result["errors"], "error_rate": result["errors"] / max(1, n), "peak_rss_mb": sampler.peak / 1e6,
-                        "server_cpu_ms_per_item": server_cpu * 1000 / max(1, n * batch), "client_cpu_ms_per_request": result["client_cpu_s"] * 1000 / max(1, n),
-                        "client": result["client"],
-                    }
-                    rows.append(row)
-                    table.add_row(
-                        str(workers), "single" if batch == 1 else f"batch of {batch}", str(concurrency), f"{row['requests_per_s']:,.0f}",
-                        f"{row['items_per_s']:,.0f}", f"{row['p50_ms']:.1f}", f"{row['p95_ms']:.1f}", f"{row['p99_ms']:.1f}",
-                        str(row["errors"]), f"{row['error_rate']:.2%}", f"{row['peak_rss_mb']:,.0f} MB",
-                        f"{row['server_cpu_ms_per_item']:.2f}", f"{row['client_cpu_ms_per_request']:.2f}",
-                    )
+                    for label, port, _server, sampler in servers:
+                        row = {"workers": workers, "kind": kind, "code": label, **_phase(port, texts_file, concurrency, batch, args, env, sampler)}
+                        rows.append(row)
+                        table.add_row(
+                            str(workers), "single" if batch == 1 else f"batch of {batch}", str(concurrency), label,
+                            f"{row['requests_per_s']:,.0f}", f"{row['items_per_s']:,.0f}", f"{row['p50_ms']:.1f}", f"{row['p95_ms']:.1f}",
+                            f"{row['p99_ms']:.1f}", str(row["errors"]), f"{row['peak_rss_mb']:,.0f} MB",
+                            f"{row['server_cpu_ms_per_item']:.2f}", f"{row['client_cpu_ms_per_request']:.2f}",
+                        )
             finally:
-                sampler.stop.set()
-                server.terminate()
-                try:
-                    server.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    server.kill()
+                for _label, _port, server, sampler in servers:
+                    sampler.stop.set()
+                    server.terminate()
+                    try:
+                        server.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        server.kill()
         console.print(table)
+        _print_ceiling(console, ceiling, rows)
+        if len(trees) > 1:
+            _print_ratios(console, rows, [label for label, _ in trees])
         console.print(f"load generator: {rows[0]['client'] if rows else '-'} in a separate process; server CPU ms/item counts the warm-up too")
         load = os.getloadavg()
-        console.print(f"load average during the run (1/5/15 min): {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} CPUs")
-        print(json.dumps(rows))
+        console.print(f"load average at the end of the run (1/5/15 min): {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} CPUs"
+                      + (" -- the machine was busy: compare the rows side by side, not with other runs" if load[0] > (os.cpu_count() or 1) else ""))
+        print(json.dumps({"ceiling": ceiling, "rows": rows}))
+
+
+def _print_ceiling(console, ceiling: list[dict], rows: list[dict]) -> None:
+    """The model alone (in process, one thread) beside the best served figure at the same batch size."""
+    from rich.table import Table
+
+    table = Table(title="ceiling: the model alone (TfidfRidge.predict in this process, one thread) vs served")
+    for column in ("batch", "model items/s", "model CPU ms/item", "model ms/call", "best served items/s (code, workers, concurrency)",
+                   "served / model", "served server CPU ms/item (same row)"):
+        table.add_column(column, justify="right")
+    for c in ceiling:
+        served = [r for r in rows if r["batch"] == c["batch"]]
+        best = max(served, key=lambda r: r["items_per_s"], default=None)
+        table.add_row(
+            str(c["batch"]), f"{c['items_per_s']:,.0f}", f"{c['cpu_ms_per_item']:.3f}", f"{c['ms_per_call']:.2f}",
+            f"{best['items_per_s']:,.0f} ({best['code']}, {best['workers']}, c={best['concurrency']})" if best else "-",
+            f"{best['items_per_s'] / c['items_per_s']:.2f}" if best else "-",
+            f"{best['server_cpu_ms_per_item']:.3f}" if best else "-",
+        )
+    console.print(table)
+
+
+def _print_ratios(console, rows: list[dict], labels: list[str]) -> None:
+    """Each tree against the first, phase by phase (measured back to back in this run)."""
+    from rich.table import Table
+
+    base_label = labels[0]
+    table = Table(title=f"side by side: each code against {base_label} (same run, phases back to back)")
+    for column in ("workers", "request", "concurrency", "code", "requests/s ratio", "p99 ratio", "server CPU/item ratio"):
+        table.add_column(column, justify="right")
+    base = {(r["workers"], r["batch"], r["concurrency"]): r for r in rows if r["code"] == base_label}
+    for r in rows:
+        b = base.get((r["workers"], r["batch"], r["concurrency"]))
+        if r["code"] == base_label or b is None:
+            continue
+        table.add_row(str(r["workers"]), "single" if r["batch"] == 1 else f"batch of {r['batch']}", str(r["concurrency"]), r["code"],
+                      f"{r['requests_per_s'] / b['requests_per_s']:.2f}x", f"{r['p99_ms'] / b['p99_ms']:.2f}x",
+                      f"{r['server_cpu_ms_per_item'] / b['server_cpu_ms_per_item']:.2f}x")
+    console.print(table)
 
 
 if __name__ == "__main__":

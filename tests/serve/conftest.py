@@ -8,6 +8,7 @@ dataset writer, so fitting takes a second.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -16,7 +17,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,6 +150,32 @@ def start_server(fitted: Fitted, name: str, *extra: str, env: dict[str, str] | N
             time.sleep(0.3)
     process.kill()
     raise AssertionError(f"server did not start: {stderr_path.read_text()[-2000:]}")
+
+
+@contextlib.contextmanager
+def uvicorn_in_thread(app) -> Iterator[str]:
+    """A real uvicorn serving ``app`` (built in this process) on a free 127.0.0.1 port; yields its URL.
+
+    For predictors registered in-process, which a ``price-bench serve``
+    subprocess cannot see: the same server, HTTP parser and sockets, in a thread.
+    """
+    import uvicorn
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise AssertionError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(60)
+        assert not thread.is_alive(), "uvicorn did not shut down"
 
 
 def stop_server(server: Server) -> None:

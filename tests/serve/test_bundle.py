@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -23,6 +24,8 @@ def test_manifest_describes_the_run(fitted):
     bundle = verify_bundle(fitted.bundle)
     m = bundle.manifest
     assert m.predictor.id == "tfidf-ridge" and m.predictor.plugin_distribution == "price-bench-classic"
+    assert m.predictor.plugin_version and m.predictor.predictor_version and m.predictor.config_hash and m.predictor.config
+    assert re.fullmatch(r"[0-9a-f]{16}", m.predictor.code_digest or "")  # what `serve` compares with the installed code
     assert m.run.run_id == fitted.run_id and m.dataset.name == "small" and m.dataset.fingerprint.startswith("sha256:")
     assert m.metrics["error"].ci_low <= m.metrics["error"].value <= m.metrics["error"].ci_high
     assert m.fallback_price > 0 and m.max_text_chars == 4000

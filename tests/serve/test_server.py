@@ -164,10 +164,16 @@ def test_model_healthz_and_docs(client, fitted):
     assert model["predictor"]["id"] == "tfidf-ridge"
     assert model["metrics"]["error"]["ci_low"] <= model["metrics"]["error"]["value"] <= model["metrics"]["error"]["ci_high"]
     health = client.get("/healthz").json()
-    assert health == {"status": "ok", "predictor": "tfidf-ridge", "digest": model["digest"]}
+    assert health == {"status": "ok", "predictor": "tfidf-ridge", "digest": model["digest"], "code_mismatch": False}
+    assert model["code"]["mismatch"] is False and model["code"]["recorded_digest"] == model["predictor"]["code_digest"]
+    assert model["code"]["installed_digest"] == model["code"]["recorded_digest"] and "price-bench-classic" in model["code"]["plugin"]
     schema = client.get("/openapi.json").json()
     assert {"/v1/predict", "/v1/feedback", "/healthz", "/v1/model", "/metrics"} <= set(schema["paths"])
     assert "PredictItem" in schema["components"]["schemas"]
+    for path, body in (("/v1/predict", "PredictRequest"), ("/v1/feedback", "FeedbackRequest")):
+        post = schema["paths"][path]["post"]
+        assert post["requestBody"]["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{body}"}
+        assert body in schema["components"]["schemas"] and "4XX" in post["responses"]
     assert client.get("/docs").status_code == 200
 
 
@@ -278,3 +284,31 @@ def test_unwritable_log_dir_is_one_line(kit, fitted, tmp_path):
         out = kit.run_cli("serve", str(fitted.bundle), "--log-dir", str(blocker / "log"), "--workers", workers, env=fitted.env, check=False)
         assert out.returncode == 1
         assert out.stderr.strip().splitlines() == [f"Error: --log-dir {blocker / 'log'}: cannot write the prediction log: Not a directory"]
+
+
+def test_log_rotates_under_two_workers_and_monitor_reads_every_file(kit, fitted):
+    """A real 2-worker server with a tiny --log-max-bytes: the log rotates, no record is lost, monitor joins across files."""
+    import httpx
+
+    from price_bench.serve.log import event_files
+
+    srv = kit.start_server(fitted, "rotate", "--workers", "2", "--log-max-bytes", "2048", "--log-backups", "100", "--no-access-log", settle=3)
+    try:
+        with httpx.Client(base_url=srv.url, timeout=60) as c:
+            prices = {}
+            for i in range(40):
+                response = c.post("/v1/predict", json={"id": f"rot-{i}", "text": fitted.test_texts[i], "category": "Electronics"})
+                assert response.status_code == 200, response.text
+                prices[f"rot-{i}"] = response.json()["price"]
+            for key, price in prices.items():
+                assert c.post("/v1/feedback", json={"id": key, "price": round(price + 10.0, 2)}).status_code == 202
+    finally:
+        kit.stop_server(srv)
+    files = event_files(srv.log_dir)
+    assert len(files) >= 4, files  # ~9 KB of records, rotated at 2 KB
+    records = [r for path in files for r in kit.jsonl(path)]
+    assert sorted(r["id"] for r in records if r["kind"] == "prediction") == sorted(prices)
+    assert sorted(r["id"] for r in records if r["kind"] == "feedback") == sorted(prices)
+    report = json.loads(kit.run_cli("monitor", str(srv.log_dir), "--json", env=fitted.env).stdout)
+    assert report["counts"]["predictions"] == 40 and report["counts"]["joined"] == 40
+    assert report["overall"]["live"]["error"] == pytest.approx(10.0, abs=0.01)

@@ -12,11 +12,15 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from price_bench.cli.harness import _console, _echo_json, _fmt, _user_errors, json_option, results_option
+
+if TYPE_CHECKING:
+    from price_bench.serve.app import ServeSettings
+    from price_bench.serve.bundle import Bundle, CodeCheck
 
 
 def register(cli: click.Group) -> None:
@@ -39,7 +43,7 @@ def _results(value: str | None) -> Path | None:
 @results_option
 @json_option
 @_user_errors
-def bundle_cmd(run, out, force, results, as_json) -> None:
+def bundle_cmd(run: str, out: str, force: bool, results: str | None, as_json: bool) -> None:
     """Bundle a complete run's fitted predictor (RUN: run id, id prefix or record path) with a checksummed manifest."""
     from price_bench.serve.bundle import build_bundle
 
@@ -70,16 +74,22 @@ def bundle_cmd(run, out, force, results, as_json) -> None:
 @click.option("--log-max-bytes", type=click.IntRange(1024), default=50 * 1024 * 1024, show_default=True, help="Rotate the log at this size.")
 @click.option("--log-backups", type=click.IntRange(1, 1000), default=5, show_default=True, help="Rotated log files kept.")
 @click.option("--expect-digest", default=None, metavar="SHA256", help="Refuse a bundle whose manifest digest differs.")
+@click.option("--allow-code-mismatch", is_flag=True,
+              help="Serve even when the installed predictor code's digest differs from the one that fitted the bundle (said on /healthz and /v1/model).")
 @click.option("--predict-lanes", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Predict calls in flight per worker; concurrent requests are batched into them (raise for LLM endpoints).")
+@click.option("--inline-budget-ms", type=click.FloatRange(0), default=20.0, show_default=True,
+              help="A predict call expected to take at most this long runs on the event loop instead of a thread (0: always a thread).")
 @click.option("--metrics-window", type=click.IntRange(1), default=1000, show_default=True, help="Rolling window of the live figures on /metrics.")
 @click.option("--metrics-ttl", type=click.FloatRange(0), default=10.0, show_default=True, help="Seconds the live figures on /metrics are cached.")
 @click.option("--graceful-timeout", type=click.IntRange(0), default=30, show_default=True, help="Seconds to finish requests in flight on shutdown.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="uvicorn's per-request access log.")
 @results_option
 @_user_errors
-def serve_cmd(target, host, port, workers, token_env, max_batch, max_body_bytes, log_dir, log_max_bytes, log_backups,
-              expect_digest, predict_lanes, metrics_window, metrics_ttl, graceful_timeout, access_log, results) -> None:
+def serve_cmd(target: str, host: str, port: int, workers: int, token_env: str | None, max_batch: int, max_body_bytes: int,
+              log_dir: str | None, log_max_bytes: int, log_backups: int, expect_digest: str | None, allow_code_mismatch: bool,
+              predict_lanes: int, inline_budget_ms: float, metrics_window: int, metrics_ttl: float, graceful_timeout: int,
+              access_log: bool, results: str | None) -> None:
     """Serve a bundle (DIR) or a complete run's fitted predictor (RUN) over HTTP."""
     from price_bench.serve import ServeError, require_serve_extra
 
@@ -102,10 +112,16 @@ def serve_cmd(target, host, port, workers, token_env, max_batch, max_body_bytes,
         log_max_bytes=log_max_bytes,
         log_backups=log_backups,
         predict_lanes=predict_lanes,
+        inline_budget_ms=inline_budget_ms,
+        allow_code_mismatch=allow_code_mismatch,
         monitor_window=metrics_window,
         metrics_ttl_s=metrics_ttl,
     )
     _check_log_dir(Path(settings.log_dir))
+    from price_bench.serve.bundle import check_loadable
+
+    # installed, same versions and code, runnable here: one line before any worker starts
+    _warn_code(check_loadable(bundle, allow_code_mismatch=allow_code_mismatch)[2])
     m = bundle.manifest
     click.echo(f"serving {m.predictor.id} (run {m.run.run_id}, digest {bundle.digest[:12]}) on http://{host}:{port} "
                f"with {workers} worker{'s' if workers > 1 else ''}; log {settings.log_dir}", err=True)
@@ -114,7 +130,7 @@ def serve_cmd(target, host, port, workers, token_env, max_batch, max_body_bytes,
     _run_uvicorn(settings, SETTINGS_ENV, host=host, port=port, workers=workers, graceful_timeout=graceful_timeout, access_log=access_log)
 
 
-def _resolve_bundle(target: str, results: str | None, expect_digest: str | None):
+def _resolve_bundle(target: str, results: str | None, expect_digest: str | None) -> Bundle:
     from price_bench.serve.bundle import MANIFEST, BundleError, bundle_for_run, verify_bundle
 
     path = Path(target)
@@ -150,7 +166,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _run_uvicorn(settings, settings_env: str, *, host: str, port: int, workers: int, graceful_timeout: int, access_log: bool) -> None:
+def _run_uvicorn(settings: ServeSettings, settings_env: str, *, host: str, port: int, workers: int, graceful_timeout: int, access_log: bool) -> None:
     """One in-process server (the app built here, so a load error is one line), or ``workers`` uvicorn processes."""
     import uvicorn
 
@@ -164,15 +180,18 @@ def _run_uvicorn(settings, settings_env: str, *, host: str, port: int, workers: 
 
         uvicorn.run(create_app(settings), **common)
         return
-    from price_bench.serve.bundle import check_loadable, verify_bundle
-
-    check_loadable(verify_bundle(Path(settings.bundle)))
     metrics_dir = tempfile.mkdtemp(prefix="price-bench-serve-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # counters summed across workers
     try:
         uvicorn.run("price_bench.serve.app:app_from_env", factory=True, workers=workers, **common)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _warn_code(code: CodeCheck) -> None:
+    warning = code.warning()
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
 # -- monitor -----------------------------------------------------------------------------------------
@@ -185,7 +204,7 @@ def _run_uvicorn(settings, settings_env: str, *, host: str, port: int, workers: 
 @click.option("--fail-on-drift", is_flag=True, help="Exit 2 when a drift check fires.")
 @json_option
 @_user_errors
-def monitor_cmd(log, window, bundle_dir, fail_on_drift, as_json) -> None:
+def monitor_cmd(log: str, window: int, bundle_dir: str | None, fail_on_drift: bool, as_json: bool) -> None:
     """Live Error, RMSLE, Hits and % error of a serving LOG (folder or events file) against the offline figures, with drift flags."""
     from price_bench.serve import ServeError
     from price_bench.serve.monitor import summarise
@@ -212,7 +231,7 @@ def _print_report(report: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    console = _console()
+    console = _console()  # type: ignore[no-untyped-call]
     model, counts = report["model"], report["counts"]
     if model:
         console.print(f"[bold]{escape(str(model['predictor']))}[/] run {escape(str(model['run_id']))} on {escape(str(model['dataset']))}")

@@ -33,13 +33,17 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from price_bench.files import atomic_folder
 from price_bench.results.schema import BreakdownRow, DatasetRef, MetricValue, PredictorInfo
 from price_bench.serve import ServeError
+
+if TYPE_CHECKING:
+    from price_bench.predictors.contract import Predictor, PredictorConfig
+    from price_bench.results.schema import RunRecord
 
 BUNDLE_FORMAT = 1
 MANIFEST = "bundle.json"
@@ -208,7 +212,7 @@ def _version() -> str:
     return __version__
 
 
-def _predictor_for(info: PredictorInfo):
+def _predictor_for(info: PredictorInfo) -> tuple[type[Predictor], PredictorConfig]:
     """The installed predictor class for ``info`` and its config, refusing other versions."""
     from price_bench.harness.errors import one_line
     from price_bench.plugins.manager import get_registry
@@ -231,7 +235,7 @@ def _predictor_for(info: PredictorInfo):
     return cls, config_from(cls, info.config)
 
 
-def config_from(cls, scrubbed: dict[str, Any]):
+def config_from(cls: type[Predictor], scrubbed: dict[str, Any]) -> PredictorConfig:
     """Rebuild a predictor config from a record's scrubbed config (``***`` secrets come from the environment)."""
     from price_bench.harness.overrides import REDACTED
 
@@ -244,13 +248,13 @@ def config_from(cls, scrubbed: dict[str, Any]):
         raise BundleError(f"{cls.id}: the recorded config does not fit the installed predictor: {where!r}: {first.get('msg', 'invalid')}") from None
 
 
-def _fit_hash(config) -> str:
+def _fit_hash(config: PredictorConfig) -> str:
     from price_bench.harness.overrides import config_hash
 
     return config_hash(config, roles=("fit",))
 
 
-def _workdir_of(record, cls, config, home: Path | None) -> Path:
+def _workdir_of(record: RunRecord, cls: type[Predictor], config: PredictorConfig, home: Path | None) -> Path:
     from price_bench.harness.runkey import RunKey
     from price_bench.harness.workdir import read_marker
 
@@ -293,10 +297,10 @@ def _max_text_chars(recipe_id: str | None) -> int:
     from price_bench.data.curation import RECIPES, Recipe
 
     recipe = RECIPES.get(recipe_id or "", None)
-    return (recipe or Recipe()).max_chars
+    return (recipe or Recipe.model_validate({})).max_chars
 
 
-def _reference(record_path: Path, record, home: Path | None) -> OfflineReference:
+def _reference(record_path: Path, record: RunRecord, home: Path | None) -> OfflineReference:
     """Category counts, text-length and predicted-price deciles of the run's scored items."""
     from price_bench.results.store import ResultError, read_predictions
     from price_bench.serve.monitor import reference_histogram
@@ -315,7 +319,7 @@ def _reference(record_path: Path, record, home: Path | None) -> OfflineReference
     )
 
 
-def _test_text_lengths(record, home: Path | None) -> list[int]:
+def _test_text_lengths(record: RunRecord, home: Path | None) -> list[int]:
     """Text lengths of the run's test items, when the very same dataset is still on disk."""
     from price_bench.data.dataset import DatasetError, open_dataset
 
@@ -385,9 +389,8 @@ def _verify_files(artefacts: Path, files: dict[str, FileEntry]) -> None:
     for root, dirs, names in os.walk(artefacts, followlinks=False):
         root_path = Path(root)
         for name in dirs + names:
-            entry = root_path / name
-            if entry.is_symlink():
-                raise BundleError(f"{entry}: symlinks are not allowed in a bundle")
+            if (root_path / name).is_symlink():
+                raise BundleError(f"{root_path / name}: symlinks are not allowed in a bundle")
         for name in names:
             found.add((root_path / name).relative_to(artefacts).as_posix())
     unlisted = sorted(found - set(files))
@@ -407,26 +410,79 @@ def _verify_files(artefacts: Path, files: dict[str, FileEntry]) -> None:
 # -- loading ------------------------------------------------------------------------------------------
 
 
-def check_loadable(bundle: Bundle):
-    """``(class, config)`` of the bundle's predictor when it can run here (installed, same versions, requirements met)."""
+@dataclass(frozen=True)
+class CodeCheck:
+    """The predictor code that fitted the bundle against the code installed here."""
+
+    plugin: str
+    #: the code digest the run recorded (None: recorded before code digests, nothing to compare).
+    recorded: str | None
+    installed: str | None
+    #: served although the digests differ (``serve --allow-code-mismatch``).
+    allowed: bool = False
+
+    @property
+    def mismatch(self) -> bool:
+        return self.recorded is not None and self.recorded != self.installed
+
+    def describe(self) -> dict[str, Any]:
+        """What ``GET /v1/model`` answers under ``code``."""
+        return {"plugin": self.plugin, "recorded_digest": self.recorded, "installed_digest": self.installed,
+                "mismatch": self.mismatch, "allowed": self.allowed}
+
+    def warning(self) -> str | None:
+        """One line saying the code differs (None when it does not)."""
+        if not self.mismatch:
+            return None
+        return (f"serving with --allow-code-mismatch: {self.plugin} code digest {self.installed or '-'} is installed, "
+                f"the bundle was fitted by {self.recorded}")
+
+
+def check_code(bundle: Bundle, cls: type, *, allow_mismatch: bool = False) -> CodeCheck:
+    """Compare the run's recorded code digest with the installed predictor code's.
+
+    A differing digest raises :class:`BundleError` (one line naming the
+    plugin and both digests) unless ``allow_mismatch``: the artefacts were
+    fitted and scored by other code, so the offline figures may not hold.
+    """
+    from price_bench.harness.codedigest import code_digest
+
+    info = bundle.manifest.predictor
+    check = CodeCheck(f"{info.plugin_distribution} {info.plugin_version} ({info.id})", info.code_digest, code_digest(cls) or None,
+                      allowed=allow_mismatch)
+    if check.mismatch and not allow_mismatch:
+        raise BundleError(
+            f"{bundle.path}: {check.plugin} was fitted by code digest {check.recorded}, the installed code's digest is "
+            f"{check.installed or '-'}: install the code that fitted it, bundle a new run, or pass --allow-code-mismatch"
+        )
+    return check
+
+
+def check_loadable(bundle: Bundle, *, allow_code_mismatch: bool = False) -> tuple[type, Any, CodeCheck]:
+    """``(class, config, code check)`` of the bundle's predictor when it can run here.
+
+    Installed, same plugin and predictor versions, same code digest (unless
+    ``allow_code_mismatch``), requirements met; else :class:`BundleError`.
+    """
     info = bundle.manifest.predictor
     cls, config = _predictor_for(info)
+    code = check_code(bundle, cls, allow_mismatch=allow_code_mismatch)
     reason = cls.skip_reason(config)
     if reason:
         raise BundleError(f"{info.id} cannot run here: {reason}")
-    return cls, config
+    return cls, config, code
 
 
-def load_predictor(bundle: Bundle):
-    """Instantiate the bundle's predictor with its config and ``load`` the artefacts; returns the predictor.
+def load_predictor(bundle: Bundle, *, allow_code_mismatch: bool = False) -> tuple[Any, CodeCheck]:
+    """Instantiate the bundle's predictor with its config and ``load`` the artefacts: ``(predictor, code check)``.
 
-    Raises :class:`BundleError` when the installed plugin differs, the
-    predictor cannot run here, or ``load`` declines the artefacts.
+    Raises :class:`BundleError` when the installed plugin or its code
+    differs, the predictor cannot run here, or ``load`` declines the artefacts.
     """
     from price_bench.harness.errors import one_line
 
     info = bundle.manifest.predictor
-    cls, config = check_loadable(bundle)
+    cls, config, code = check_loadable(bundle, allow_code_mismatch=allow_code_mismatch)
     try:
         predictor = cls(config, seed=bundle.manifest.run.seed)
         loaded = predictor.load(bundle.artefacts)
@@ -434,4 +490,4 @@ def load_predictor(bundle: Bundle):
         raise BundleError(f"{bundle.path}: {info.id} failed to load its artefacts: {one_line(exc)}") from None
     if not loaded:
         raise BundleError(f"{bundle.path}: {info.id} declined the bundle's artefacts (made by another config or version?)")
-    return predictor
+    return predictor, code

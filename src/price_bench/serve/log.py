@@ -23,12 +23,13 @@ the name changed) and reopens.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 EVENTS = "events.jsonl"
 LOCK = "events.lock"
@@ -65,7 +66,7 @@ class EventLog:
         """Append ``records`` (one line each) in one ``write`` call."""
         if not records:
             return
-        data = "".join(json.dumps(r, separators=(",", ":"), allow_nan=False) + "\n" for r in records).encode("utf-8")
+        data = b"".join([orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records])  # NaN/inf become null
         with self._lock:
             try:
                 if os.stat(self.path).st_ino != self._inode:
@@ -122,7 +123,7 @@ def event_files(log: Path) -> list[Path]:
 def parse_line(line: str | bytes) -> dict[str, Any] | None:
     """One log line as a prediction or feedback record, or None when it is neither."""
     try:
-        record = json.loads(line)
+        record = orjson.loads(line)
     except ValueError:
         return None
     return record if isinstance(record, dict) and record.get("kind") in ("prediction", "feedback") else None

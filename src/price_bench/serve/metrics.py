@@ -33,11 +33,12 @@ import math
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -48,7 +49,7 @@ class ServeMetrics:
     def __init__(self, log_dir: Path, manifest: dict[str, Any], *, window: int = 1000, ttl_s: float = 10.0, digest: str | None = None) -> None:
         from prometheus_client import disable_created_metrics
 
-        disable_created_metrics()  # no `*_created` series: they double the output and nobody graphs them
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # no `*_created` series: they double the output and nobody graphs them
         multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         # Multiprocess mode: values live in files shared by the workers, the registry is rebuilt per scrape.
         own = None if multiprocess else CollectorRegistry()
@@ -62,19 +63,18 @@ class ServeMetrics:
         self.tokens = Counter("price_bench_tokens", "Predictor tokens.", ["direction"], registry=own)
         self.feedback = Counter("price_bench_feedback", "True prices received.", registry=own)
         self.live = LiveCollector(log_dir, manifest, window=window, ttl_s=ttl_s, digest=digest)
-        self._multiprocess = multiprocess
         if own is not None:
             own.register(self.live)
         self._registry = own
 
     def registry(self) -> CollectorRegistry:
         """The registry to render now (a fresh multiprocess one per scrape when workers share files)."""
-        if not self._multiprocess:
+        if self._registry is not None:
             return self._registry
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         registry.register(self.live)
         return registry
 
@@ -111,10 +111,10 @@ class LiveCollector:
                 self._at = time.monotonic()
             return self._report
 
-    def describe(self):  # no pre-collection at registration time
+    def describe(self) -> list[Metric]:  # no pre-collection at registration time
         return []
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         report = self.report()
         families = {
             "error": GaugeMetricFamily("price_bench_live_error_dollars", "Rolling Error (mean absolute $) on joined feedback.", labels=["category"]),
