@@ -1,4 +1,4 @@
-"""A real Ray cluster on this machine: a head node and one more node (ray.cluster_utils.Cluster)."""
+"""A real Ray cluster on this machine: a head node and one more node (ray.cluster_utils.Cluster), never a mock."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 @pytest.fixture(scope="session")
 def ray_cluster():
-    """Head (1 CPU) + worker node (1 CPU), ~200 MB object store each; the driver is connected."""
+    """Head (1 CPU) + worker node (1 CPU), ~200 MB object store each; the driver is connected to both."""
     ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'price-bench[ray]')")
     pytest.importorskip("ray.data")
     from ray.cluster_utils import Cluster
@@ -28,6 +28,8 @@ def ray_cluster():
     ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
+        alive = [n for n in ray.nodes() if n["Alive"]]
+        assert len(alive) == 2 and ray.cluster_resources().get("CPU") == 2, f"expected 2 nodes with 1 CPU each, got {alive}"
         yield cluster
     finally:
         ray.shutdown()
