@@ -29,7 +29,7 @@ BAD_RECORD = b'{"title": "cut off mid-record", "price": 12.5, "features": [\n'
 @pytest.fixture(scope="module")
 def raw_folder(request, tmp_path_factory):
     """The real 2023 records, with a malformed record in the middle of the Health file (line 200)."""
-    shared = request.getfixturevalue("shared_data")
+    shared = _shared_data(request)
     folder = tmp_path_factory.mktemp("raw")
     for path in sorted((shared / "amazon-2023-raw").iterdir()):
         lines = path.read_bytes().splitlines(keepends=True)
@@ -67,6 +67,15 @@ def big_file(raw_folder, tmp_path_factory):
                     lines += 1
             copy += 1
     return path, lines
+
+
+def _shared_data(request) -> Path:
+    """The ``shared_data`` fixture's folder, for module-scoped fixtures (skips when absent)."""
+    path = Path(os.environ.get("PRICE_BENCH_SHARED_DATA") or request.config.getini("price_bench_shared_data"))
+    path = path if path.is_absolute() else (request.config.rootpath / path).resolve()
+    if not path.is_dir():
+        pytest.skip(f"shared data folder not found at {path} (only present on the project's machines)")
+    return path
 
 
 def _manifest(ds) -> dict:
@@ -124,10 +133,10 @@ def test_ray_build_with_a_killed_worker_fails_in_one_line_and_writes_nothing(ray
     from price_bench.data.pipeline import CurationError
 
     path, _ = big_file
-    killed = _kill_when_running("_curate_units")
+    killed = _kill_when_running("ray::MapBatches(_curate_units)")
     with pytest.raises(CurationError) as info:
         build_dataset("killed", str(path), home=tmp_path, engine="ray")
-    assert killed.wait(0) and killed.pid, "no Ray worker running _curate_units was found to kill"
+    assert killed.pid, "no Ray worker running _curate_units was found to kill"
     message = str(info.value)
     assert message.startswith("a Ray worker process died") and "nothing was written" in message and "\n" not in message
     assert not (tmp_path / "datasets" / "killed").exists()
@@ -139,20 +148,27 @@ class _Killer(threading.Event):
 
 
 def _kill_when_running(task: str, timeout: float = 120.0) -> _Killer:
-    """A thread that SIGKILLs the first Ray worker process whose title shows it running ``task``."""
+    """A thread that SIGKILLs the first Ray worker process (of this test's cluster) whose title shows it running ``task``."""
     import psutil
 
     done = _Killer()
+    me = psutil.Process(os.getpid())
+
+    def title(proc: psutil.Process) -> str:
+        try:
+            return " ".join(proc.cmdline())
+        except psutil.Error:
+            return ""
 
     def watch() -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and done.pid is None:
-            for proc in psutil.process_iter(["pid", "cmdline"]):
-                if task in " ".join(proc.info["cmdline"] or ()) and proc.pid != os.getpid():
+            for proc in me.children(recursive=True):  # the cluster's raylets and their workers descend from this process
+                if title(proc).startswith(task):
                     os.kill(proc.pid, signal.SIGKILL)
                     done.pid = proc.pid
                     break
-            time.sleep(0.05)
+            time.sleep(0.02)
         done.set()
 
     threading.Thread(target=watch, daemon=True).start()
