@@ -20,7 +20,7 @@ Also measured, for each engine: a build whose worker is killed (SIGKILL)
 mid-run must fail with one clear line and leave no dataset folder.
 
     .venv/bin/python bench/curation_scale.py [--records 1000000] [--workers N]
-        [--big 4000000] [--ray-records 100000] [--no-ray]
+        [--big 4000000] [--ray-records 100000] [--no-ray | --ray-only]
 """
 
 from __future__ import annotations
@@ -183,6 +183,7 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=0, help="also the N-process build at this many records (e.g. 4000000)")
     parser.add_argument("--ray-records", type=int, default=100_000)
     parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--ray-only", action="store_true", help="only the Ray rows (build and killed worker)")
     parser.add_argument("--child-orjson")
     parser.add_argument("--child-build")
     parser.add_argument("--home")
@@ -203,8 +204,8 @@ def main() -> None:
     notes: list[str] = []
     fingerprints: dict[int, str] = {}
     with tempfile.TemporaryDirectory(prefix="curation-scale-") as tmp:
-        configs = [(args.records, 1, "local"), (args.records, args.workers, "local")]
-        if args.big:
+        configs = [] if args.ray_only else [(args.records, 1, "local"), (args.records, args.workers, "local")]
+        if args.big and not args.ray_only:
             configs.append((args.big, args.workers, "local"))
         if not args.no_ray:
             configs.append((args.ray_records, args.workers, "ray"))
@@ -238,7 +239,7 @@ def main() -> None:
             stages = ", ".join(f"{k} {v:.1f}s" for k, v in r["timings"].items())
             notes.append(f"{records:,} {engine} x{workers}: {stages}")
         path = inputs[next(iter(inputs))]
-        killed = [("local", *killed_worker(path, args.workers))]
+        killed = [] if args.ray_only else [("local", *killed_worker(path, args.workers))]
         if not args.no_ray:
             killed.append(("ray", *killed_worker(path, args.workers, "ray")))
     table = Table(title=f"Curation at scale — {cpus} CPUs, machine shared with other engineers (busy: load {load_before:.1f} "
