@@ -286,7 +286,7 @@ def _absorb_stats(run: CurationRun, rows: Any, units: int) -> None:
         key=lambda r: r["order"])]
     if run.strict and any(s.problems for s in stats):
         curated = sum(not s.stopped for s in stats)
-        log.info("ray engine, --strict: stopped at the first bad record after %d records (%d of %d units curated to the end)",
+        log.info("ray engine, --strict: stopped at the first bad record after %d records (%d of %d units ran without being stopped)",
                  sum(s.records for s in stats), curated, units)
     for result in stats:
         run.absorb(result)
