@@ -30,6 +30,7 @@ The local engine's rules hold here too:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 from collections import deque
@@ -76,8 +77,13 @@ class _PredictActor:
         return [orjson.dumps(dataclasses.asdict(p), default=str) for p in predictions], seconds
 
     def close(self) -> None:
+        """``predictor.close()``; a failure is logged (on the actor), never raised: the run's answers stand."""
         if self.predictor is not None:
-            self.predictor.close()
+            try:
+                self.predictor.close()
+            except Exception as exc:
+                logging.getLogger(__name__).warning("%s: close() raised %s: %s", type(self.predictor).__name__,
+                                                    type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
 
 
 def _errored(batch: list[Item], reason: str, seconds: float = 0.0) -> BatchResult:
@@ -110,6 +116,12 @@ class _Pool:
         self.ray.kill(actor, no_restart=True)
         if actor in self.actors:
             self.actors.remove(actor)
+
+    def close_idle(self, timeout: float = 10.0) -> None:
+        """Let every idle actor close its predictor (at most ``timeout`` seconds; a hung one is killed anyway)."""
+        refs = [actor.close.remote() for actor in self.idle]
+        if refs:
+            self.ray.wait(refs, num_returns=len(refs), timeout=timeout)
 
     def kill_all(self) -> None:
         for actor in list(self.actors):
@@ -145,6 +157,7 @@ def predict_on_ray(
             for _ in range(max(1, min(actors or cpus, len(batches)))):
                 pool.start()
             _schedule(ray, pool, deque(batches), accept, batch_timeout(predictor))
+            pool.close_idle()
         finally:
             pool.kill_all()  # also on interrupt: a rerun must get the CPUs at once
 
