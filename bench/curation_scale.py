@@ -16,11 +16,11 @@ is timed again, and the ratio is taken to that neighbour, because the
 machine is shared and its speed drifts. Records/s per core is wall time:
 records / wall seconds / processes.
 
-Also measured: a build whose worker is killed (SIGKILL) mid-run must fail
-with one clear line and leave no dataset folder.
+Also measured, for each engine: a build whose worker is killed (SIGKILL)
+mid-run must fail with one clear line and leave no dataset folder.
 
     .venv/bin/python bench/curation_scale.py [--records 1000000] [--workers N]
-        [--big 4000000] [--ray-records 100000] [--no-ray]
+        [--big 4000000] [--ray-records 100000] [--no-ray | --ray-only]
 """
 
 from __future__ import annotations
@@ -134,23 +134,43 @@ def build(path: Path, workers: int, engine: str = "local") -> dict:
         return _child("--child-build", str(path), "--workers", str(workers), "--home", home, "--engine", engine)
 
 
-def killed_worker(path: Path, workers: int) -> tuple[int, str, bool]:
-    """Start a build, SIGKILL one of its worker processes after 3 s; (exit code, last stderr line, dataset left?)."""
+def killed_worker(path: Path, workers: int, engine: str = "local") -> tuple[int, str, bool]:
+    """Start a build, SIGKILL one of its worker processes; (exit code, last stderr line, dataset left?).
+
+    local: a curation worker 3 s in; ray: the first Ray worker process seen running the curation task
+    (``ray::MapBatches(_curate_units)``), as soon as it appears.
+    """
     import psutil
 
     with tempfile.TemporaryDirectory(prefix="bench-home-") as home:
-        env = dict(os.environ, PRICE_BENCH_HOME=home)
+        env = dict(os.environ, PRICE_BENCH_HOME=home, RAY_USAGE_STATS_ENABLED="0")
         cmd = [sys.executable, "-m", "price_bench", "data", "build", "killed", "--source", str(path),
-               "--workers", str(workers), "--no-progress"]
+               "--workers", str(workers), "--no-progress", "--engine", engine]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(3.0)
-        children = psutil.Process(proc.pid).children(recursive=True)
-        if children:
-            os.kill(children[0].pid, signal.SIGKILL)
+        if engine == "local":
+            time.sleep(3.0)
+            children = psutil.Process(proc.pid).children(recursive=True)
+            if children:
+                os.kill(children[0].pid, signal.SIGKILL)
+        else:
+            deadline = time.monotonic() + 300
+            while proc.poll() is None and time.monotonic() < deadline:
+                running = [c for c in psutil.Process(proc.pid).children(recursive=True) if _runs(c, "_curate_units")]
+                if running:
+                    os.kill(running[0].pid, signal.SIGKILL)
+                    break
+                time.sleep(0.05)
         _, err = proc.communicate(timeout=600)
         left = (Path(home) / "datasets" / "killed").exists() or any((Path(home) / "datasets").glob(".killed*")) \
             if (Path(home) / "datasets").exists() else False
         return proc.returncode, (err.strip().splitlines() or [""])[-1], left
+
+
+def _runs(process, task: str) -> bool:
+    try:
+        return task in " ".join(process.cmdline())
+    except Exception:  # gone, or not ours to read
+        return False
 
 
 # ----------------------------------------------------------------------------- the table
@@ -163,6 +183,7 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=0, help="also the N-process build at this many records (e.g. 4000000)")
     parser.add_argument("--ray-records", type=int, default=100_000)
     parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--ray-only", action="store_true", help="only the Ray rows (build and killed worker)")
     parser.add_argument("--child-orjson")
     parser.add_argument("--child-build")
     parser.add_argument("--home")
@@ -183,8 +204,8 @@ def main() -> None:
     notes: list[str] = []
     fingerprints: dict[int, str] = {}
     with tempfile.TemporaryDirectory(prefix="curation-scale-") as tmp:
-        configs = [(args.records, 1, "local"), (args.records, args.workers, "local")]
-        if args.big:
+        configs = [] if args.ray_only else [(args.records, 1, "local"), (args.records, args.workers, "local")]
+        if args.big and not args.ray_only:
             configs.append((args.big, args.workers, "local"))
         if not args.no_ray:
             configs.append((args.ray_records, args.workers, "ray"))
@@ -218,7 +239,9 @@ def main() -> None:
             stages = ", ".join(f"{k} {v:.1f}s" for k, v in r["timings"].items())
             notes.append(f"{records:,} {engine} x{workers}: {stages}")
         path = inputs[next(iter(inputs))]
-        code, line, left = killed_worker(path, args.workers)
+        killed = [] if args.ray_only else [("local", *killed_worker(path, args.workers))]
+        if not args.no_ray:
+            killed.append(("ray", *killed_worker(path, args.workers, "ray")))
     table = Table(title=f"Curation at scale — {cpus} CPUs, machine shared with other engineers (busy: load {load_before:.1f} "
                         f"at start, {os.getloadavg()[0]:.1f} at end)")
     for column in ("raw records", "engine", "processes", "wall s", "records/s", "records/s/core", "orjson s (beside)",
@@ -231,8 +254,10 @@ def main() -> None:
     console.print("Where the time goes (wall seconds per stage):")
     for note in notes:
         console.print(f"  {note}")
-    console.print(f"Killed worker (SIGKILL after 3 s, {args.workers} processes): exit {code}, dataset left behind: "
-                  f"{'YES' if left else 'no'}; message: {line}")
+    for engine, code, line, left in killed:
+        when = "after 3 s" if engine == "local" else "as soon as a Ray worker runs the curation task"
+        console.print(f"Killed worker, {engine} (SIGKILL {when}, {args.workers} processes): exit {code}, dataset left behind: "
+                      f"{'YES' if left else 'no'}; message: {line}")
 
 
 if __name__ == "__main__":

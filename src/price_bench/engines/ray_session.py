@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from price_bench.data.dataset import DatasetError
 
@@ -13,7 +14,47 @@ class RayUnavailable(DatasetError):
     """``--engine ray`` without Ray installed, or no cluster at the address (one line)."""
 
 
-def import_ray():
+class RayWorkerDied(DatasetError):
+    """A Ray worker or actor process died while it held work (killed, out of memory, its node lost); one line.
+
+    The engines never let Ray retry a task or restart an actor silently: a
+    process that dies fails the build or the run (nothing half-written).
+    """
+
+
+def is_death(exc: BaseException) -> bool:
+    """True when ``exc`` (or what it wraps) says a Ray process, actor, node or object was lost."""
+    import ray.exceptions as rex
+
+    deaths = (rex.RayActorError, rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError, rex.OwnerDiedError,
+              rex.LocalRayletDiedError, rex.OutOfMemoryError)
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, deaths):
+            return True
+        cause = getattr(current, "cause", None)
+        current = cause if isinstance(cause, BaseException) else (current.__cause__ or current.__context__)
+    return False
+
+
+def task_cause(exc: BaseException) -> BaseException:
+    """The exception user code raised inside a Ray task (unwrapped from RayTaskError), else ``exc`` itself."""
+    import ray.exceptions as rex
+
+    current = exc
+    for _ in range(8):
+        cause = getattr(current, "cause", None)
+        if not isinstance(current, rex.RayTaskError) or not isinstance(cause, BaseException):
+            break
+        current = cause
+    if "UserCodeException" in type(current).__name__ and isinstance(current.__cause__, BaseException):
+        return task_cause(current.__cause__)  # Ray Data wraps the UDF's exception once more
+    return current
+
+
+def import_ray() -> Any:
     """``ray`` (with Ray Data), or RayUnavailable naming the extra to install."""
     try:
         import ray
@@ -24,7 +65,7 @@ def import_ray():
 
 
 @contextmanager
-def ray_session(address: str | None = None) -> Iterator[object]:
+def ray_session(address: str | None = None) -> Iterator[Any]:
     """Ray connected to ``address`` (else ``RAY_ADDRESS``, else a Ray started for this process).
 
     A connection this function opened is closed again on exit; one that was
