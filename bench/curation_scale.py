@@ -134,10 +134,21 @@ def build(path: Path, workers: int, engine: str = "local") -> dict:
         return _child("--child-build", str(path), "--workers", str(workers), "--home", home, "--engine", engine)
 
 
+def _is_curation_worker(child, cmd: list[str]) -> bool:
+    """A forked worker of the local engine: the build's own command line, not the resource tracker."""
+    import psutil
+
+    try:
+        line = child.cmdline()
+    except psutil.Error:
+        return False
+    return line[1:] == cmd[1:] and not any("resource_tracker" in part for part in line)
+
+
 def killed_worker(path: Path, workers: int, engine: str = "local") -> tuple[int, str, bool]:
     """Start a build, SIGKILL one of its worker processes; (exit code, last stderr line, dataset left?).
 
-    local: a curation worker 3 s in; ray: the first Ray worker process seen running the curation task
+    local: a forked curation worker, 1 s after it appears; ray: the first Ray worker process seen running the curation task
     (``ray::MapBatches(_curate_units)``), as soon as it appears.
     """
     import psutil
@@ -148,10 +159,16 @@ def killed_worker(path: Path, workers: int, engine: str = "local") -> tuple[int,
                "--workers", str(workers), "--no-progress", "--engine", engine]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if engine == "local":
-            time.sleep(3.0)
-            children = psutil.Process(proc.pid).children(recursive=True)
-            if children:
-                os.kill(children[0].pid, signal.SIGKILL)
+            # A forked curation worker carries the parent's command line; the first child can be
+            # multiprocessing's resource tracker, whose death the build rightly survives.
+            deadline = time.monotonic() + 300
+            while proc.poll() is None and time.monotonic() < deadline:
+                workers_seen = [c for c in psutil.Process(proc.pid).children(recursive=True) if _is_curation_worker(c, cmd)]
+                if workers_seen:
+                    time.sleep(1.0)  # mid-unit
+                    os.kill(workers_seen[0].pid, signal.SIGKILL)
+                    break
+                time.sleep(0.05)
         else:
             deadline = time.monotonic() + 300
             while proc.poll() is None and time.monotonic() < deadline:
