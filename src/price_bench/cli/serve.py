@@ -12,11 +12,15 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from price_bench.cli.harness import _console, _echo_json, _fmt, _user_errors, json_option, results_option
+
+if TYPE_CHECKING:  # the serve modules are imported when a command runs
+    from price_bench.serve.app import ServeSettings
+    from price_bench.serve.bundle import Bundle
 
 
 def register(cli: click.Group) -> None:
@@ -39,7 +43,7 @@ def _results(value: str | None) -> Path | None:
 @results_option
 @json_option
 @_user_errors
-def bundle_cmd(run, out, force, results, as_json) -> None:
+def bundle_cmd(run: str, out: str, force: bool, results: str | None, as_json: bool) -> None:
     """Bundle a complete run's fitted predictor (RUN: run id, id prefix or record path) with a checksummed manifest."""
     from price_bench.serve.bundle import build_bundle
 
@@ -78,8 +82,9 @@ def bundle_cmd(run, out, force, results, as_json) -> None:
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="uvicorn's per-request access log.")
 @results_option
 @_user_errors
-def serve_cmd(target, host, port, workers, token_env, max_batch, max_body_bytes, log_dir, log_max_bytes, log_backups,
-              expect_digest, predict_lanes, metrics_window, metrics_ttl, graceful_timeout, access_log, results) -> None:
+def serve_cmd(target: str, host: str, port: int, workers: int, token_env: str | None, max_batch: int, max_body_bytes: int,
+              log_dir: str | None, log_max_bytes: int, log_backups: int, expect_digest: str | None, predict_lanes: int,
+              metrics_window: int, metrics_ttl: float, graceful_timeout: int, access_log: bool, results: str | None) -> None:
     """Serve a bundle (DIR) or a complete run's fitted predictor (RUN) over HTTP."""
     from price_bench.serve import ServeError, require_serve_extra
 
@@ -114,7 +119,7 @@ def serve_cmd(target, host, port, workers, token_env, max_batch, max_body_bytes,
     _run_uvicorn(settings, SETTINGS_ENV, host=host, port=port, workers=workers, graceful_timeout=graceful_timeout, access_log=access_log)
 
 
-def _resolve_bundle(target: str, results: str | None, expect_digest: str | None):
+def _resolve_bundle(target: str, results: str | None, expect_digest: str | None) -> Bundle:
     from price_bench.serve.bundle import MANIFEST, BundleError, bundle_for_run, verify_bundle
 
     path = Path(target)
@@ -150,7 +155,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _run_uvicorn(settings, settings_env: str, *, host: str, port: int, workers: int, graceful_timeout: int, access_log: bool) -> None:
+def _run_uvicorn(settings: ServeSettings, settings_env: str, *, host: str, port: int, workers: int, graceful_timeout: int, access_log: bool) -> None:
     """One in-process server (the app built here, so a load error is one line), or ``workers`` uvicorn processes."""
     import uvicorn
 
@@ -185,7 +190,7 @@ def _run_uvicorn(settings, settings_env: str, *, host: str, port: int, workers: 
 @click.option("--fail-on-drift", is_flag=True, help="Exit 2 when a drift check fires.")
 @json_option
 @_user_errors
-def monitor_cmd(log, window, bundle_dir, fail_on_drift, as_json) -> None:
+def monitor_cmd(log: str, window: int, bundle_dir: str | None, fail_on_drift: bool, as_json: bool) -> None:
     """Live Error, RMSLE, Hits and % error of a serving LOG (folder or events file) against the offline figures, with drift flags."""
     from price_bench.serve import ServeError
     from price_bench.serve.monitor import summarise
@@ -193,7 +198,8 @@ def monitor_cmd(log, window, bundle_dir, fail_on_drift, as_json) -> None:
     path = Path(log)
     if not path.exists():
         raise ServeError(f"{path}: no such log folder or file")
-    manifest = digest = None
+    manifest: dict[str, Any] | None = None
+    digest: str | None = None
     if bundle_dir:
         from price_bench.serve.bundle import verify_bundle
 

@@ -38,6 +38,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from price_bench.serve import ServeError
 from price_bench.serve.bundle import MANIFEST, Bundle, load_predictor, verify_bundle
@@ -242,7 +244,8 @@ class PricingService:
         seconds = time.perf_counter() - started
         if len(predictions) != len(batch):
             raise RuntimeError(f"the predictor returned {len(predictions)} predictions for {len(batch)} items")
-        out, now = [], time.time()
+        out: list[dict[str, Any]] = []
+        now = time.time()
         for item, p in zip(batch, predictions):
             value = None
             if p.error is None:
@@ -306,13 +309,13 @@ class MicroBatcher:
     above 1 suits predictors that wait on the network (LLM endpoints).
     """
 
-    def __init__(self, work, *, max_items: int, lanes: int = 1) -> None:
+    def __init__(self, work: Callable[[list[PredictItem]], list[dict[str, Any]]], *, max_items: int, lanes: int = 1) -> None:
         self.work, self.max_items, self.lanes = work, max_items, lanes
-        self._queue: list[tuple[list[PredictItem], asyncio.Future]] = []
+        self._queue: list[tuple[list[PredictItem], asyncio.Future[list[dict[str, Any]]]]] = []
         self._in_flight = 0
 
     async def submit(self, items: list[PredictItem]) -> list[dict[str, Any]]:
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
         self._queue.append((items, future))
         if self._in_flight < self.lanes:
             self._in_flight += 1
@@ -322,7 +325,8 @@ class MicroBatcher:
     async def _drain(self) -> None:
         try:
             while self._queue:
-                taken, size = [], 0
+                taken: list[tuple[list[PredictItem], asyncio.Future[list[dict[str, Any]]]]] = []
+                size = 0
                 while self._queue and (not taken or size + len(self._queue[0][0]) <= self.max_items):
                     entry = self._queue.pop(0)
                     taken.append(entry)
@@ -373,7 +377,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     service = PricingService(bundle, settings)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
@@ -395,23 +399,23 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
 def _install_error_handlers(app: FastAPI, service: PricingService) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError):
+    async def api_error(request: Request, exc: ApiError) -> Response:
         service.metrics.errors.labels(_endpoint(request), exc.code).inc()
         return _error(exc.status, exc.code, exc.message)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         service.metrics.errors.labels(_endpoint(request), code).inc()
         return _error(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError):
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         service.metrics.errors.labels(_endpoint(request), "invalid_request").inc()
         return _error(422, "invalid_request", str(exc.errors()[0].get("msg", "invalid")) if exc.errors() else "invalid request")
 
     @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception):
+    async def internal_error(request: Request, exc: Exception) -> Response:
         logger.error("internal error on %s: %s", request.url.path, service.redact(f"{type(exc).__name__}: {exc}".splitlines()[0]))
         service.metrics.errors.labels(_endpoint(request), "internal").inc()
         return _error(500, "internal", "the predictor failed on this request (see the server log)")
@@ -422,10 +426,10 @@ def _install_error_handlers(app: FastAPI, service: PricingService) -> None:
 class _CountRequests:
     """Pure ASGI middleware: counts every HTTP answer by route and status, and times it."""
 
-    def __init__(self, app, service: PricingService) -> None:
+    def __init__(self, app: ASGIApp, service: PricingService) -> None:
         self.app, self.service = app, service
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -433,7 +437,7 @@ class _CountRequests:
         status = [500]
         self.service.metrics.in_flight.inc()
 
-        async def send_and_note(message):
+        async def send_and_note(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
             await send(message)
@@ -459,7 +463,7 @@ def _endpoint(request: Request) -> str:
 
 def _install_routes(app: FastAPI, service: PricingService) -> None:
     @app.post("/v1/predict", summary="Price one item or a batch", openapi_extra=_body("PredictRequest"))
-    async def predict(request: Request):
+    async def predict(request: Request) -> Response:
         started = time.perf_counter()
         service.authorise(request)
         items, batch = service.validate_items(await service.read_json(request))
@@ -486,22 +490,22 @@ def _install_routes(app: FastAPI, service: PricingService) -> None:
         )
 
     @app.post("/v1/feedback", summary="Report the true price of predicted items", status_code=202, openapi_extra=_body("FeedbackRequest"))
-    async def feedback(request: Request):
+    async def feedback(request: Request) -> Response:
         service.authorise(request)
         accepted = service.record_feedback(await service.read_json(request))
         return _json({"accepted": accepted}, 202)
 
     @app.get("/healthz", summary="Liveness and readiness")
-    async def healthz():
+    async def healthz() -> Response:
         return _json({"status": "ok", "predictor": service.bundle.manifest.predictor.id, "digest": service.bundle.digest})
 
     @app.get("/v1/model", summary="The bundle's manifest and offline metrics")
-    async def model(request: Request):
+    async def model(request: Request) -> Response:
         service.authorise(request)
         return _json(service.bundle.describe())
 
     @app.get("/metrics", summary="Prometheus metrics")
-    async def metrics(request: Request):
+    async def metrics(request: Request) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST
 
         service.authorise(request)

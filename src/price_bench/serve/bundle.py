@@ -34,12 +34,15 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from price_bench.results.schema import BreakdownRow, DatasetRef, MetricValue, PredictorInfo
+from price_bench.results.schema import BreakdownRow, DatasetRef, MetricValue, PredictorInfo, RunRecord
 from price_bench.serve import ServeError
+
+if TYPE_CHECKING:
+    from price_bench.predictors.contract import Predictor, PredictorConfig
 
 BUNDLE_FORMAT = 1
 MANIFEST = "bundle.json"
@@ -219,7 +222,7 @@ def _version() -> str:
     return __version__
 
 
-def _predictor_for(info: PredictorInfo):
+def _predictor_for(info: PredictorInfo) -> tuple[type[Predictor], PredictorConfig]:
     """The installed predictor class for ``info`` and its config, refusing other versions."""
     from price_bench.harness.runner import one_line
     from price_bench.plugins.manager import get_registry
@@ -242,7 +245,7 @@ def _predictor_for(info: PredictorInfo):
     return cls, config_from(cls, info.config)
 
 
-def config_from(cls, scrubbed: dict[str, Any]):
+def config_from(cls: type[Predictor], scrubbed: dict[str, Any]) -> PredictorConfig:
     """Rebuild a predictor config from a record's scrubbed config (``***`` secrets come from the environment)."""
     from price_bench.harness.overrides import REDACTED
 
@@ -255,13 +258,13 @@ def config_from(cls, scrubbed: dict[str, Any]):
         raise BundleError(f"{cls.id}: the recorded config does not fit the installed predictor: {where!r}: {first.get('msg', 'invalid')}") from None
 
 
-def _fit_hash(config) -> str:
+def _fit_hash(config: PredictorConfig) -> str:
     from price_bench.harness.overrides import config_hash
 
     return config_hash(config, roles=("fit",))
 
 
-def _workdir_of(record, cls, config, home: Path | None) -> Path:
+def _workdir_of(record: RunRecord, cls: type[Predictor], config: PredictorConfig, home: Path | None) -> Path:
     from price_bench.harness.workdir import read_marker, workdir_for
 
     p = record.predictor
@@ -307,7 +310,7 @@ def _max_text_chars(recipe_id: str | None) -> int:
     return (recipe or Recipe()).max_chars
 
 
-def _reference(record_path: Path, record, home: Path | None) -> OfflineReference:
+def _reference(record_path: Path, record: RunRecord, home: Path | None) -> OfflineReference:
     """Category counts, text-length and predicted-price deciles of the run's scored items."""
     from price_bench.results.store import ResultError, read_predictions
     from price_bench.serve.monitor import reference_histogram
@@ -326,7 +329,7 @@ def _reference(record_path: Path, record, home: Path | None) -> OfflineReference
     )
 
 
-def _test_text_lengths(record, home: Path | None) -> list[int]:
+def _test_text_lengths(record: RunRecord, home: Path | None) -> list[int]:
     """Text lengths of the run's test items, when the very same dataset is still on disk."""
     from price_bench.data.dataset import DatasetError, open_dataset
 
@@ -396,9 +399,9 @@ def _verify_files(artefacts: Path, files: dict[str, FileEntry]) -> None:
     for root, dirs, names in os.walk(artefacts, followlinks=False):
         root_path = Path(root)
         for name in dirs + names:
-            entry = root_path / name
-            if entry.is_symlink():
-                raise BundleError(f"{entry}: symlinks are not allowed in a bundle")
+            child = root_path / name
+            if child.is_symlink():
+                raise BundleError(f"{child}: symlinks are not allowed in a bundle")
         for name in names:
             found.add((root_path / name).relative_to(artefacts).as_posix())
     unlisted = sorted(found - set(files))
@@ -418,7 +421,7 @@ def _verify_files(artefacts: Path, files: dict[str, FileEntry]) -> None:
 # -- loading ------------------------------------------------------------------------------------------
 
 
-def check_loadable(bundle: Bundle):
+def check_loadable(bundle: Bundle) -> tuple[type[Predictor], PredictorConfig]:
     """``(class, config)`` of the bundle's predictor when it can run here (installed, same versions, requirements met)."""
     info = bundle.manifest.predictor
     cls, config = _predictor_for(info)
@@ -428,7 +431,7 @@ def check_loadable(bundle: Bundle):
     return cls, config
 
 
-def load_predictor(bundle: Bundle):
+def load_predictor(bundle: Bundle) -> Predictor:
     """Instantiate the bundle's predictor with its config and ``load`` the artefacts; returns the predictor.
 
     Raises :class:`BundleError` when the installed plugin differs, the

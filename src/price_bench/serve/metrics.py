@@ -33,11 +33,13 @@ import math
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -70,6 +72,7 @@ class ServeMetrics:
     def registry(self) -> CollectorRegistry:
         """The registry to render now (a fresh multiprocess one per scrape when workers share files)."""
         if not self._multiprocess:
+            assert self._registry is not None  # built in __init__ whenever the workers share no files
             return self._registry
         from prometheus_client import multiprocess
 
@@ -111,10 +114,10 @@ class LiveCollector:
                 self._at = time.monotonic()
             return self._report
 
-    def describe(self):  # no pre-collection at registration time
+    def describe(self) -> list[Metric]:  # no pre-collection at registration time
         return []
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         report = self.report()
         families = {
             "error": GaugeMetricFamily("price_bench_live_error_dollars", "Rolling Error (mean absolute $) on joined feedback.", labels=["category"]),

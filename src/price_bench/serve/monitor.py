@@ -25,11 +25,12 @@ Input drift needs no feedback, so it is checked on predictions alone.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from price_bench.serve import ServeError
 
@@ -58,7 +59,7 @@ def _shares(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return counts / max(1, x.size)
 
 
-def psi(expected: Sequence[float], actual: Sequence[float], epsilon: float = PSI_EPSILON) -> float:
+def psi(expected: Sequence[float] | npt.NDArray[np.float64], actual: Sequence[float] | npt.NDArray[np.float64], epsilon: float = PSI_EPSILON) -> float:
     """Population stability index of two share vectors over the same bins (0 when identical)."""
     e = np.clip(np.asarray(expected, dtype=np.float64), epsilon, None)
     a = np.clip(np.asarray(actual, dtype=np.float64), epsilon, None)
@@ -86,7 +87,7 @@ def category_psi(reference_counts: dict[str, int], live: Sequence[str | None]) -
 # -- joining and scoring ------------------------------------------------------------------------
 
 
-def join(events, bundle: str | None = None) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], float]], dict[str, int]]:
+def join(events: Iterable[dict[str, Any]], bundle: str | None = None) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], float]], dict[str, int]]:
     """``(predictions, joined, counts)``: predictions in log order, (prediction, true price) pairs in feedback order.
 
     With ``bundle`` (a digest prefix), predictions made by another bundle
@@ -218,7 +219,7 @@ class LiveJoin:
         self.pairs: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
         self.counts = {"predictions": 0, "feedback": 0, "other_bundle_predictions": 0, "unmatched_feedback": 0, "joined": 0}
 
-    def add(self, events) -> None:
+    def add(self, events: Iterable[dict[str, Any]]) -> None:
         for event in events:
             item_id = event.get("id")
             if not isinstance(item_id, str):
@@ -310,7 +311,7 @@ def _drift(manifest: dict[str, Any] | None, live: dict[str, Any], recent: list[d
                        "detail": f"live Error ${value:,.2f} is {where} the offline 95% CI ${low:,.2f}–${high:,.2f}"})
     reference = (manifest or {}).get("reference") or {}
     n = len(recent)
-    inputs = [
+    inputs: list[tuple[str, Any, Callable[[Any], float]]] = [
         ("category_mix", reference.get("category_counts") or None, lambda ref: category_psi(ref, [p.get("category") for p in recent])),
         ("text_length", reference.get("text_length"), lambda ref: numeric_psi(ref, [p["text_chars"] for p in recent if _number(p.get("text_chars")) is not None])),
         ("predicted_price", reference.get("predicted_price"), lambda ref: numeric_psi(ref, [p["price"] for p in recent])),
