@@ -38,11 +38,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from price_bench.results.schema import BreakdownRow, DatasetRef, MetricValue, PredictorInfo, RunRecord
+from price_bench.results.schema import BreakdownRow, DatasetRef, MetricValue, PredictorInfo
 from price_bench.serve import ServeError
 
 if TYPE_CHECKING:
     from price_bench.predictors.contract import Predictor, PredictorConfig
+    from price_bench.results.schema import RunRecord
 
 BUNDLE_FORMAT = 1
 MANIFEST = "bundle.json"
