@@ -358,3 +358,17 @@ def test_worst_misses_show_titles_from_a_local_dataset_and_filter_by_category(re
     assert 'data-extra="1" hidden' in html  # per-category rows wait for the filter
     omitted = lb.plan(results_dir, tmp_path / "lb2", dataset="demo", product_text=False).files[tmp_path / "lb2" / "demo.html"]
     assert "Title &lt;b&gt;" not in omitted
+
+
+def test_a_run_of_unknown_cost_is_left_off_the_cost_frontier(tmp_path, kit):
+    """One priced run and one whose model no price list knows (cost None): the page builds, the chart plots the priced ones."""
+    from price_bench.results.store import write_record
+
+    runs = [kit.record("frontier", preds=kit.predictions("llm", 0.3, 6), config={"model": "gpt-4o-mini"}, cost=0.12),
+            kit.record("openai-ft", preds=kit.predictions("llm", 0.4, 7), config={"model": "unlisted"}, cost=None),
+            kit.record("random-forest", preds=kit.predictions("noisy", 0.5, 8), cost=0.01)]
+    for rec, preds in runs:
+        write_record(tmp_path / "results", rec, preds)
+    html = lb.plan(tmp_path / "results", tmp_path / "out").files[tmp_path / "out" / "demo.html"]
+    assert "Error against Cost per 1,000 items ($) with the Pareto front" in html
+    assert "unknown" in html.split('id="leaderboard"')[1].split("</table>")[0]  # the table says so; the chart leaves it out

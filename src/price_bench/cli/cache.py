@@ -17,10 +17,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from price_bench.names import printable
+
+if TYPE_CHECKING:  # the cache module is imported when a command runs
+    from price_bench.harness.cache import PredictionCache
 
 predictor_option = click.option("--predictor", "predictor_id", default=None, metavar="ID", help="Only this predictor id.")
 
@@ -35,7 +39,7 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
 
 
-def _open(path: Path):
+def _open(path: Path) -> PredictionCache:
     from price_bench.harness.cache import PredictionCache
 
     try:
@@ -57,7 +61,7 @@ def info_cmd(predictor_id: str | None, as_json: bool) -> None:
     from price_bench.harness.cache import aside_files
 
     path = _path()
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     if path.exists():
         with _open(path) as cache:
             rows = [r for r in cache.summary() if predictor_id is None or r["predictor"] == predictor_id]
@@ -83,7 +87,7 @@ def info_cmd(predictor_id: str | None, as_json: bool) -> None:
         click.echo(f"moved aside (corrupt, bytes kept): {entry['path']} ({entry['bytes']:,} bytes)")
 
 
-def _stale_counts(path) -> dict[str, int]:
+def _stale_counts(path: Path) -> dict[str, int]:
     """Per predictor id: how many cache keys were written by code other than the installed one."""
     from price_bench.harness.codedigest import stale_cache_keys
 

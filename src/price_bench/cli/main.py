@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from types import FrameType
+from typing import Any
 
 import click
 
@@ -34,7 +36,7 @@ class PriceBenchGroup(click.Group):
     a ``KeyboardInterrupt`` exits 130 with one line.
     """
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             with one_line_errors():
                 return super().invoke(ctx)
@@ -74,13 +76,13 @@ def get_cli() -> click.Group:
     return cli
 
 
-def _first_interrupt(signum, frame) -> None:
+def _first_interrupt(signum: int, frame: FrameType | None) -> None:
     """First Ctrl-C: a normal ``KeyboardInterrupt``; the next one exits at once (see :func:`_second_interrupt`)."""
     signal.signal(signal.SIGINT, _second_interrupt)
     raise KeyboardInterrupt
 
 
-def _second_interrupt(signum, frame) -> None:
+def _second_interrupt(signum: int, frame: FrameType | None) -> None:
     """Ctrl-C again while the first one's cleanup runs: no traceback, exit 130 now.
 
     Whatever was committed (finished batches, written records) stays; the

@@ -212,7 +212,8 @@ def monitor_cmd(log: str, window: int, bundle_dir: str | None, fail_on_drift: bo
     path = Path(log)
     if not path.exists():
         raise ServeError(f"{path}: no such log folder or file")
-    manifest = digest = None
+    manifest: dict[str, Any] | None = None
+    digest: str | None = None
     if bundle_dir:
         from price_bench.serve.bundle import verify_bundle
 
@@ -231,7 +232,7 @@ def _print_report(report: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    console = _console()  # type: ignore[no-untyped-call]
+    console = _console()
     model, counts = report["model"], report["counts"]
     if model:
         console.print(f"[bold]{escape(str(model['predictor']))}[/] run {escape(str(model['run_id']))} on {escape(str(model['dataset']))}")

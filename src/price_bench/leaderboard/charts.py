@@ -26,12 +26,19 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from price_bench.metrics.point import HIT_ABS, HIT_REL, ORANGE_ABS, ORANGE_REL
 from price_bench.parsing import MAX_PRICE
 from price_bench.results.schema import ItemPrediction
+
+if TYPE_CHECKING:  # matplotlib and numpy are imported inside the functions (``--help`` stays fast)
+    import numpy as np
+    import numpy.typing as npt
+    from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
 
 GREEN, ORANGE, RED = "#2e9d4f", "#ef8a17", "#d64541"
 BAR, WHISKER, REFERENCE = "#4c72b0", "#333333", "#3aa6dd"
@@ -40,7 +47,7 @@ RASTER_DPI = 80  # resolution of the embedded scatter image: sharp enough on scr
 LINE_POINTS = 400  # the running-error curve is drawn through at most this many items (every k-th, and the last)
 AXIS_MAX = 10 * MAX_PRICE  # dollar axes end here at the latest; larger values are drawn on the edge
 
-RC = {
+RC: dict[RcKeyType, Any] = {
     "svg.hashsalt": "price-bench-leaderboard",
     "svg.fonttype": "none",
     "svg.image_inline": True,
@@ -83,7 +90,7 @@ def _money(value: float) -> str:
     return f"${value:,.2f}" if abs(value) < AXIS_MAX else f"${value:.3g}"
 
 
-def _figure(width: float, height: float, constrained: bool = False):
+def _figure(width: float, height: float, constrained: bool = False) -> Figure:
     """A figure; ``constrained`` lays it out automatically (slower), else fixed margins suit one axes."""
     from matplotlib.figure import Figure
 
@@ -94,7 +101,7 @@ def _figure(width: float, height: float, constrained: bool = False):
     return fig
 
 
-def _to_svg(fig, chart_id: str, label: str, raster_dpi: int | None = None) -> str:
+def _to_svg(fig: Figure, chart_id: str, label: str, raster_dpi: int | None = None) -> str:
     """Serialise ``fig`` as an inline ``<svg>`` element with ids namespaced by ``chart_id``.
 
     ``raster_dpi`` sets the resolution of rasterized layers (vector parts are unaffected).
@@ -102,8 +109,9 @@ def _to_svg(fig, chart_id: str, label: str, raster_dpi: int | None = None) -> st
     import matplotlib
 
     buf = io.StringIO()
+    dpi: dict[str, Any] = {"dpi": raster_dpi} if raster_dpi else {}  # else savefig.dpi of RC
     with matplotlib.rc_context(RC):
-        fig.savefig(buf, format="svg", metadata={"Date": None}, facecolor="white", **({"dpi": raster_dpi} if raster_dpi else {}))
+        fig.savefig(buf, format="svg", metadata={"Date": None}, facecolor="white", **dpi)
     svg = buf.getvalue()
     svg = svg[svg.index("<svg"):]
     svg = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{chart_id}-{m.group(1)}"', svg)
@@ -129,7 +137,7 @@ def tier_colour(tier: int | None) -> str:
 CLIP_FACTOR = 3.0
 
 
-def _finite(value: float | None) -> bool:
+def _finite(value: float | None) -> TypeGuard[float]:
     return value is not None and math.isfinite(value)
 
 
@@ -275,7 +283,8 @@ BAND_POINTS = 25
 BAND_RESAMPLES = 200
 
 
-def running_band(err, points: int = BAND_POINTS, n_resamples: int = BAND_RESAMPLES, seed: int = 0):
+def running_band(err: npt.NDArray[np.float64], points: int = BAND_POINTS, n_resamples: int = BAND_RESAMPLES,
+                 seed: int = 0) -> tuple[npt.NDArray[np.int_], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """(checkpoints k, low, high): the percentile-bootstrap 95% band of the mean of the first k errors.
 
     The same method as every CI on the page (never a normal approximation).
@@ -398,7 +407,7 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 
 
 def cost_frontier(rows: Sequence[tuple[str, float | None, float | None, int | None]], x_label: str,
-                  chart_id: str = "frontier", x_format=None) -> str:
+                  chart_id: str = "frontier", x_format: Callable[[float], str] | None = None) -> str:
     """Error against cost or latency (log x), Pareto front highlighted and labelled.
 
     ``rows`` holds (label, x, Error, tier); rows with a missing, non-positive or

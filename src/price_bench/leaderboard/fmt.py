@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC
+from typing import TypeVar
 
 from price_bench.leaderboard.select import parse_time
 
@@ -15,14 +16,20 @@ MISSING = "—"
 COST_UNKNOWN = "unknown"  # a model missing from every price list: never shown as $0
 
 
-def _missing(value: float | None) -> bool:
-    """None, NaN and infinities: not a figure a record can honestly show."""
-    return value is None or (isinstance(value, float) and not math.isfinite(value))
+_Figure = TypeVar("_Figure", int, float)
+
+
+def _shown(value: _Figure | None) -> _Figure | None:
+    """The value when a record can honestly show it; None for None, NaN and infinities."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return value
 
 
 def dollars(value: float | None, decimals: int = 2) -> str:
     """``$1,234.57``; negative as ``-$3.00``."""
-    if _missing(value):
+    value = _shown(value)
+    if value is None:
         return MISSING
     sign = "-" if value < 0 else ""
     return f"{sign}${abs(value):,.{decimals}f}"
@@ -30,7 +37,8 @@ def dollars(value: float | None, decimals: int = 2) -> str:
 
 def cost(value: float | None) -> str:
     """Money spent: ``$0`` for free, four significant digits below a cent, else cents."""
-    if _missing(value):
+    value = _shown(value)
+    if value is None:
         return MISSING
     if value == 0:
         return "$0"
@@ -41,7 +49,8 @@ def cost(value: float | None) -> str:
 
 def number(value: float | None, decimals: int = 3) -> str:
     """A plain decimal, e.g. RMSLE or R²."""
-    if _missing(value):
+    value = _shown(value)
+    if value is None:
         return MISSING
     text = f"{value:,.{decimals}f}"
     if text.startswith("-") and not text.strip("-0.,"):
@@ -51,21 +60,24 @@ def number(value: float | None, decimals: int = 3) -> str:
 
 def percent(value: float | None, decimals: int = 1) -> str:
     """A percentage (0-100, as the metrics store Hits and Coverage) as ``41.2%``."""
-    if _missing(value):
+    value = _shown(value)
+    if value is None:
         return MISSING
     return f"{value:.{decimals}f}%"
 
 
 def count(value: int | None) -> str:
     """``12,345``."""
-    if _missing(value):
+    value = _shown(value)
+    if value is None:
         return MISSING
     return f"{value:,}"
 
 
 def duration(seconds: float | None) -> str:
     """A wall time: ``0.41 s``, ``12 s``, ``3 min 05 s``, ``2 h 07 min``."""
-    if _missing(seconds):
+    seconds = _shown(seconds)
+    if seconds is None:
         return MISSING
     if 0 < seconds < 0.01:
         return "<0.01 s"
@@ -82,7 +94,8 @@ def duration(seconds: float | None) -> str:
 
 def per_item(seconds: float | None) -> str:
     """A time per item: ``3.2 µs``, ``0.84 ms``, ``120 ms``, ``1.4 s``."""
-    if _missing(seconds):
+    seconds = _shown(seconds)
+    if seconds is None:
         return MISSING
     if seconds == 0:
         return "0 s"
@@ -119,7 +132,8 @@ def short_hash(digest: str, length: int = 12) -> str:
 
 def p_value(p: float | None) -> str:
     """A p-value: ``0.031``, ``<0.001``, ``1``."""
-    if _missing(p):
+    p = _shown(p)
+    if p is None:
         return MISSING
     if p < 0.001:
         return "<0.001"

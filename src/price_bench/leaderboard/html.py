@@ -18,7 +18,7 @@ from importlib import resources
 from price_bench.leaderboard import build, charts, fmt
 from price_bench.leaderboard.build import MIN_SLICE_N, Page, Section
 from price_bench.leaderboard.table import Cell, HeaderCell, Table
-from price_bench.results.schema import MetricValue
+from price_bench.results.schema import MetricValue, RunRecord
 
 SORT_SCRIPT = """
 (function () {
@@ -217,7 +217,8 @@ def _frontier(page: Page) -> str:
     for entry, tier in zip(b.ranked, page.tiers + [None] * (len(b.ranked) - len(page.tiers))):
         r = entry.record
         error = r.metrics.get("error")
-        x = (r.usage.cost_usd * 1000 / r.n_items if r.n_items else None) if use_cost else r.timing.predict_seconds_per_item
+        cost_usd = r.usage.cost_usd  # None: cost unknown, left off the chart (never drawn as $0)
+        x = (cost_usd * 1000 / r.n_items if r.n_items and cost_usd is not None else None) if use_cost else r.timing.predict_seconds_per_item
         rows.append((b.label(entry), x, error.value if error else None, tier))
     if sum(1 for _, x, e, _ in rows if x and e is not None) < 2:
         return ""
@@ -344,7 +345,7 @@ def _section(index: int, page: Page, sec: Section) -> str:
     return "\n".join(parts)
 
 
-def _ci(record) -> tuple[float | None, float | None] | None:
+def _ci(record: RunRecord) -> tuple[float | None, float | None] | None:
     error = record.metrics.get("error")
     return (error.ci_low, error.ci_high) if error is not None else None
 

@@ -29,12 +29,18 @@ import importlib.metadata
 import os
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from price_bench.errors import PriceBenchError, first_line
 from price_bench.plugins import hookspecs
 from price_bench.predictors.registry import PredictorRegistry, PredictorSpec
+
+if TYPE_CHECKING:
+    import click
+
+    from price_bench.predictors.contract import Predictor
 
 ENTRY_POINT_GROUP = "price_bench"
 
@@ -124,7 +130,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _plugin_failed(plugin: object, hook: str, exc: Exception) -> None:
     """``plugin``'s ``hook`` raised: record it like an import failure and unregister the plugin."""
-    name = pm.get_name(plugin) or getattr(plugin, "__name__", "?")
+    name = pm.get_name(plugin) or str(getattr(plugin, "__name__", "?"))
     distribution, version = _plugin_origin(plugin)
     failure = PluginInfo(name, distribution, version, [], f"{hook} failed: {_one_line(exc)}")
     if failure not in _failures:
@@ -133,7 +139,7 @@ def _plugin_failed(plugin: object, hook: str, exc: Exception) -> None:
     _origins.pop(name, None)
 
 
-def register_commands(cli: object) -> None:
+def register_commands(cli: click.Group) -> None:
     """Let every plugin add its commands to ``cli`` (the root click group).
 
     A plugin whose ``register_commands`` raises is recorded as failed and
@@ -246,7 +252,7 @@ def get_registry() -> PredictorRegistry:
     for impl in pm.hook.register_predictors.get_hookimpls():
         origin, version = _plugin_origin(impl.plugin)
 
-        def register(predictor, _origin=origin, _version=version) -> None:
+        def register(predictor: type[Predictor] | PredictorSpec, _origin: str = origin, _version: str = version) -> None:
             spec = predictor if isinstance(predictor, PredictorSpec) else PredictorSpec(
                 id=predictor.id, factory=predictor, description=predictor.description
             )

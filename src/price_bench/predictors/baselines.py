@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import random as _random
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from price_bench.items import Item
 from price_bench.plugins.hookspecs import hookimpl
 from price_bench.predictors.contract import Prediction, Predictor
+from price_bench.predictors.registry import PredictorSpec
 
 
 class _ConstantPredictor(Predictor):
@@ -89,7 +90,7 @@ class RandomUniform(Predictor):
 
 
 @hookimpl
-def register_predictors(register):
+def register_predictors(register: Callable[[type[Predictor] | PredictorSpec], None]) -> None:
     register(RandomUniform)
     register(ConstantMean)
     register(ConstantMedian)

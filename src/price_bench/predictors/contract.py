@@ -16,7 +16,7 @@ import contextvars
 import importlib.util
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,7 +143,7 @@ _CHEAP_CHECKS: contextvars.ContextVar[bool] = contextvars.ContextVar("price_benc
 
 
 @contextmanager
-def cheap_checks():
+def cheap_checks() -> Iterator[None]:
     """Within this block, requirement checks never import heavy libraries.
 
     ``price-bench list`` uses it: the CUDA check then probes the NVIDIA

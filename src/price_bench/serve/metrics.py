@@ -49,7 +49,7 @@ class ServeMetrics:
     def __init__(self, log_dir: Path, manifest: dict[str, Any], *, window: int = 1000, ttl_s: float = 10.0, digest: str | None = None) -> None:
         from prometheus_client import disable_created_metrics
 
-        disable_created_metrics()  # type: ignore[no-untyped-call]  # no `*_created` series: they double the output and nobody graphs them
+        disable_created_metrics()  # no `*_created` series: they double the output and nobody graphs them
         multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         # Multiprocess mode: values live in files shared by the workers, the registry is rebuilt per scrape.
         own = None if multiprocess else CollectorRegistry()
@@ -74,7 +74,7 @@ class ServeMetrics:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry)
         registry.register(self.live)
         return registry
 
