@@ -6,6 +6,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from price_bench.data.curation import Recipe, get_recipe
 from price_bench.data.dataset import (
@@ -19,6 +20,9 @@ from price_bench.data.dataset import (
 )
 from price_bench.data.folders import clean_stale_temp, ensure_writable
 from price_bench.data.sources import SourceFile, check_categories, resolve
+
+if TYPE_CHECKING:
+    from price_bench.data.pipeline import Progress
 
 DEMO = "demo"
 ALL = "all"  # ``--categories all``
@@ -85,7 +89,7 @@ def build_dataset(
     on_problem: Callable[[str], None] | None = None,
     synthetic: bool = False,
     labels: dict[str, str] | None = None,
-    on_progress: Callable | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
     engine: str = "local",
     address: str | None = None,
     timings: dict[str, float] | None = None,
@@ -121,7 +125,7 @@ def build_dataset(
     categories = list(categories) if categories else None
     if categories == [ALL]:
         categories = None
-        hub_categories = [ALL]
+        hub_categories: list[str] | None = [ALL]
     else:
         check_categories(categories)
         hub_categories = categories
@@ -135,14 +139,18 @@ def build_dataset(
         files += resolve(spec, hub_categories, role="test")
     if not files or all(f.role == "test" for f in files):
         raise DatasetError("no training source given (--source or --train-source)")
-    options = dict(categories=categories, strict=strict, limit=limit, on_problem=on_problem, on_progress=on_progress,
-                   labels=labels, timings=timings)
     if engine == "ray":
         from price_bench.engines.ray_data import curate_on_ray
 
-        curated = curate_on_ray(files, recipe_obj, address=address, **options)
+        curated = curate_on_ray(
+            files, recipe_obj, address=address, categories=categories, strict=strict, limit=limit,
+            on_problem=on_problem, on_progress=on_progress, labels=labels, timings=timings,
+        )
     elif engine == "local":
-        curated = curate(files, recipe_obj, workers=workers, workspace=root, **options)
+        curated = curate(
+            files, recipe_obj, workers=workers, workspace=root, categories=categories, strict=strict, limit=limit,
+            on_problem=on_problem, on_progress=on_progress, labels=labels, timings=timings,
+        )
     else:
         raise DatasetError(f"unknown engine {engine!r} (expected local or ray)")
     if not curated.splits["test"]:
@@ -163,7 +171,7 @@ def build_dataset(
     return dataset
 
 
-def _as_list(value) -> list:
+def _as_list(value: str | Path | Iterable[str | Path] | None) -> list[str | Path]:
     if value is None:
         return []
     if isinstance(value, (str, Path)):

@@ -30,12 +30,15 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from price_bench.errors import PriceBenchError
 from price_bench.items import Item
 from price_bench.names import fingerprint_problem, name_problem
 from price_bench.parsing import MAX_PRICE
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SPLITS = ("train", "validation", "test")
 MANIFEST = "manifest.json"
@@ -136,7 +139,8 @@ class Dataset:
     @property
     def fingerprint(self) -> str:
         """Content fingerprint from the manifest (``sha256:...``)."""
-        return self.manifest["fingerprint"]
+        fingerprint: str = self.manifest["fingerprint"]  # checked when the dataset was opened
+        return fingerprint
 
     def verify(self) -> str:
         """Recompute the fingerprint from the splits; DatasetError when it differs from the manifest's.
@@ -163,7 +167,7 @@ class Dataset:
             self._remember(stamp)
         return self.fingerprint
 
-    def _remember(self, stamp: list[list] | None = None) -> None:
+    def _remember(self, stamp: list[list[str | int]] | None = None) -> None:
         """Record in the data home that this folder, as it is now, holds its fingerprint's items."""
         stamp = stamp or self._stamp()
         if stamp is not None:
@@ -172,9 +176,9 @@ class Dataset:
             memo[str(self.path.resolve())] = {"fingerprint": self.fingerprint, "files": stamp}
             _write_memo(memo)
 
-    def _stamp(self) -> list[list] | None:
+    def _stamp(self) -> list[list[str | int]] | None:
         """(name, device, inode, size, mtime, ctime) of the manifest and every split; None if one is missing."""
-        out = []
+        out: list[list[str | int]] = []
         for name in (MANIFEST, *(f"{split}.parquet" for split in SPLITS)):
             try:
                 st = os.lstat(self.path / name)
@@ -229,7 +233,7 @@ class Dataset:
             raise DatasetError(f"dataset {self.name!r} has no train items: no fallback price for unparseable answers")
         return float(np.median(prices))
 
-    def to_pandas(self, split: str = "test"):
+    def to_pandas(self, split: str = "test") -> pd.DataFrame:
         """One split as a ``pandas.DataFrame``: id, text, price, category, title, details (a dict per row)."""
         import pandas as pd
 
@@ -308,7 +312,7 @@ def read_split(path: Path) -> list[Item]:
     return items
 
 
-def _details(value: Any) -> dict:
+def _details(value: Any) -> dict[str, Any]:
     details = json.loads(value) if value else {}
     if not isinstance(details, dict):
         raise ValueError(f"details is not a JSON object: {str(value)[:40]!r}")

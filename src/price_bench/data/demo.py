@@ -20,6 +20,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 GENERATOR_ID = "demo-generator@1"
 DEFAULT_COUNT = 21_000
@@ -195,7 +196,27 @@ def _asin(rng: random.Random) -> str:
     return "D" + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(9))
 
 
-def _record(rng: random.Random) -> dict:
+class RawRecord(TypedDict):
+    """One generated record in the Amazon Reviews 2023 metadata format (``_category`` is dropped before output)."""
+
+    main_category: str
+    title: str
+    average_rating: float
+    rating_number: int
+    features: list[str]
+    description: list[str]
+    price: float | str | None
+    images: list[str]
+    videos: list[str]
+    store: str
+    categories: list[str]
+    details: dict[str, str | dict[str, int]]
+    parent_asin: str
+    bought_together: None
+    _category: NotRequired[str]
+
+
+def _record(rng: random.Random) -> RawRecord:
     category = rng.choice(sorted(CATEGORIES))
     products, brands = CATEGORIES[category]
     product = rng.choice(products)
@@ -228,7 +249,7 @@ def _record(rng: random.Random) -> dict:
     ]
     if rng.random() < 0.5:
         description.append(f"Available in {color.lower()}; {', '.join(values).lower()}.")
-    details = {
+    details: dict[str, str | dict[str, int]] = {
         "Brand": brand,
         **{key: text for key, text in chosen},
         "Color": color,
@@ -256,18 +277,18 @@ def _record(rng: random.Random) -> dict:
     }
 
 
-def generate(n: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED) -> Iterator[dict]:
+def generate(n: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED) -> Iterator[RawRecord]:
     """``n`` raw-2023-format records, identical for the same ``(n, seed)``.
 
     About 3% are unpriced (``null`` or ``"None"``) and 1% repeat an earlier
     ``parent_asin``, as real dumps do.
     """
     rng = random.Random(f"{GENERATOR_ID}:{seed}")
-    previous: list[dict] = []
+    previous: list[RawRecord] = []
     for _ in range(n):
         roll = rng.random()
         if roll < 0.01 and previous:
-            record = dict(rng.choice(previous))
+            record = rng.choice(previous).copy()
         else:
             record = _record(rng)
             if roll < 0.035:

@@ -91,7 +91,7 @@ def clean_legacy_spills() -> list[str]:
     Only this user's, and only stale ones: the pid in the name is gone, or
     (older names without a pid) the folder is more than a day old.
     """
-    removed = []
+    removed: list[str] = []
     root = tempfile.gettempdir()
     try:
         entries = list(os.scandir(root))

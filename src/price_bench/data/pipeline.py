@@ -32,16 +32,20 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import numpy as np
 
 from price_bench.data.curation import ChunkContext, Recipe
 from price_bench.data.dataset import SPLITS, DatasetError
-from price_bench.data.sources import CHUNK_LINES, SourceFile, plan_spans, read_chunks, sniff_format
+from price_bench.data.sources import CHUNK_LINES, Chunk, SourceFile, Span, plan_spans, read_chunks, sniff_format
 from price_bench.items import Item
+
+if TYPE_CHECKING:
+    from price_bench.data.workers import UnitResult
 
 ROLE_CODES = {"any": 0, "train": 1, "test": 2}
 NEAR_DUP_REASON = "near-duplicate of a test item"
@@ -56,8 +60,39 @@ class Curated:
     """The outcome of a curation run."""
 
     splits: dict[str, list[Item]]
-    stats: dict
-    sources: list[dict]
+    stats: CurationStats
+    sources: list[SourceMeta]
+
+
+class SourceMeta(TypedDict):
+    """One source file's entry in the manifest's ``sources`` (``empty`` and ``_lines`` are dropped first)."""
+
+    label: str
+    format: str | None
+    role: str
+    sha256: str | None
+    records: int
+    accepted: int
+    skipped: bool
+    empty: NotRequired[bool]
+    _lines: NotRequired[int]
+
+
+class CurationStats(TypedDict):
+    """The manifest's ``counts``: what was read, rejected and kept (per split)."""
+
+    read: int
+    accepted_records: int
+    rejections: dict[str, int]
+    warnings: dict[str, int]
+    problems_shown: list[str]
+    problems_total: int
+    categories: dict[str, dict[str, int]]
+    price_bands: dict[str, dict[str, int]]
+
+
+NearDuplicates = Callable[[list[str], list[str], float, int], dict[int, int]]
+"""``find(reference, queries, threshold, k)``: reference indices that nearly duplicate a query."""
 
 
 @dataclass
@@ -107,7 +142,7 @@ def default_workers() -> int:
 
 
 @contextmanager
-def _gc_paused():
+def _gc_paused() -> Iterator[None]:
     """Curation makes no reference cycles; the collector only rescans its millions of live objects."""
     enabled = gc.isenabled()
     gc.disable()
@@ -130,7 +165,7 @@ def curate(
     on_progress: Callable[[Progress], None] | None = None,
     labels: dict[str, str] | None = None,
     timings: dict[str, float] | None = None,
-    workspace: str | os.PathLike | None = None,
+    workspace: str | os.PathLike[str] | None = None,
 ) -> Curated:
     """Curate ``sources`` with ``recipe`` into train/validation/test items.
 
@@ -212,10 +247,10 @@ class CurationRun:
         self.on_problem = on_problem
         wanted = frozenset(categories) if categories else None
         self.contexts, self.metas = _prepare(self.sources, recipe, wanted, labels or {})
-        self.totals: Counter = Counter()
-        self.rejections: Counter = Counter()
-        self.warnings: Counter = Counter()
-        self.seen_categories: Counter = Counter()
+        self.totals: Counter[str] = Counter()
+        self.rejections: Counter[str] = Counter()
+        self.warnings: Counter[str] = Counter()
+        self.seen_categories: Counter[str | None] = Counter()
         self.problems: list[str] = []
         self.problem_count = 0
         self.acc = _Accumulator()
@@ -235,14 +270,14 @@ class CurationRun:
         if self.on_problem is not None:
             self.on_problem(message)
 
-    def units(self, limit: int | None = None) -> Iterator:
+    def units(self, limit: int | None = None) -> Iterator[Span | Chunk]:
         """Every unit of work, in input order."""
         return _units(self.sources, self.metas, limit)
 
     def role_code(self, source_index: int) -> int:
         return ROLE_CODES[self.sources[source_index].role]
 
-    def absorb(self, result) -> None:
+    def absorb(self, result: UnitResult) -> None:
         """Take the next unit's result (in input order)."""
         meta = self.metas[result.source_index]
         first_line = meta.setdefault("_lines", 0)
@@ -258,9 +293,14 @@ class CurationRun:
         if result.accepted and result.keys:
             self.acc.add(result.keys, result.categories, self.role_code(result.source_index))
 
-    def finish_reading(self, arrays: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-        """Check categories and that something was accepted; the key arrays (with category weights)."""
+    def finish_reading(self, arrays: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+        """Check categories and that something was accepted; the key arrays (with category weights).
+
+        An engine that gathered the key arrays itself passes them, with its
+        category codes (``{category: code}``) under ``"_codes"``.
+        """
         _check_categories(self.categories, self.seen_categories)
+        codes: dict[str | None, int]
         if arrays is None:
             arrays = self.acc.arrays()
             codes = self.acc.category_codes
@@ -279,7 +319,7 @@ class CurationRun:
         return arrays
 
     @staticmethod
-    def splits(rows: list[tuple], split_of: list[str]) -> dict[str, list[Item]]:
+    def splits(rows: Sequence[tuple[Any, ...]], split_of: list[str]) -> dict[str, list[Item]]:
         """Selected ``(id, text, price, category, title, details)`` rows as items per split."""
         splits: dict[str, list[Item]] = {s: [] for s in SPLITS}
         for row, split in zip(rows, split_of):
@@ -292,7 +332,7 @@ class CurationRun:
             meta.pop("empty", None)
             meta.pop("_lines", None)
         recipe = self.recipe
-        stats = {
+        stats: CurationStats = {
             "read": self.totals["read"],
             "accepted_records": self.totals["accepted"],
             "rejections": dict(sorted(self.rejections.items())),
@@ -310,12 +350,15 @@ class _ProgressTracker:
 
     EVERY_S = 5.0
 
-    def __init__(self, metas: list[dict], sources: list[SourceFile], callback) -> None:
+    def __init__(self, metas: list[SourceMeta], sources: list[SourceFile],
+                 callback: Callable[[Progress], None] | None) -> None:
         self.metas, self.sources, self.callback = metas, sources, callback
         self.current: int | None = None
         self.started = self.last = time.perf_counter()
 
     def _emit(self, index: int, done: bool) -> None:
+        if self.callback is None:
+            return
         meta = self.metas[index]
         self.callback(Progress(meta["label"], self.sources[index].category, meta["records"], meta["accepted"],
                                meta["records"] - meta["accepted"], time.perf_counter() - self.started, done))
@@ -338,11 +381,11 @@ class _ProgressTracker:
             self._emit(self.current, True)
 
 
-def _top(counter: Counter) -> str:
+def _top(counter: Counter[str]) -> str:
     return ", ".join(f"{reason} {n}" for reason, n in counter.most_common(4)) or "nothing"
 
 
-def _count(values) -> dict[str, int]:
+def _count(values: Iterable[str]) -> dict[str, int]:
     return dict(sorted(Counter(values).items()))
 
 
@@ -351,10 +394,12 @@ def _bands(items: list[Item], recipe: Recipe) -> dict[str, int]:
     return {recipe.band_label(b): counts.get(b, 0) for b in range(len(recipe.price_bands) - 1)}
 
 
-def _prepare(sources: list[SourceFile], recipe: Recipe, wanted, labels) -> tuple[list[ChunkContext], list[dict]]:
+def _prepare(sources: list[SourceFile], recipe: Recipe, wanted: frozenset[str] | None,
+             labels: dict[str, str]) -> tuple[list[ChunkContext], list[SourceMeta]]:
     from price_bench.data.sources import file_sha256
 
-    contexts, metas = [], []
+    contexts: list[ChunkContext] = []
+    metas: list[SourceMeta] = []
     for source in sources:
         fmt = sniff_format(source)
         empty = not source.is_hub and os.path.getsize(source.location) == 0
@@ -374,7 +419,7 @@ def _prepare(sources: list[SourceFile], recipe: Recipe, wanted, labels) -> tuple
     return contexts, metas
 
 
-def _units(sources: list[SourceFile], metas: list[dict], limit: int | None) -> Iterator:
+def _units(sources: list[SourceFile], metas: list[SourceMeta], limit: int | None) -> Iterator[Span | Chunk]:
     """Every unit of work in input order: spans of local JSON-lines files, else row chunks."""
     from price_bench.data.sources import SourceError
 
@@ -390,7 +435,7 @@ def _units(sources: list[SourceFile], metas: list[dict], limit: int | None) -> I
                 raise CurationError(str(exc)) from None
 
 
-def _limited(chunks: Iterator, limit: int | None) -> Iterator:
+def _limited(chunks: Iterator[Chunk], limit: int | None) -> Iterator[Chunk]:
     if limit is None:
         yield from chunks
         return
@@ -401,13 +446,13 @@ def _limited(chunks: Iterator, limit: int | None) -> Iterator:
         if len(chunk) > left:
             if chunk.lines is not None:
                 chunk.lines = chunk.lines[:left]
-            else:
+            elif chunk.rows is not None:  # len(chunk) > 0, so a chunk without lines has rows
                 chunk.rows = chunk.rows[:left]
         left -= len(chunk)
         yield chunk
 
 
-def _check_categories(categories: list[str] | None, seen: Counter) -> None:
+def _check_categories(categories: list[str] | None, seen: Counter[str | None]) -> None:
     if not categories:
         return
     missing = [c for c in categories if seen.get(c, 0) == 0]
@@ -429,12 +474,12 @@ def _first_occurrence(keys: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _select(arrays: dict[str, np.ndarray], recipe: Recipe, rejections: Counter) -> tuple[np.ndarray, list[str]]:
+def _select(arrays: dict[str, np.ndarray], recipe: Recipe, rejections: Counter[str]) -> tuple[np.ndarray, list[str]]:
     """Global indices of the chosen records and their split, in output order."""
     return sample_and_split(arrays, dedup_indices(arrays, recipe, rejections), recipe, rejections)
 
 
-def dedup_indices(arrays: dict[str, np.ndarray], recipe: Recipe, rejections: Counter) -> np.ndarray:
+def dedup_indices(arrays: dict[str, np.ndarray], recipe: Recipe, rejections: Counter[str]) -> np.ndarray:
     """Indices of the records left after de-duplication (first occurrence wins), in input order."""
     idx = np.arange(arrays["price"].size)
     if "parent_asin" in recipe.dedup_on:
@@ -448,7 +493,7 @@ def dedup_indices(arrays: dict[str, np.ndarray], recipe: Recipe, rejections: Cou
     return idx
 
 
-def sample_and_split(arrays: dict[str, np.ndarray], idx: np.ndarray, recipe: Recipe, rejections: Counter) -> tuple[np.ndarray, list[str]]:
+def sample_and_split(arrays: dict[str, np.ndarray], idx: np.ndarray, recipe: Recipe, rejections: Counter[str]) -> tuple[np.ndarray, list[str]]:
     """Seeded price-balanced sample of ``idx`` and its split: indices in output order, split per index."""
     rng = np.random.default_rng(recipe.seed)
     roles = arrays["role"][idx]
@@ -469,7 +514,8 @@ def sample_and_split(arrays: dict[str, np.ndarray], idx: np.ndarray, recipe: Rec
     return chosen, split_of
 
 
-def _sample(pool: np.ndarray, arrays, recipe: Recipe, rng: np.random.Generator, rejections: Counter, size: int | None) -> np.ndarray:
+def _sample(pool: np.ndarray, arrays: dict[str, np.ndarray], recipe: Recipe, rng: np.random.Generator,
+            rejections: Counter[str], size: int | None) -> np.ndarray:
     """Weighted sample without replacement (Efraimidis-Spirakis), in pool order."""
     draws = rng.random(pool.size)  # always drawn, so the split does not depend on whether we sampled
     if size is None or pool.size <= size:
@@ -486,7 +532,8 @@ def _sample(pool: np.ndarray, arrays, recipe: Recipe, rng: np.random.Generator, 
     return pool[chosen]
 
 
-def _leakage(splits: dict[str, list[Item]], recipe: Recipe, rejections: Counter, find=None) -> None:
+def _leakage(splits: dict[str, list[Item]], recipe: Recipe, rejections: Counter[str],
+             find: NearDuplicates | None = None) -> None:
     """Drop train/validation items whose text nearly duplicates a test item's.
 
     ``find(reference, queries, threshold, k)`` is the near-duplicate search
@@ -494,7 +541,9 @@ def _leakage(splits: dict[str, list[Item]], recipe: Recipe, rejections: Counter,
     pass versions that spread the reference blocks over their workers).
     """
     if find is None:
-        from price_bench.data.neardup import near_duplicates as find
+        from price_bench.data.neardup import near_duplicates
+
+        find = near_duplicates
     seen = [(split, n) for split in ("train", "validation") for n in range(len(splits[split]))]
     texts = [splits[split][n].text for split, n in seen]
     found = find(texts, [i.text for i in splits["test"]], recipe.near_dup_jaccard, recipe.near_dup_shingle)

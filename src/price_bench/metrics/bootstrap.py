@@ -15,8 +15,10 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 DEFAULT_RESAMPLES = 1000
 #: Indices drawn per chunk: small enough that the gathered floats stay in cache (measured fastest).
@@ -56,7 +58,7 @@ def bootstrap_means(columns: np.ndarray, n_resamples: int = DEFAULT_RESAMPLES, s
     generators = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(_STREAMS)]
     jobs = [(generators[i], bounds[i], bounds[i + 1]) for i in range(_STREAMS) if bounds[i + 1] > bounds[i]]
 
-    def fill(job) -> None:
+    def fill(job: tuple[np.random.Generator, int, int]) -> None:
         rng, start, stop = job
         _fill_means(rng, packed, out, start, stop, n)
 
@@ -133,10 +135,11 @@ def jackknife_means(values: np.ndarray) -> np.ndarray:
     n = v.size
     if n < 2:
         return v.copy()
-    return (v.sum() - v) / (n - 1)
+    means: np.ndarray = (v.sum() - v) / (n - 1)
+    return means
 
 
-def mean_ci(values, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, confidence: float = 0.95) -> tuple[float, float]:
+def mean_ci(values: npt.ArrayLike, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, confidence: float = 0.95) -> tuple[float, float]:
     """Bootstrap CI of the mean of ``values`` (e.g. absolute errors: the CI of Error)."""
     return percentile_ci(bootstrap_means(np.asarray(values, dtype=np.float64), n_resamples, seed), confidence)
 
@@ -169,13 +172,13 @@ class Comparison:
             return None
         return "A" if self.diff < 0 else "B"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (with ``better``)."""
         return {**asdict(self), "better": self.better}
 
 
 def paired_compare(
-    truth, guess_a, guess_b, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, confidence: float = 0.95
+    truth: npt.ArrayLike, guess_a: npt.ArrayLike, guess_b: npt.ArrayLike, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, confidence: float = 0.95
 ) -> Comparison:
     """Paired bootstrap of the Error difference of two runs on the same items.
 

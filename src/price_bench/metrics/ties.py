@@ -25,9 +25,12 @@ p-values are corrected with **Holm-Bonferroni** (family-wise error rate
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
+import numpy.typing as npt
 
 from price_bench.metrics import point
 from price_bench.metrics.bootstrap import DEFAULT_RESAMPLES, bootstrap_means
@@ -69,6 +72,21 @@ def _columns(truth: np.ndarray, guesses: np.ndarray) -> dict[str, np.ndarray]:
     return {"error": err, "rmsle": le * le, "hits": hits}
 
 
+class PairTestDict(TypedDict):
+    """:meth:`PairTest.to_dict`: one metric's test, JSON-ready."""
+
+    metric: str
+    a: float
+    b: float
+    diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    p_adjusted: float | None
+    significant: bool
+    better: str | None
+
+
 @dataclass
 class PairTest:
     """One metric's paired test of A against B (``diff`` = A − B)."""
@@ -97,13 +115,13 @@ class PairTest:
         a_better = self.diff > 0 if self.higher_is_better else self.diff < 0
         return "A" if a_better else "B"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> PairTestDict:
         return {"metric": self.metric, "a": self.value_a, "b": self.value_b, "diff": self.diff, "ci_low": self.ci_low,
                 "ci_high": self.ci_high, "p_value": self.p_value, "p_adjusted": self.p_adjusted,
                 "significant": self.significant, "better": self.better}
 
 
-def pair_tests(truth, guess_a, guess_b, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[PairTest]:
+def pair_tests(truth: npt.ArrayLike, guess_a: npt.ArrayLike, guess_b: npt.ArrayLike, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[PairTest]:
     """Paired tests of two runs on the same items for every headline metric (no correction: one comparison each)."""
     t = np.asarray(truth, dtype=np.float64)
     g = np.column_stack([np.asarray(guess_a, dtype=np.float64), np.asarray(guess_b, dtype=np.float64)])
@@ -154,7 +172,7 @@ class Ranking:
         return self.better[j][i]
 
 
-def rank_with_ties(truth, guesses: list, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> Ranking:
+def rank_with_ties(truth: npt.ArrayLike, guesses: Sequence[npt.ArrayLike], n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> Ranking:
     """Holm-corrected paired bootstrap tests of Error between every pair of runs, rank ranges and tiers.
 
     ``guesses`` holds one array per row, aligned with ``truth``; rows should be
