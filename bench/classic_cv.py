@@ -173,13 +173,13 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+    from price_bench_classic import predictor_classes
+    from price_bench_classic.ensemble import DEFAULT_BASES
     from rich.console import Console
     from rich.markup import escape
     from sklearn.model_selection import KFold
 
     from price_bench.data.catalog import build_dataset
-    from price_bench_classic import predictor_classes
-    from price_bench_classic.ensemble import DEFAULT_BASES
 
     console = Console(width=170)
     classes = {cls.id: cls for cls in predictor_classes()}
@@ -250,6 +250,7 @@ def main() -> int:
             f"  {pid}: test {row.test.ratio:.3f}, CV {row.cv('ratio')[0]:.3f} ± {row.cv('ratio')[1]:.3f} "
             f"(fit {row.fit_s:.1f}s, with CV {time.perf_counter() - cv_started:.0f}s)"
         )
+        _save_rows(home, pid, oof.get(pid), guess, row)
         del model
         if pid not in (args.ensemble_bases.split(",") if args.ensemble_bases else DEFAULT_BASES):
             full.pop(pid, None)  # only the ensemble's bases are kept in memory
@@ -263,12 +264,20 @@ def main() -> int:
     return print_checks(console, rows, suite_seconds, total_wall, peak_rss)
 
 
+def _save_rows(home: Path, pid: str, oof: np.ndarray | None, guess: np.ndarray, row: Row) -> None:
+    """Keep one predictor's out-of-fold and test predictions as soon as they exist (a stopped run keeps them)."""
+    arrays = {"test_guess": np.asarray(guess), "fit_s": np.array(row.fit_s), "predict_ms": np.array(row.predict_ms)}
+    if oof is not None:
+        arrays["oof"] = oof
+    np.savez_compressed(home / f"classic_cv_{pid}.npz", **arrays)
+
+
 def print_table(console, rows: list[Row], dataset: str, n_test: int, n_folds: int) -> None:
     from rich.table import Table
 
     table = Table(title=f"price-bench-classic on {dataset}: test split ({n_test} items) and {n_folds}-fold CV on train")
     for name in (
-        "predictor", "test x const", f"CV x const (±sd)", "gap", "test RMSLE", "CV RMSLE", "test Hits", "CV Hits",
+        "predictor", "test x const", "CV x const (±sd)", "gap", "test RMSLE", "CV RMSLE", "test Hits", "CV Hits",
         "Error $", "fit s", "predict ms/item", "peak RSS MB",
     ):
         table.add_column(name, justify="left" if name == "predictor" else "right")
