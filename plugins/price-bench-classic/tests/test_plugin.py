@@ -60,7 +60,6 @@ def test_harness_run_fits_once_then_reuses_the_saved_model(demo_split, register_
 
 def test_without_gensim_the_w2v_predictors_name_the_extra(monkeypatch):
     import pytest
-
     from price_bench_classic import embeddings
     from price_bench_classic.w2v import Word2VecForest, Word2VecLinear, Word2VecSVR
 

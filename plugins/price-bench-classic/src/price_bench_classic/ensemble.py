@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import field_validator
 
 from price_bench import Item, PredictorConfig
-from price_bench_classic.base import ClassicConfig, ClassicPredictor, ItemRegressor, single_threaded_blas
+from price_bench_classic.base import ClassicConfig, ClassicPredictor, ItemRegressor
 
 DEFAULT_BASES = ("tfidf-ridge", "svd-hgb", "tfidf-mlp", "minilm-knn", "minilm-ridge", "tfidf-knn", "sparse-mlp")
 
@@ -62,23 +62,10 @@ class StackingModel(ItemRegressor):
             models.append(self._new_base(base_id).fit(items, prices))
         self.stack(out_of_fold, models, y)
 
-    def assemble(self, prices: Sequence[float], out_of_fold: np.ndarray, models: Sequence[ItemRegressor]) -> StackingModel:
-        """This model fitted from pieces computed elsewhere: what ``fit`` on the items with ``prices`` would give.
-
-        ``out_of_fold`` holds each base's predictions (columns in ``bases``
-        order) made on the folds of :meth:`folds_for` by fresh default-config
-        bases with this seed, and ``models`` the bases fitted on every item.
-        """
-        y = np.asarray(prices, dtype=np.float64)
-        self._remember_targets(y)
-        with single_threaded_blas():
-            self.stack(np.asarray(out_of_fold, dtype=np.float64), models, np.log1p(y))
-        return self
-
     def stack(self, out_of_fold: np.ndarray, models: Sequence[ItemRegressor], y: np.ndarray) -> None:
         """Fit the blender on the bases' out-of-fold predictions (columns in ``bases`` order) and keep the full fits.
 
-        ``y`` is the log price. ``_fit`` calls it, and so does :meth:`assemble`.
+        ``y`` is the log price.
         """
         from sklearn.linear_model import LinearRegression
 

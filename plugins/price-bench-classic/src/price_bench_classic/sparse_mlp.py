@@ -25,7 +25,7 @@ threads otherwise spin while they wait for each other.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -40,7 +40,7 @@ PREDICT_BATCH = 4096
 
 
 @contextmanager
-def torch_determinism(threads: int):
+def torch_determinism(threads: int) -> Iterator[Any]:
     """Deterministic torch kernels on ``threads`` CPU threads for the duration (restored afterwards)."""
     import torch
 
@@ -54,7 +54,7 @@ def torch_determinism(threads: int):
         torch.use_deterministic_algorithms(old_deterministic)
 
 
-def _build_net(n_features: int, hidden: Sequence[int], n_bins: int):
+def _build_net(n_features: int, hidden: Sequence[int], n_bins: int) -> Any:
     """The network: sparse first layer, dense ReLU layers, a price head and an optional bin head.
 
     The first layer's weight (``n_features`` x ``hidden[0]``) is a plain tensor
@@ -78,9 +78,9 @@ def _build_net(n_features: int, hidden: Sequence[int], n_bins: int):
             self.price = nn.Linear(hidden[-1], 1)
             self.bins = nn.Linear(hidden[-1], n_bins) if n_bins else None
 
-        def forward(self, indices, offsets, weights, rows=None):
+        def forward(self, indices: Any, offsets: Any, weights: Any, rows: Any = None) -> tuple[Any, Any]:
             """Sum of weighted first-layer rows per item (``rows``: a gathered weight slice that ``indices`` point into)."""
-            table = self.first_weight if rows is None else rows
+            table: Any = self.first_weight if rows is None else rows
             first = nn.functional.embedding_bag(indices, table, offsets, mode="sum", per_sample_weights=weights)
             h = self.body(torch.relu(first + self.first_bias))
             return self.price(h).squeeze(-1), (self.bins(h) if self.bins is not None else None)
@@ -98,7 +98,7 @@ class LazyAdamRows:
     ``LazyAdamOptimizer``), so a step costs what the batch touches.
     """
 
-    def __init__(self, table, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+    def __init__(self, table: Any, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
         import torch
 
         self.table, self.lr, self.betas, self.eps = table, lr, betas, eps
@@ -106,7 +106,7 @@ class LazyAdamRows:
         self.exp_avg_sq = torch.zeros_like(table)
         self.t = 0
 
-    def gather(self, indices: np.ndarray):
+    def gather(self, indices: np.ndarray) -> tuple[Any, Any]:
         import torch
 
         unique, local = np.unique(indices, return_inverse=True)
@@ -130,7 +130,7 @@ class LazyAdamRows:
         self._slice = None
 
 
-def _batch(matrix, rows: np.ndarray | slice):
+def _batch(matrix: Any, rows: np.ndarray | slice) -> tuple[Any, Any, Any]:
     """EmbeddingBag inputs (indices, offsets, per-sample weights) for ``matrix[rows]`` (CSR)."""
     import torch
 
@@ -166,7 +166,7 @@ class SparseMLPModel(ItemRegressor):
                 self.members.append(self._train_member(inputs, target, bin_index, seed=self.seed * 1000 + member))
                 self.member_binary.append(binary)
 
-    def _train_member(self, matrix, target: np.ndarray, bin_index: np.ndarray | None, *, seed: int) -> dict[str, np.ndarray]:
+    def _train_member(self, matrix: Any, target: np.ndarray, bin_index: np.ndarray | None, *, seed: int) -> dict[str, np.ndarray]:
         import torch
         from torch import nn
 
@@ -178,7 +178,7 @@ class SparseMLPModel(ItemRegressor):
         huber = nn.HuberLoss(delta=c.huber_delta)
         cross_entropy = nn.CrossEntropyLoss()
         y = torch.from_numpy(target)
-        bins = torch.from_numpy(bin_index) if bin_index is not None else None
+        bins: Any = torch.from_numpy(bin_index) if bin_index is not None else None
         rng = np.random.default_rng(seed)
         n = matrix.shape[0]
         net.train()
@@ -227,7 +227,7 @@ class SparseMLPModel(ItemRegressor):
         return {**super().info(), "input_features": int(self.n_features), "members": len(self.members)}
 
 
-def _binarised(matrix):
+def _binarised(matrix: Any) -> Any:
     """A copy of ``matrix`` with every stored non-zero set to 1."""
     out = matrix.copy()
     out.data = (out.data != 0).astype(np.float32)
