@@ -17,13 +17,19 @@ the test split. Per predictor it prints, for the test split and for CV
 The ensemble is not refitted from scratch: its fit is "K out-of-fold fits
 plus one full fit of every base, then a non-negative linear blender on log
 price", on the same seeded folds as the CV here, and those are exactly the
-fits this benchmark has just made for its bases. It is assembled from them
-(``StackingModel.assemble``; a test checks that this equals a real fit), and
-its fit time is the sum of those fits' measured times. Its CV row stacks each
-base's out-of-fold predictions with the blender fitted on the other folds'
-rows only; the base models behind those rows did see the held fold, a slight
+fits this benchmark has just made for its bases. Its test row is computed
+from them (:func:`stacked_test`: the blender fitted on the bases' out-of-fold
+predictions, applied to their full fits' test predictions), and its fit time
+is the sum of those fits' measured times. Its CV row stacks each base's
+out-of-fold predictions with the blender fitted on the other folds' rows
+only; the base models behind those rows did see the held fold, a slight
 optimism that the row says. ``--nested`` refits the real ensemble on every
 fold instead (K times the ensemble's fit).
+
+Every predictor's out-of-fold and test predictions are saved in the home
+folder as soon as they exist (one ``.npz`` per predictor and config), so a
+run stopped on a busy machine resumes with ``--home`` where it stopped.
+``-o ID.KEY=VALUE`` scores a variant (chosen by the CV column, never the test one).
 
 A test-vs-CV gap over 0.02 (× constant-mean) is flagged: it is a sign that a
 choice was tuned to the test split (or that the split is unlucky). Targets:
@@ -32,6 +38,7 @@ whole suite (fit + predict on the test split, every predictor) < 15 min,
 peak RSS < 4 GB.
 
 Run: .venv/bin/python bench/classic_cv.py [--items PATH] [--only ID,ID] [--folds 5] [--nested] [--ensemble-bases ID,ID]
+     [--home DIR] [-o ID.KEY=VALUE ...]
 
 On a shared CPU set OMP_WAIT_POLICY=PASSIVE: torch's OpenMP threads otherwise spin while they wait.
 """
@@ -39,6 +46,7 @@ On a shared CPU set OMP_WAIT_POLICY=PASSIVE: torch's OpenMP threads otherwise sp
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import resource
 import sys
@@ -88,9 +96,9 @@ class Row:
         return (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0) if len(values) else (np.nan, np.nan)
 
 
-def fit_and_score(cls, items, test, seed: int):
-    """Fit a fresh default-config model on ``items`` as the harness does; predict ``test``; time both."""
-    model = cls(cls.Config(), seed=seed).build_model()
+def fit_and_score(cls, items, test, seed: int, config=None):
+    """Fit a fresh model (default config unless given) on ``items`` as the harness does; predict ``test``; time both."""
+    model = cls(config or cls.Config(), seed=seed).build_model()
     started = time.perf_counter()
     model.fit(items, [item.price for item in items])
     fit_s = time.perf_counter() - started
@@ -119,24 +127,21 @@ def nested_cv(cls, config, items, folds, seed: int) -> list[Scores]:
     return [Scores.of(prices[held], oof[held], float(prices[fit].mean())) for fit, held in folds]
 
 
-def assemble_ensemble(cls, config, items, folds, seed, classes, oof, fold_seconds, full, console):
-    """The ensemble assembled from its bases' fold and full fits (made now if missing); its fit seconds."""
-    ensemble = cls(config, seed=seed)
-    model = ensemble.build_model()
-    assert [tuple(f[1]) for f in model.folds_for(len(items))] == [tuple(f[1]) for f in folds], "ensemble folds differ"
-    bases = list(ensemble.config.bases)
-    for base in bases:
-        if base not in oof:
-            console.print(f"    fitting base {base} for the ensemble")
-            oof[base], fold_seconds[base] = out_of_fold(classes[base], items, folds, seed)
-        if base not in full:
-            started = time.perf_counter()
-            fitted = classes[base](classes[base].Config(), seed=seed).build_model().fit(items, [i.price for i in items])
-            full[base] = (fitted, time.perf_counter() - started)
-    started = time.perf_counter()
-    model.assemble([i.price for i in items], np.column_stack([oof[b] for b in bases]), [full[b][0] for b in bases])
-    seconds = sum(fold_seconds[b] + full[b][1] for b in bases) + (time.perf_counter() - started)
-    return model, seconds
+def stacked_test(oof: dict[str, np.ndarray], test_guess: dict[str, np.ndarray], bases: list[str], prices: np.ndarray):
+    """The ensemble's test predictions and weights from its bases' out-of-fold and test predictions.
+
+    Exactly what the ensemble's own fit computes on these folds (its blender is
+    fitted on the bases' out-of-fold log prices; it predicts from the full fits'
+    test predictions, then maps back and clips as every classic model does), so
+    the row needs no refit and survives a stopped run (the bases' predictions
+    are saved as they finish).
+    """
+    from sklearn.linear_model import LinearRegression
+
+    blender = LinearRegression(positive=True).fit(np.log1p(np.column_stack([oof[b] for b in bases])), np.log1p(prices))
+    raw = blender.predict(np.log1p(np.column_stack([test_guess[b] for b in bases])))
+    guess = np.clip(np.expm1(np.clip(raw, -50, 50)), prices.min(), prices.max())
+    return guess, {b: round(float(w), 4) for b, w in zip(bases, blender.coef_)}
 
 
 def stacked_cv(oof: dict[str, np.ndarray], bases: list[str], prices: np.ndarray, folds) -> list[Scores]:
@@ -162,7 +167,14 @@ def main() -> int:
     parser.add_argument(
         "--ensemble-bases", default="", help="comma-separated bases for the ensemble row (default: the ensemble's own default)"
     )
-    parser.add_argument("--home", type=Path, default=None, help="PRICE_BENCH_HOME to use (default: a fresh temporary one)")
+    parser.add_argument(
+        "--home", type=Path, default=None,
+        help="PRICE_BENCH_HOME to use (default: a fresh temporary one); a rerun with the same one resumes",
+    )
+    parser.add_argument(
+        "-o", "--override", action="append", default=[], metavar="ID.KEY=VALUE",
+        help="a config field of one predictor (repeatable), e.g. -o sparse-mlp.seeds=4: screen variants by CV",
+    )
     args = parser.parse_args()
     if not args.items.is_file():
         print(f"skipped: {args.items} not found (the shared data folder sits beside the repository on the project's machines)")
@@ -173,18 +185,25 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+    from price_bench_classic import predictor_classes
     from rich.console import Console
     from rich.markup import escape
     from sklearn.model_selection import KFold
 
     from price_bench.data.catalog import build_dataset
-    from price_bench_classic import predictor_classes
-    from price_bench_classic.ensemble import DEFAULT_BASES
 
     console = Console(width=170)
     classes = {cls.id: cls for cls in predictor_classes()}
     wanted = [p for p in args.only.split(",") if p] or list(dict.fromkeys([*SUITE, "sparse-mlp", "ensemble"]))
-    wanted = [p for p in wanted if p != "ensemble"] + (["ensemble"] if "ensemble" in wanted else [])  # the ensemble reuses the bases' fits
+    wanted = [p for p in wanted if p != "ensemble"] + (["ensemble"] if "ensemble" in wanted else [])  # the ensemble reuses the bases' rows
+    overrides: dict[str, dict[str, str]] = {}
+    for override in args.override:
+        target, _, value = override.partition("=")
+        pid, _, key = target.partition(".")
+        if not (pid and key and _):
+            print(f"--override {override!r}: expected ID.KEY=VALUE", file=sys.stderr)
+            return 2
+        overrides.setdefault(pid, {})[key] = value
     unknown = [p for p in wanted if p not in classes]
     if unknown:
         print(f"unknown predictor {unknown[0]!r}; choose from {', '.join(sorted(classes))}", file=sys.stderr)
@@ -207,15 +226,16 @@ def main() -> int:
     suite_seconds = 0.0
     rows: list[Row] = []
     oof: dict[str, np.ndarray] = {}
+    test_guess: dict[str, np.ndarray] = {}
     fold_seconds: dict[str, float] = {}
-    full: dict[str, tuple[object, float]] = {}  # base id -> (model fitted on every training item, fit seconds)
     from price_bench.metrics.point import error
 
     for pid in wanted:
         cls = classes[pid]
         row = Row(pid)
         rows.append(row)
-        reason = cls.skip_reason(cls.Config())
+        config = cls.make_config(overrides.get(pid, {}))
+        reason = cls.skip_reason(config)
         if reason:
             row.skipped = reason
             console.print(f"  {pid}: skipped: {escape(reason)}")
@@ -225,21 +245,33 @@ def main() -> int:
         if pid == "ensemble":
             # Its inner folds are this benchmark's folds (the default, 5, is the ensemble's own default).
             config = cls.make_config({"folds": args.folds, **({"bases": args.ensemble_bases} if args.ensemble_bases else {})})
-            model, row.fit_s = assemble_ensemble(cls, config, items, folds, args.seed, classes, oof, fold_seconds, full, console)
-            started = time.perf_counter()
-            guess = model.predict(test)
-            per_item = (time.perf_counter() - started) / len(test)
+            bases = list(config.bases)
+            missing = [b for b in bases if b not in oof]
+            if missing:
+                row.skipped = f"bases without a row in this run: {', '.join(missing)} (list them in --only)"
+                console.print(f"  {pid}: skipped: {escape(row.skipped)}")
+                continue
+            guess, weights = stacked_test(oof, test_guess, bases, prices)
+            rows_by_id = {r.predictor: r for r in rows}
+            row.fit_s = sum(fold_seconds[b] + rows_by_id[b].fit_s for b in bases)
+            per_item = sum(rows_by_id[b].predict_ms for b in bases) / 1000
             if args.nested:
                 row.folds = nested_cv(cls, config, items, folds, args.seed)
             else:
-                row.folds = stacked_cv(oof, list(config.bases), prices, folds)
+                row.folds = stacked_cv(oof, bases, prices, folds)
                 row.cv_note = "stacked on the bases' CV out-of-fold predictions"
-            info = model.info()
-            console.print(f"    ensemble weights {info.get('weights')}, intercept {info.get('intercept')}")
+            console.print(f"    ensemble weights {weights}")
         else:
-            model, guess, row.fit_s, per_item = fit_and_score(cls, items, test, args.seed)
-            full[pid] = (model, row.fit_s)
-            oof[pid], fold_seconds[pid] = out_of_fold(cls, items, folds, args.seed)
+            saved = _load_rows(home, pid, config, len(items), len(test))
+            if saved is not None:
+                oof[pid], guess, row.fit_s, per_item, fold_seconds[pid] = saved
+                console.print(f"  {pid}: resumed from {home} (fit seconds as measured then)")
+            else:
+                model, guess, row.fit_s, per_item = fit_and_score(cls, items, test, args.seed, config)
+                del model
+                oof[pid], fold_seconds[pid] = out_of_fold(cls, items, folds, args.seed, config)
+                _save_rows(home, pid, config, oof[pid], guess, row.fit_s, per_item, fold_seconds[pid])
+            test_guess[pid] = guess
             row.folds = [Scores.of(prices[held], oof[pid][held], float(prices[fit].mean())) for fit, held in folds]
         row.predict_ms = 1000 * per_item
         suite_seconds += row.fit_s + per_item * len(test)
@@ -250,9 +282,6 @@ def main() -> int:
             f"  {pid}: test {row.test.ratio:.3f}, CV {row.cv('ratio')[0]:.3f} ± {row.cv('ratio')[1]:.3f} "
             f"(fit {row.fit_s:.1f}s, with CV {time.perf_counter() - cv_started:.0f}s)"
         )
-        del model
-        if pid not in (args.ensemble_bases.split(",") if args.ensemble_bases else DEFAULT_BASES):
-            full.pop(pid, None)  # only the ensemble's bases are kept in memory
     sampler.stop()
     np.savez_compressed(home / "classic_cv_oof.npz", prices=prices, **{k.replace("-", "_"): v for k, v in oof.items()})
     console.print(f"out-of-fold predictions saved in {home / 'classic_cv_oof.npz'}")
@@ -263,12 +292,35 @@ def main() -> int:
     return print_checks(console, rows, suite_seconds, total_wall, peak_rss)
 
 
+def _rows_file(home: Path, pid: str, config) -> Path:
+    digest = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:12]
+    return home / f"classic_cv_{pid}_{digest}.npz"
+
+
+def _save_rows(home: Path, pid: str, config, oof, guess, fit_s: float, per_item: float, fold_s: float) -> None:
+    """Keep one predictor's out-of-fold and test predictions as soon as they exist (a rerun with --home resumes)."""
+    np.savez_compressed(
+        _rows_file(home, pid, config), oof=oof, test_guess=np.asarray(guess), fit_s=fit_s, per_item=per_item, fold_s=fold_s
+    )
+
+
+def _load_rows(home: Path, pid: str, config, n_items: int, n_test: int):
+    """What :func:`_save_rows` kept for this predictor and config, or None (this benchmark wrote the file: no pickles)."""
+    path = _rows_file(home, pid, config)
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as saved:
+        if saved["oof"].shape != (n_items,) or saved["test_guess"].shape != (n_test,):
+            return None
+        return saved["oof"], saved["test_guess"], float(saved["fit_s"]), float(saved["per_item"]), float(saved["fold_s"])
+
+
 def print_table(console, rows: list[Row], dataset: str, n_test: int, n_folds: int) -> None:
     from rich.table import Table
 
     table = Table(title=f"price-bench-classic on {dataset}: test split ({n_test} items) and {n_folds}-fold CV on train")
     for name in (
-        "predictor", "test x const", f"CV x const (±sd)", "gap", "test RMSLE", "CV RMSLE", "test Hits", "CV Hits",
+        "predictor", "test x const", "CV x const (±sd)", "gap", "test RMSLE", "CV RMSLE", "test Hits", "CV Hits",
         "Error $", "fit s", "predict ms/item", "peak RSS MB",
     ):
         table.add_column(name, justify="left" if name == "predictor" else "right")

@@ -63,7 +63,7 @@ def main() -> int:
     from sklearn.model_selection import KFold
 
     from price_bench.data.catalog import build_dataset
-    from price_bench_classic.sparse_features import SparseInputEncoder, SparseInputSpec
+    from price_bench_classic.sparse_features import SparseInputConfig, SparseInputEncoder
 
     dataset = build_dataset("amazon-course", str(args.items))
     items = list(dataset.train) + list(dataset.validation)
@@ -72,7 +72,7 @@ def main() -> int:
     results: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for k, (fit, held) in enumerate(folds):
         started = time.perf_counter()
-        encoder = SparseInputEncoder(SparseInputSpec())
+        encoder = SparseInputEncoder(SparseInputConfig())
         x_fit = encoder.fit_transform([items[i] for i in fit])
         x_held = encoder.transform([items[i] for i in held])
         kinds = column_kinds(encoder, x_fit.shape[1])

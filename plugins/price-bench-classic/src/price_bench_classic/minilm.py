@@ -1,14 +1,19 @@
-"""``minilm-ridge``: Ridge on all-MiniLM-L6-v2 sentence embeddings (offline, from the packaged weights)."""
+"""The MiniLM models' shared parts and ``minilm-ridge`` (Ridge on all-MiniLM-L6-v2 sentence embeddings).
+
+The encoder is offline, from the packaged weights; it stays frozen and is not
+saved: only the regressor on top is pickled, and the encoder is reloaded from
+the installed package when predicting after a ``load``.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
-from price_bench import Item, PredictorConfig, Requirement
-
-from price_bench_classic.base import ClassicPredictor, ItemRegressor, texts_of
+from price_bench import Item, Requirement
+from price_bench_classic.base import ClassicPredictor, ItemRegressor, LogPriceConfig, texts_of
 from price_bench_classic.embeddings import MINILM_PACKAGE, minilm_embed
 
 MINILM_REQUIREMENTS = (
@@ -17,45 +22,58 @@ MINILM_REQUIREMENTS = (
 )
 
 
-class MiniLMRidgeModel(ItemRegressor):
-    """Normalised MiniLM embeddings (the encoder stays frozen and is not saved) + Ridge.
+class MiniLMConfig(LogPriceConfig):
+    """Fields every MiniLM model's config has."""
 
-    Only the Ridge is pickled; the encoder is reloaded from the installed
-    package when predicting after a ``load``.
-    """
+    #: Tokens per text fed to MiniLM. The model accepts 256; 64 (the title and the start of the
+    #: description) costs a quarter of the CPU and scored within 1% of 128 here. The MiniLM models
+    #: share it, so they share embeddings.
+    max_seq_length: int = 64
 
-    def __init__(self, *, alpha: float, max_seq_length: int, log_target: bool, seed: int) -> None:
-        super().__init__(log_target=log_target, seed=seed)
-        self.alpha, self.max_seq_length = alpha, max_seq_length
+
+class EmbeddingRegressor(ItemRegressor):
+    """Normalised MiniLM embeddings into a regressor that subclasses make (``_regressor``)."""
+
+    config: MiniLMConfig
 
     def embed(self, items: Sequence[Item]) -> np.ndarray:
-        return minilm_embed(texts_of(items), max_seq_length=self.max_seq_length)
+        return minilm_embed(texts_of(items), max_seq_length=self.config.max_seq_length)
+
+    def _regressor(self, n_items: int) -> Any:
+        raise NotImplementedError
 
     def _fit(self, items: Sequence[Item], y: np.ndarray) -> None:
-        from sklearn.linear_model import Ridge
-
-        self.regressor = Ridge(alpha=self.alpha, random_state=self.seed).fit(self.embed(items), y)
+        self.regressor = self._regressor(len(items)).fit(self.embed(items), y)
 
     def _predict(self, items: Sequence[Item]) -> np.ndarray:
-        return self.regressor.predict(self.embed(items))
+        return np.asarray(self.regressor.predict(self.embed(items)))
 
 
-class MiniLMRidgeConfig(PredictorConfig):
-    alpha: float = 1.0
-    #: Tokens per text fed to MiniLM. The model accepts 256; 64 (the title and the start of
-    #: the description) costs a quarter of the CPU and scored within 1% of 128 here.
-    max_seq_length: int = 64
-    log_target: bool = True
-    use_validation: bool = True
+class MiniLMPredictor(ClassicPredictor):
+    """Base of the MiniLM predictors: the packaged encoder is required; batches of 256 texts."""
 
-
-class MiniLMRidge(ClassicPredictor):
-    id = "minilm-ridge"
-    description = "all-MiniLM-L6-v2 sentence embeddings (packaged, offline) + Ridge on log price."
-    Config = MiniLMRidgeConfig
     requires: ClassVar[tuple[Requirement, ...]] = MINILM_REQUIREMENTS
     batch_size: ClassVar[int] = 256
 
-    def build_model(self) -> ItemRegressor:
-        c = self.config
-        return MiniLMRidgeModel(alpha=c.alpha, max_seq_length=c.max_seq_length, log_target=c.log_target, seed=self.seed)
+
+class MiniLMRidgeConfig(MiniLMConfig):
+    """Configuration of ``minilm-ridge``."""
+
+    alpha: float = 1.0
+
+
+class MiniLMRidgeModel(EmbeddingRegressor):
+    """MiniLM embeddings + Ridge."""
+
+    config: MiniLMRidgeConfig
+
+    def _regressor(self, n_items: int) -> Any:
+        from sklearn.linear_model import Ridge
+
+        return Ridge(alpha=self.config.alpha, random_state=self.seed)
+
+
+class MiniLMRidge(MiniLMPredictor):
+    id = "minilm-ridge"
+    Config = MiniLMRidgeConfig
+    Model = MiniLMRidgeModel

@@ -23,13 +23,14 @@ from __future__ import annotations
 import math
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from price_bench import Item
-
+from price_bench import Item, PredictorConfig
 from price_bench_classic.base import texts_of
 from price_bench_classic.features import QUANTITY_NAMES, parse_quantities, quantity_tokens, raw_features
 from price_bench_classic.linear import titles_of
@@ -37,19 +38,26 @@ from price_bench_classic.linear import titles_of
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
 
-@dataclass(frozen=True)
-class SparseInputSpec:
-    """Which blocks to build and how large (0 turns a block off)."""
+class SparseInputConfig(PredictorConfig):
+    """Which blocks to build and how large (0 turns a block off): the input fields of ``sparse-mlp``'s config."""
 
-    word_features: int = 100_000
-    title_features: int = 50_000
-    char_features: int = 50_000
-    char_ngram_min: int = 2
-    char_ngram_max: int = 4
+    word_features: int = Field(100_000, ge=0)
+    title_features: int = Field(50_000, ge=0)
+    char_features: int = Field(50_000, ge=0)
+    char_ngram_min: int = Field(2, ge=1, le=10)
+    char_ngram_max: int = Field(4, ge=1, le=10)
     brand_crosses: bool = True
     quantities: bool = True
     category: bool = True
-    min_df: int = 2
+    min_df: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent_blocks(self) -> SparseInputConfig:
+        if self.char_ngram_min > self.char_ngram_max:
+            raise ValueError(f"char_ngram_min ({self.char_ngram_min}) exceeds char_ngram_max ({self.char_ngram_max})")
+        if not (self.word_features or self.title_features or self.char_features or self.brand_crosses or self.quantities or self.category):
+            raise ValueError("every input block is turned off")
+        return self
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,7 @@ class ItemFacts:
         return cls(brand or None, item.category or None, parse_quantities(item, raw))
 
 
-def side_tokens(facts: ItemFacts, title: str, spec: SparseInputSpec) -> list[str]:
+def side_tokens(facts: ItemFacts, title: str, spec: SparseInputConfig) -> list[str]:
     """Brand x title-token crosses, category tokens and bucketed quantities of one item."""
     tokens: list[str] = []
     brand, category = facts.brand, facts.category
@@ -86,10 +94,10 @@ def side_tokens(facts: ItemFacts, title: str, spec: SparseInputSpec) -> list[str
 class SparseInputEncoder:
     """Learns the vocabularies on train items; ``transform`` gives a float32 CSR matrix."""
 
-    def __init__(self, spec: SparseInputSpec) -> None:
+    def __init__(self, spec: SparseInputConfig) -> None:
         self.spec = spec
 
-    def fit_transform(self, items: Sequence[Item]):
+    def fit_transform(self, items: Sequence[Item]) -> Any:
         """Fit every block on ``items`` and return their matrix."""
         from sklearn.feature_extraction.text import CountVectorizer
 
@@ -108,14 +116,15 @@ class SparseInputEncoder:
         )
         return self._blocks(items, fit=True)
 
-    def transform(self, items: Sequence[Item]):
+    def transform(self, items: Sequence[Item]) -> Any:
+        """The matrix of ``items`` (float32 CSR) with the vocabularies learnt by :meth:`fit_transform`."""
         return self._blocks(items, fit=False)
 
     @property
     def n_features(self) -> int:
-        return self._width
+        return int(self._width)
 
-    def _blocks(self, items: Sequence[Item], *, fit: bool):
+    def _blocks(self, items: Sequence[Item], *, fit: bool) -> Any:
         import scipy.sparse as sp
 
         titles = titles_of(items)
@@ -153,14 +162,15 @@ class SparseInputEncoder:
                 self.q_mean = np.nan_to_num(np.nanmean(values, axis=0))
                 self.q_std = np.nan_to_num(np.nanstd(values, axis=0), nan=1.0)
             self.q_std[self.q_std < 1e-6] = 1.0
-        return np.nan_to_num((values - self.q_mean) / self.q_std).astype(np.float32)
+        scaled: np.ndarray = np.nan_to_num((values - self.q_mean) / self.q_std).astype(np.float32)
+        return scaled
 
 
 def _identity(tokens: list[str]) -> list[str]:
     return tokens
 
 
-def _tfidf(max_features: int, min_df: int, **kwargs):
+def _tfidf(max_features: int, min_df: int, **kwargs: Any) -> Any:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     return TfidfVectorizer(

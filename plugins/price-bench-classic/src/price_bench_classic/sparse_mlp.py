@@ -25,21 +25,22 @@ threads otherwise spin while they wait for each other.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from price_bench import Item, PredictorConfig, Requirement
+from price_bench import Item, Requirement
 from price_bench_classic.base import ClassicPredictor, ItemRegressor
-from price_bench_classic.sparse_features import SparseInputEncoder, SparseInputSpec
+from price_bench_classic.sparse_features import SparseInputConfig, SparseInputEncoder
 
 PREDICT_BATCH = 4096
 
 
 @contextmanager
-def torch_determinism(threads: int):
+def torch_determinism(threads: int) -> Iterator[Any]:
     """Deterministic torch kernels on ``threads`` CPU threads for the duration (restored afterwards)."""
     import torch
 
@@ -53,7 +54,7 @@ def torch_determinism(threads: int):
         torch.use_deterministic_algorithms(old_deterministic)
 
 
-def _build_net(n_features: int, hidden: Sequence[int], n_bins: int):
+def _build_net(n_features: int, hidden: Sequence[int], n_bins: int) -> Any:
     """The network: sparse first layer, dense ReLU layers, a price head and an optional bin head.
 
     The first layer's weight (``n_features`` x ``hidden[0]``) is a plain tensor
@@ -77,9 +78,9 @@ def _build_net(n_features: int, hidden: Sequence[int], n_bins: int):
             self.price = nn.Linear(hidden[-1], 1)
             self.bins = nn.Linear(hidden[-1], n_bins) if n_bins else None
 
-        def forward(self, indices, offsets, weights, rows=None):
+        def forward(self, indices: Any, offsets: Any, weights: Any, rows: Any = None) -> tuple[Any, Any]:
             """Sum of weighted first-layer rows per item (``rows``: a gathered weight slice that ``indices`` point into)."""
-            table = self.first_weight if rows is None else rows
+            table: Any = self.first_weight if rows is None else rows
             first = nn.functional.embedding_bag(indices, table, offsets, mode="sum", per_sample_weights=weights)
             h = self.body(torch.relu(first + self.first_bias))
             return self.price(h).squeeze(-1), (self.bins(h) if self.bins is not None else None)
@@ -97,7 +98,7 @@ class LazyAdamRows:
     ``LazyAdamOptimizer``), so a step costs what the batch touches.
     """
 
-    def __init__(self, table, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+    def __init__(self, table: Any, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
         import torch
 
         self.table, self.lr, self.betas, self.eps = table, lr, betas, eps
@@ -105,7 +106,7 @@ class LazyAdamRows:
         self.exp_avg_sq = torch.zeros_like(table)
         self.t = 0
 
-    def gather(self, indices: np.ndarray):
+    def gather(self, indices: np.ndarray) -> tuple[Any, Any]:
         import torch
 
         unique, local = np.unique(indices, return_inverse=True)
@@ -129,7 +130,7 @@ class LazyAdamRows:
         self._slice = None
 
 
-def _batch(matrix, rows: np.ndarray | slice):
+def _batch(matrix: Any, rows: np.ndarray | slice) -> tuple[Any, Any, Any]:
     """EmbeddingBag inputs (indices, offsets, per-sample weights) for ``matrix[rows]`` (CSR)."""
     import torch
 
@@ -144,15 +145,13 @@ def _batch(matrix, rows: np.ndarray | slice):
 class SparseMLPModel(ItemRegressor):
     """Bagged sparse MLPs on the standardised log price (see the module docstring)."""
 
-    def __init__(self, *, config: SparseMLPConfig, seed: int) -> None:
-        super().__init__(log_target=True, seed=seed)
-        self.config = config
+    config: SparseMLPConfig
 
     # -- fitting ----------------------------------------------------------------------
 
     def _fit(self, items: Sequence[Item], y: np.ndarray) -> None:
         c = self.config
-        self.encoder = SparseInputEncoder(_input_spec(c))
+        self.encoder = SparseInputEncoder(c)
         matrix = self.encoder.fit_transform(items)
         self.n_features = matrix.shape[1]
         self.y_mean, self.y_std = float(y.mean()), float(y.std() or 1.0)
@@ -167,7 +166,7 @@ class SparseMLPModel(ItemRegressor):
                 self.members.append(self._train_member(inputs, target, bin_index, seed=self.seed * 1000 + member))
                 self.member_binary.append(binary)
 
-    def _train_member(self, matrix, target: np.ndarray, bin_index: np.ndarray | None, *, seed: int) -> dict[str, np.ndarray]:
+    def _train_member(self, matrix: Any, target: np.ndarray, bin_index: np.ndarray | None, *, seed: int) -> dict[str, np.ndarray]:
         import torch
         from torch import nn
 
@@ -179,7 +178,7 @@ class SparseMLPModel(ItemRegressor):
         huber = nn.HuberLoss(delta=c.huber_delta)
         cross_entropy = nn.CrossEntropyLoss()
         y = torch.from_numpy(target)
-        bins = torch.from_numpy(bin_index) if bin_index is not None else None
+        bins: Any = torch.from_numpy(bin_index) if bin_index is not None else None
         rng = np.random.default_rng(seed)
         n = matrix.shape[0]
         net.train()
@@ -228,21 +227,7 @@ class SparseMLPModel(ItemRegressor):
         return {**super().info(), "input_features": int(self.n_features), "members": len(self.members)}
 
 
-def _input_spec(c: SparseMLPConfig) -> SparseInputSpec:
-    return SparseInputSpec(
-        word_features=c.word_features,
-        title_features=c.title_features,
-        char_features=c.char_features,
-        char_ngram_min=c.char_ngram_min,
-        char_ngram_max=c.char_ngram_max,
-        brand_crosses=c.brand_crosses,
-        quantities=c.quantities,
-        category=c.category,
-        min_df=c.min_df,
-    )
-
-
-def _binarised(matrix):
+def _binarised(matrix: Any) -> Any:
     """A copy of ``matrix`` with every stored non-zero set to 1."""
     out = matrix.copy()
     out.data = (out.data != 0).astype(np.float32)
@@ -259,8 +244,8 @@ def _bins(target: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray | Non
     return centres, index.astype(np.int64)
 
 
-class SparseMLPConfig(PredictorConfig):
-    """Configuration of ``sparse-mlp`` (every field changes the fit)."""
+class SparseMLPConfig(SparseInputConfig):
+    """Configuration of ``sparse-mlp`` (every field changes the fit): the input blocks' fields and these."""
 
     #: Widths of the layers: the first is the sparse layer, then dense ReLU layers.
     hidden: list[int] = Field(default_factory=lambda: [256, 64, 32])
@@ -278,15 +263,6 @@ class SparseMLPConfig(PredictorConfig):
     #: Price bins of the classification head (0: no bin head); its expected value is averaged with the price head.
     bins: int = Field(0, ge=0, le=512)
     bin_weight: float = Field(0.5, ge=0)
-    word_features: int = Field(100_000, ge=0)
-    title_features: int = Field(50_000, ge=0)
-    char_features: int = Field(50_000, ge=0)
-    char_ngram_min: int = Field(2, ge=1, le=10)
-    char_ngram_max: int = Field(4, ge=1, le=10)
-    brand_crosses: bool = True
-    quantities: bool = True
-    category: bool = True
-    min_df: int = Field(2, ge=1)
     #: CPU threads for torch. The result depends on it (float sums split across threads), so it is part of the fit.
     threads: int = Field(2, ge=1, le=256)
     use_validation: bool = True
@@ -307,23 +283,9 @@ class SparseMLPConfig(PredictorConfig):
             raise ValueError("bins must be 0 (no bin head) or at least 2")
         return value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> SparseMLPConfig:
-        if self.char_ngram_min > self.char_ngram_max:
-            raise ValueError(f"char_ngram_min ({self.char_ngram_min}) exceeds char_ngram_max ({self.char_ngram_max})")
-        if not (self.word_features or self.title_features or self.char_features or self.brand_crosses or self.quantities or self.category):
-            raise ValueError("every input block is turned off")
-        return self
-
 
 class SparseMLP(ClassicPredictor):
     id = "sparse-mlp"
-    description = (
-        "Mercari-style sparse MLP (PyTorch): word/char TF-IDF, brand crosses and parsed quantities "
-        "into 256-64-32 on log price, Huber loss, bagged over seeds."
-    )
     Config = SparseMLPConfig
+    Model = SparseMLPModel
     requires = (Requirement.package("torch", "pip install 'price-bench-classic[torch]'"),)
-
-    def build_model(self) -> ItemRegressor:
-        return SparseMLPModel(config=self.config, seed=self.seed)
