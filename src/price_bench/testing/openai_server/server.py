@@ -73,7 +73,7 @@ class FakeOpenAIServer(BatchEndpoints):
         """Bind 127.0.0.1 on a free port and serve in a daemon thread (idempotent)."""
         if self._server is None:
             handler = type("Handler", (_Handler,), {"fake": self})
-            self._server = _Server(("127.0.0.1", 0), handler)
+            self._server = LoopbackHTTPServer(("127.0.0.1", 0), handler)
             self._port = int(self._server.server_address[1])
             serve = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True)
             serve.start()
@@ -160,7 +160,9 @@ def _model(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 0, "owned_by": "price-bench"}
 
 
-class _Server(ThreadingHTTPServer):
+class LoopbackHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server for local stand-ins: daemon threads, no Nagle, quiet about clients hanging up."""
+
     daemon_threads = True
 
     def get_request(self) -> tuple[socket.socket, Any]:
