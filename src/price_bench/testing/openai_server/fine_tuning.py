@@ -22,6 +22,7 @@ import json
 import re
 import statistics
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,7 @@ class Job:
 class FineTuningEndpoints(FileEndpoints):
     """The fine-tuning jobs API over the uploaded files (:attr:`jobs`, by id, in creation order)."""
 
-    def __init__(self, job_script: tuple[str, ...] | list[str] = DEFAULT_JOB_SCRIPT, fail_jobs: str | None = None) -> None:
+    def __init__(self, job_script: Iterable[str] = DEFAULT_JOB_SCRIPT, fail_jobs: str | None = None) -> None:
         super().__init__()
         self.job_script = list(job_script)
         for state in self.job_script:

@@ -8,23 +8,22 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from price_bench.testing.openai_server.batches import DEFAULT_BATCH_SCRIPT, BatchEndpoints
-from price_bench.testing.openai_server.chat import default_answer
-from price_bench.testing.openai_server.fine_tuning import DEFAULT_JOB_SCRIPT
+from price_bench.testing.openai_server.batches import BatchEndpoints
 from price_bench.testing.openai_server.wire import APIError, RecordedRequest, Reply
 
 
 class FakeOpenAIServer(BatchEndpoints):
     """The stand-in; a context manager (``with FakeOpenAIServer() as server: server.url``).
 
-    Chat options (``script``, ``default``, ``answer``, ``choose``, ``models``,
-    ``json_schema``, ``json_object``, ``max_concurrent``, ``retry_after``,
-    ``delay_s``, ``hang_s``): :mod:`~price_bench.testing.openai_server.chat`;
+    Keyword options, each documented where it acts: ``script``, ``default``,
+    ``answer``, ``choose``, ``models``, ``json_schema``, ``json_object``,
+    ``max_concurrent``, ``retry_after``, ``delay_s``, ``hang_s``:
+    :mod:`~price_bench.testing.openai_server.chat`;
     ``batch_script``, ``fail_custom_ids``: :mod:`~price_bench.testing.openai_server.batches`;
     ``job_script``, ``fail_jobs``: :mod:`~price_bench.testing.openai_server.fine_tuning`.
     ``api_key``: when set, every request must carry ``Authorization: Bearer <api_key>`` (else a 401).
@@ -35,32 +34,8 @@ class FakeOpenAIServer(BatchEndpoints):
     but lose their answer (the connection closes), like a response lost on the way.
     """
 
-    def __init__(
-        self,
-        script: Iterable[str] = (),
-        *,
-        default: str = "ok",
-        answer: Callable[[dict[str, Any]], str] = default_answer,
-        choose: Callable[[dict[str, Any]], str | None] | None = None,
-        models: Iterable[str] = (),
-        api_key: str | None = None,
-        json_schema: bool = True,
-        json_object: bool = True,
-        max_concurrent: int | None = None,
-        retry_after: str = "0.05",
-        delay_s: float = 0.0,
-        hang_s: float = 3.0,
-        batch_script: Iterable[str] = DEFAULT_BATCH_SCRIPT,
-        fail_custom_ids: Iterable[str] = (),
-        job_script: Iterable[str] = DEFAULT_JOB_SCRIPT,
-        fail_jobs: str | None = None,
-    ) -> None:
-        super().__init__(
-            script, default=default, answer=answer, choose=choose, models=models, json_schema=json_schema,
-            json_object=json_object, max_concurrent=max_concurrent, retry_after=retry_after, delay_s=delay_s,
-            hang_s=hang_s, batch_script=batch_script, fail_custom_ids=fail_custom_ids,
-            job_script=list(job_script), fail_jobs=fail_jobs,
-        )  # fmt: skip
+    def __init__(self, script: Iterable[str] = (), *, api_key: str | None = None, **options: Any) -> None:
+        super().__init__(script, **options)
         self.api_key = api_key
         self.requests: list[RecordedRequest] = []
         self.drop_answers: Counter[str] = Counter()
