@@ -43,7 +43,7 @@ def demo(home: Path):
 
 
 def start_replicas(n: int, logs: Path):
-    from price_bench_frontier.testing import CountingProxy, LlamaServer
+    from price_bench.testing import CountingProxy, LlamaServer
 
     replicas = []
     for i in range(n):
@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--coverage-items", type=int, default=20, help="demo items for the coverage table")
     args = parser.parse_args()
     from price_bench_frontier.prompts import build_messages
-    from price_bench_frontier.testing import llama_server_unavailable
+    from price_bench.testing import llama_server_unavailable
 
     reason = llama_server_unavailable()
     if reason:

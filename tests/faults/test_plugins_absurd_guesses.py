@@ -9,10 +9,8 @@ directly (a results folder written by someone else).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 import warnings
 from pathlib import Path
 
@@ -23,18 +21,8 @@ from click.testing import CliRunner
 from price_bench import Prediction, Predictor, hookimpl
 from price_bench.parsing import MAX_PRICE
 
+import price_bench_faults_plugin_kit as kit  # loaded by tests/faults/conftest.py
 
-def _load_kit():
-    name = "price_bench_faults_plugin_kit"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_plugin_kit.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-kit = _load_kit()
 
 #: What the absurd predictor answers for the first test items (the rest answer "$50").
 ABSURD = [Prediction(raw=1e308), Prediction(raw="inf", price=math.inf), Prediction(raw="$1e308"), Prediction(raw=-40.0),

@@ -8,29 +8,17 @@ dataset (30 test items) is one ``predict`` call.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+import price_bench_faults_plugin_kit as kit  # loaded by tests/faults/conftest.py
 
-def _load_kit():
-    name = "price_bench_faults_plugin_kit"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_plugin_kit.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-kit = _load_kit()
 
 #: HANG_FROM: batches from this index on hang (HANG_AFTER_FIRST: every batch but the first; ONE: only batch 1).
 #: HANG_MARKER: a file touched when a hanging batch starts. SLOW_CLOSE: close() takes that many seconds.

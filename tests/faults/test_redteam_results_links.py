@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _redteam import data_kit  # noqa: E402
-
-kit = data_kit()
+import price_bench_faults_data_kit as kit  # loaded by tests/faults/conftest.py
 
 
 @pytest.fixture

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
 
 from price_bench.harness.cache import aside_files, default_cache_path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _redteam import data_kit  # noqa: E402
-
-kit = data_kit()
+import price_bench_faults_data_kit as kit  # loaded by tests/faults/conftest.py
 
 
 @pytest.fixture

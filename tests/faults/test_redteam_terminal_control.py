@@ -8,18 +8,14 @@ terminal (OSC sequences can even set the clipboard on some terminals).
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 
 from price_bench import Prediction, Predictor
 from price_bench.data.dataset import write_dataset
 from price_bench.items import Item
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _redteam import data_kit  # noqa: E402
+import price_bench_faults_data_kit as kit  # loaded by tests/faults/conftest.py
 
-kit = data_kit()
 
 ESC = "\x1b]0;PWNED\x07\x1b[2J\r"
 

@@ -7,28 +7,15 @@ prints escapes such text first.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from price_bench import Prediction, Predictor, Requirement, hookimpl
 
+import price_bench_faults_plugin_kit as kit  # loaded by tests/faults/conftest.py
 
-def _load_kit():
-    name = "price_bench_faults_plugin_kit"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_plugin_kit.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-kit = _load_kit()
 
 MARKUP = "[bold]loud[/] [/] :x:"
 CATEGORY = "[red]Toys[/] :x:"

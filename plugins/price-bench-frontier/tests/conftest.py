@@ -1,4 +1,4 @@
-"""Fixtures for the frontier plugin's tests: items, stub servers and a real llama.cpp server."""
+"""Fixtures for the frontier plugin's tests: items, fake OpenAI servers and a real llama.cpp server."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import pytest
 
 from price_bench import Item
-from price_bench_frontier.testing import LlamaServer, StubChatServer, llama_server_unavailable
+from price_bench.testing import FakeOpenAIServer, LlamaServer, llama_server_unavailable
 
 PRODUCTS = [
     ("USB-C charging cable, 6 ft, braided nylon, fast charge for phones and tablets", 12.99, "Electronics"),
@@ -54,13 +54,14 @@ def make_items_fixture():
 
 @pytest.fixture
 def stub():
-    """A factory of started :class:`StubChatServer` objects, stopped after the test."""
-    servers: list[StubChatServer] = []
+    """A factory of started :class:`~price_bench.testing.FakeOpenAIServer` objects (with their
+    ``url``), stopped after the test: ``stub("429", "500", retry_after="0")``."""
+    servers: list[FakeOpenAIServer] = []
 
-    def _make(*script: str, **kwargs) -> tuple[StubChatServer, str]:
-        server = StubChatServer(script, **kwargs)
+    def _make(*script: str, **kwargs) -> tuple[FakeOpenAIServer, str]:
+        server = FakeOpenAIServer(script, **kwargs).start()
         servers.append(server)
-        return server, server.start()
+        return server, server.url
 
     yield _make
     for server in servers:

@@ -1,4 +1,4 @@
-"""LLMClient against a local misbehaving OpenAI-compatible server (StubChatServer)."""
+"""LLMClient against a local misbehaving OpenAI-compatible server (price_bench.testing.FakeOpenAIServer)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from price_bench.testing import default_answer
 from price_bench_frontier.client import (
     BUDGET_EXHAUSTED,
     Backoff,
@@ -17,13 +18,17 @@ from price_bench_frontier.client import (
     resolve_api_key,
 )
 from price_bench_frontier.prompts import build_messages
-from price_bench_frontier.testing import default_answer
 
 FAST = Backoff(base=0.01, cap=0.05)
 
 
 def conv(text: str = "A ceramic mug") -> list[dict]:
     return build_messages(text)
+
+
+def _arrivals(server) -> list[float]:
+    """When each chat request reached the server (``time.monotonic``)."""
+    return [r.received_at for r in server.requests_to("POST", "/v1/chat/completions")]
 
 
 def make_client(base_url: str, **kwargs) -> LLMClient:
@@ -59,12 +64,12 @@ def test_second_call_is_served_from_cache_without_a_request(stub):
         first = client.chat(conv(), temperature=0)
     with make_client(url) as client:  # a new client: the cache is on disk
         second = client.chat(conv(), temperature=0)
-        assert server.requests == 1
+        assert server.chat_requests == 1
         assert second.cached and second.text == first.text
         assert second.cost_usd == first.cost_usd and second.spent_usd == 0.0
         assert client.stats.requests == 0 and client.stats.cache_hits == 1
         client.chat(conv(), temperature=0.5)  # other parameters: a new request
-        assert server.requests == 2
+        assert server.chat_requests == 2
 
 
 def test_cache_can_be_disabled(stub):
@@ -72,7 +77,7 @@ def test_cache_can_be_disabled(stub):
     with make_client(url, cache=False) as client:
         client.chat(conv())
         client.chat(conv())
-    assert server.requests == 2
+    assert server.chat_requests == 2
 
 
 @pytest.mark.parametrize("fault", ["429", "500", "503", "malformed", "html", "empty"])
@@ -81,7 +86,7 @@ def test_transient_fault_is_retried(stub, fault):
     with make_client(url) as client:
         result = client.chat(conv())
     assert result.ok, result.error
-    assert result.attempts == 2 and server.requests == 2
+    assert result.attempts == 2 and server.chat_requests == 2
     assert client.stats.retries == 1
 
 
@@ -96,7 +101,7 @@ def test_retry_after_is_honoured(stub):
     server, url = stub("429", retry_after="0.4")
     with make_client(url) as client:
         assert client.chat(conv()).ok
-    assert server.times[1] - server.times[0] >= 0.4
+    assert _arrivals(server)[1] - _arrivals(server)[0] >= 0.4
 
 
 def test_backoff_delays_grow_with_jitter(stub):
@@ -116,7 +121,7 @@ def test_persistent_faults_become_errors(stub):
         with make_client(url, max_retries=2) as client:
             result = client.chat(conv())
         assert not result.ok and result.text is None
-        assert server.requests == 3, fault
+        assert server.chat_requests == 3, fault
     assert "empty content" in result.error
 
 
@@ -124,7 +129,7 @@ def test_persistent_timeout_becomes_an_error(stub):
     server, url = stub(default="hang", hang_s=1.5)
     with make_client(url, timeout=0.3, max_retries=1) as client:
         result = client.chat(conv())
-    assert not result.ok and "timed out" in result.error and server.requests == 2
+    assert not result.ok and "timed out" in result.error and server.chat_requests == 2
 
 
 def test_connection_refused_becomes_an_error():
@@ -137,7 +142,7 @@ def test_bad_request_is_not_retried(stub):
     server, url = stub("400")
     with make_client(url) as client:
         result = client.chat(conv())
-    assert result.error.startswith("HTTP 400") and server.requests == 1
+    assert result.error.startswith("HTTP 400") and server.chat_requests == 1
 
 
 def test_auth_failure_stops_later_requests(stub):
@@ -146,7 +151,7 @@ def test_auth_failure_stops_later_requests(stub):
         first = client.chat(conv("a"))
         second = client.chat(conv("b"))
     assert "HTTP 401" in first.error and second.error == first.error
-    assert server.requests == 1
+    assert server.chat_requests == 1
 
 
 def test_budget_stops_cleanly_but_cache_still_answers(stub):
@@ -157,7 +162,7 @@ def test_budget_stops_cleanly_but_cache_still_answers(stub):
         later = client.chat_many([conv("b"), conv("c")])
         assert [r.error for r in later] == [BUDGET_EXHAUSTED, BUDGET_EXHAUSTED]
         assert client.chat(conv("a")).cached  # free answers still come back
-    assert server.requests == 1
+    assert server.chat_requests == 1
 
 
 def test_shared_budget_object(stub):
@@ -191,7 +196,7 @@ def test_api_key_from_env_is_sent_but_never_stored(stub, monkeypatch, price_benc
     server, url = stub()
     with make_client(url) as client:
         result = client.chat(conv())
-    assert server.auth_headers[0] == "Bearer sk-test-SECRET-123"
+    assert server.requests[0].headers["authorization"] == "Bearer sk-test-SECRET-123"
     assert "SECRET" not in repr(result)
     for path in (price_bench_home / "cache").iterdir():
         assert b"SECRET" not in path.read_bytes()
@@ -201,7 +206,7 @@ def test_local_base_url_gets_a_dummy_key(stub):
     server, url = stub()
     with make_client(url) as client:
         client.chat(conv())
-    assert server.auth_headers[0] == "Bearer sk-local"
+    assert server.requests[0].headers["authorization"] == "Bearer sk-local"
 
 
 def test_no_key_and_no_base_url_is_a_clear_error():

@@ -17,11 +17,10 @@ from urllib.parse import urlparse
 import pytest
 
 from price_bench import PredictorSpec
-from price_bench.testing import PredictorRegistry, RunOptions, run_predictors
+from price_bench.testing import CountingProxy, PredictorRegistry, RunOptions, run_predictors
 from price_bench_frontier.client import LLMClient
 from price_bench_frontier.predictors import FrontierFewShot, FrontierRag, FrontierZeroShot
 from price_bench_frontier.prompts import build_messages
-from price_bench_frontier.testing import CountingProxy
 
 pytestmark = pytest.mark.slow
 

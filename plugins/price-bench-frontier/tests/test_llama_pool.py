@@ -16,9 +16,8 @@ from urllib.parse import urlparse
 import pytest
 
 from price_bench import PredictorSpec
-from price_bench.testing import PredictorRegistry, RunOptions, run_predictors
+from price_bench.testing import CountingProxy, LlamaServer, PredictorRegistry, RunOptions, llama_server_unavailable, run_predictors
 from price_bench_frontier.predictors import FrontierZeroShot
-from price_bench_frontier.testing import CountingProxy, LlamaServer, llama_server_unavailable
 
 pytestmark = pytest.mark.slow
 

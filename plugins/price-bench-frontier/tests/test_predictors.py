@@ -1,4 +1,4 @@
-"""The frontier predictors, alone and through the harness runner, against a stub server."""
+"""The frontier predictors, alone and through the harness runner, against a fake OpenAI server."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import json
 import pytest
 
 from price_bench import PredictorSpec
-from price_bench.testing import PredictorRegistry, RunOptions, read_predictions, run_predictors, write_dataset
+from price_bench.testing import PredictorRegistry, RunOptions, default_answer, read_predictions, run_predictors, write_dataset
 import price_bench_frontier
 from price_bench_frontier.client import BUDGET_EXHAUSTED
 from price_bench_frontier.predictors import FrontierFewShot, FrontierRag, FrontierZeroShot
-from price_bench_frontier.testing import default_answer
 
 ALL = (FrontierZeroShot, FrontierFewShot, FrontierRag)
 
@@ -30,7 +29,7 @@ def dataset(price_bench_home, make_items):
 
 
 def make(cls, url, seed=0, **overrides):
-    # The stub server ignores response_format: these tests cover the free-text path (structured: test_scale.py).
+    # These tests cover the free-text path (structured outputs: test_scale.py).
     return cls(cls.make_config({"base_url": url, "backoff_s": "0.01", "structured": "text", **overrides}), seed=seed)
 
 
@@ -86,7 +85,7 @@ def test_zero_shot_predictions_carry_raw_cost_tokens_latency(stub, items):
     server, url = stub()
     predictor = make(FrontierZeroShot, url, model="gpt-4o-mini")
     predictions = predictor.predict(items)
-    assert len(predictions) == len(items) == server.requests
+    assert len(predictions) == len(items) == server.chat_requests
     for p, item in zip(predictions, items):  # in item order, although requests ran concurrently
         expected = default_answer({"messages": predictor.messages_for(item, [])})
         assert p.raw == "Price is $" + expected
@@ -128,7 +127,7 @@ def test_budget_exhaustion_stops_cleanly(stub, items):
     # each request costs >= 10 USD here (>= 10 prompt tokens at $1 each), so the first one spends the budget
     assert predictions[0].error is None
     assert [p.error for p in predictions[1:]] == [BUDGET_EXHAUSTED] * (len(items) - 1)
-    assert server.requests == 1
+    assert server.chat_requests == 1
 
 
 def test_few_shot_is_seeded_and_restored(stub, tmp_path, make_items):
@@ -210,23 +209,23 @@ def test_harness_run_with_faults_never_crashes(stub, dataset, price_bench_home):
     assert outcome.status == "complete", outcome.reason
     assert record.item_errors == 2 and record.n_items == 12
     assert record.usage.tokens_in > 0 and record.usage.cost_usd > 0  # gpt-4o-mini list prices
-    assert server.requests == 12 + 4  # every item once, one retry each for four of them
+    assert server.chat_requests == 12 + 4  # every item once, one retry each for four of them
     rows = read_predictions(outcome.path)
     errors = sorted(row.error for row in rows if row.error)
     assert len(errors) == 2 and "HTTP 500" in errors[0] and "empty content" in errors[1]
     # A rerun that ignores the harness's prediction cache is served by the response cache:
     # only the two failed items go back to the server.
-    before = server.requests
+    before = server.chat_requests
     options.overwrite = "always"
     [again] = run_predictors(["frontier"], options, registry=registry(), dataset=dataset)
     assert again.status == "complete"
-    assert server.requests - before == 2 * 2  # two failed items, still failing, one retry each
+    assert server.chat_requests - before == 2 * 2  # two failed items, still failing, one retry each
     # A plain rerun is answered by the harness cache for the successes and retries only the failures.
-    before = server.requests
+    before = server.chat_requests
     options.overwrite = "missing"
     [third] = run_predictors(["frontier"], options, registry=registry(), dataset=dataset)
     assert third.record.usage.cached_items == 10
-    assert server.requests - before == 2 * 2
+    assert server.chat_requests - before == 2 * 2
 
 
 def test_no_secret_in_records_or_caches(stub, dataset, price_bench_home, monkeypatch):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from price_bench_frontier.testing import LlamaServer, free_port, llama_server_unavailable
+from price_bench.testing import LlamaServer, free_port, llama_server_unavailable
 
 pytestmark = pytest.mark.slow
 

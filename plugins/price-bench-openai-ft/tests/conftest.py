@@ -42,10 +42,10 @@ def dataset(price_bench_home):
 @pytest.fixture
 def stand_in(monkeypatch):
     """The local OpenAI stand-in (requires our test key), with OPENAI_API_KEY set to it."""
-    from price_bench_openai_ft.stand_in import StandInOpenAI
+    from price_bench.testing import FakeOpenAIServer
 
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
-    with StandInOpenAI(api_key=API_KEY) as server:
+    with FakeOpenAIServer(api_key=API_KEY) as server:
         yield server
 
 

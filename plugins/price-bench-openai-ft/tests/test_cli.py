@@ -23,7 +23,7 @@ def _interrupted_fit(dataset, stand_in, workdir, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(jobs_module, "_sleep", interrupt)
-    config = OpenAIFineTune.make_config({"base_url": stand_in.base_url, "confirm": "true", "poll_interval_s": "0", "train_size": "12", "validation_size": "0"})
+    config = OpenAIFineTune.make_config({"base_url": stand_in.url, "confirm": "true", "poll_interval_s": "0", "train_size": "12", "validation_size": "0"})
     with pytest.raises(KeyboardInterrupt):
         OpenAIFineTune(config).fit(dataset.train, dataset.validation, workdir)
     monkeypatch.setattr(jobs_module, "_sleep", lambda seconds: None)
@@ -43,7 +43,7 @@ def test_status_cancel_and_a_cancelled_job_fails_the_fit(dataset, stand_in, tmp_
     config, job_id = _interrupted_fit(dataset, stand_in, tmp_path, monkeypatch)
     runner = CliRunner()
 
-    result = runner.invoke(openai_ft, ["status", "--job", job_id, "--base-url", stand_in.base_url])
+    result = runner.invoke(openai_ft, ["status", "--job", job_id, "--base-url", stand_in.url])
     assert result.exit_code == 0, result.output
     assert f"job:              {job_id}" in result.output
     assert "base model:       gpt-4o-mini-2024-07-18" in result.output
@@ -55,12 +55,12 @@ def test_status_cancel_and_a_cancelled_job_fails_the_fit(dataset, stand_in, tmp_
     assert result.exit_code == 0, result.output
     assert job_id in result.output and "recent events" not in result.output
 
-    result = runner.invoke(openai_ft, ["cancel", job_id, "--base-url", stand_in.base_url])
+    result = runner.invoke(openai_ft, ["cancel", job_id, "--base-url", stand_in.url])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"{job_id}: cancelled"
     assert stand_in.count("POST", rf"/v1/fine_tuning/jobs/{job_id}/cancel") == 1
 
-    result = runner.invoke(openai_ft, ["cancel", job_id, "--base-url", stand_in.base_url])
+    result = runner.invoke(openai_ft, ["cancel", job_id, "--base-url", stand_in.url])
     assert result.exit_code == 1
     assert "Error: HTTP 400: Job" in result.output and "Traceback" not in result.output
 
@@ -86,7 +86,7 @@ def test_status_of_a_workdir_without_a_job_and_unknown_job(stand_in, tmp_path):
     runner = CliRunner()
     result = runner.invoke(openai_ft, ["status", "--workdir", str(tmp_path)])
     assert result.exit_code == 0 and "no fine-tuning job started yet" in result.output
-    result = runner.invoke(openai_ft, ["status", "--job", "ftjob-nope", "--base-url", stand_in.base_url])
+    result = runner.invoke(openai_ft, ["status", "--job", "ftjob-nope", "--base-url", stand_in.url])
     assert result.exit_code == 1 and "HTTP 404: Could not find fine tune: ftjob-nope" in result.output
 
 

@@ -32,7 +32,7 @@ def _results_in_tmp(tmp_path, monkeypatch):
 def _run(dataset, stand_in=None, **overrides):
     opts = {"poll_interval_s": "0", "train_size": "20", "validation_size": "10"}
     if stand_in is not None:
-        opts["base_url"] = stand_in.base_url
+        opts["base_url"] = stand_in.url
     opts.update({k: str(v) for k, v in overrides.items()})
     options = RunOptions(dataset=dataset.name, overrides={"openai-ft": opts}, progress=False)
     [outcome] = run_predictors(["openai-ft"], options, registry=get_registry(), dataset=dataset)
@@ -160,8 +160,8 @@ def test_resume_after_ctrl_c_during_polling_creates_no_second_job(plugin, datase
     assert JobState.from_file(state_path).fine_tuned_model == stand_in.jobs[state.job_id].data["fine_tuned_model"]
 
 
-def test_resume_when_the_create_answer_was_lost(plugin, dataset, stand_in, monkeypatch):
-    """Ctrl-C after the job was created but before its id was saved: found again by its token."""
+def _interrupt_right_after_the_create(dataset, stand_in, monkeypatch):
+    """A run hit by Ctrl-C after its job was created but before the job's id was saved."""
     original = jobs_module.FineTuneJobs.create
 
     def create_then_interrupt(self, token, **params):
@@ -172,6 +172,11 @@ def test_resume_when_the_create_answer_was_lost(plugin, dataset, stand_in, monke
     with pytest.raises(KeyboardInterrupt):
         _run(dataset, stand_in, confirm="true")
     monkeypatch.setattr(jobs_module.FineTuneJobs, "create", original)
+
+
+def test_resume_when_the_create_answer_was_lost(plugin, dataset, stand_in, monkeypatch):
+    """Ctrl-C after the job was created but before its id was saved: found again by its token."""
+    _interrupt_right_after_the_create(dataset, stand_in, monkeypatch)
     outcome = _run(dataset, stand_in, confirm="true")
     assert outcome.status == "complete", outcome.reason
     assert stand_in.count("POST", CREATE) == 1
@@ -179,16 +184,7 @@ def test_resume_when_the_create_answer_was_lost(plugin, dataset, stand_in, monke
 
 
 def test_a_lost_create_answer_is_found_from_another_work_folder(plugin, dataset, stand_in, monkeypatch):
-    original = jobs_module.FineTuneJobs.create
-
-    def create_then_interrupt(self, token, **params):
-        original(self, token, **params)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(jobs_module.FineTuneJobs, "create", create_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        _run(dataset, stand_in, confirm="true")
-    monkeypatch.setattr(jobs_module.FineTuneJobs, "create", original)
+    _interrupt_right_after_the_create(dataset, stand_in, monkeypatch)
     outcome = _run(dataset, stand_in, confirm="true", max_tokens="9")  # another work folder
     assert outcome.status == "complete", outcome.reason
     assert stand_in.count("POST", CREATE) == 1
@@ -230,7 +226,7 @@ def test_predictor_directly_with_wandb_integration_and_load(dataset, stand_in, t
     from price_bench_openai_ft.predictor import OpenAIFineTune
 
     config = OpenAIFineTune.make_config(
-        {"base_url": stand_in.base_url, "confirm": "true", "poll_interval_s": "0", "train_size": "12", "validation_size": "0", "n_epochs": "2", "suffix": "wb", "wandb_project": "gpt-pricer", "wandb_entity": "team"}
+        {"base_url": stand_in.url, "confirm": "true", "poll_interval_s": "0", "train_size": "12", "validation_size": "0", "n_epochs": "2", "suffix": "wb", "wandb_project": "gpt-pricer", "wandb_entity": "team"}
     )
     predictor = OpenAIFineTune(config, seed=7)
     assert predictor.load(tmp_path) is False
@@ -254,7 +250,7 @@ def test_predict_errors_are_per_item_not_crashes(dataset, stand_in, tmp_path):
     """A model the server does not know (deleted, say) gives per-item errors."""
     from price_bench_openai_ft.predictor import OpenAIFineTune
 
-    config = OpenAIFineTune.make_config({"base_url": stand_in.base_url, "cache": "false"})
+    config = OpenAIFineTune.make_config({"base_url": stand_in.url, "cache": "false"})
     JobState(base_model="gpt-4o-mini-2024-07-18", job_id="ftjob-gone", status="succeeded", fine_tuned_model="ft:gpt-4o-mini-2024-07-18:x::gone").save(tmp_path)
     predictor = OpenAIFineTune(config)
     assert predictor.load(tmp_path)
@@ -273,7 +269,7 @@ def test_batch_mode_predicts_through_the_batch_api_at_the_batch_price(tmp_path, 
 
     model = "ft:gpt-4o-mini-2024-07-18:acme:pricer:abc123"
     items = item_factory(5, 7, "bt")
-    with FakeOpenAIServer() as server:
+    with FakeOpenAIServer(models=[model]) as server:
         predictor = OpenAIFineTune(OpenAIFineTune.make_config({"base_url": server.url, "batch": "true", "batch_poll_s": "0"}))
         predictor.workdir = tmp_path
         predictor.state = JobState(base_model="gpt-4o-mini-2024-07-18", status="succeeded", fine_tuned_model=model)

@@ -23,7 +23,7 @@ def _job(jobs, tmp_path):
 
 
 def test_new_events_pages_back_to_the_last_seen_event(stand_in, tmp_path):
-    jobs = FineTuneJobs(make_openai(stand_in.base_url, max_retries=0))
+    jobs = FineTuneJobs(make_openai(stand_in.url, max_retries=0))
     job = _job(jobs, tmp_path)
     for i in range(250):
         stand_in.add_event(job.id, f"event {i}")
@@ -38,16 +38,16 @@ def test_new_events_pages_back_to_the_last_seen_event(stand_in, tmp_path):
 
 
 def test_find_by_token(stand_in, tmp_path):
-    jobs = FineTuneJobs(make_openai(stand_in.base_url, max_retries=0))
+    jobs = FineTuneJobs(make_openai(stand_in.url, max_retries=0))
     job = _job(jobs, tmp_path)
     assert jobs.find_by_token("tok-1").id == job.id
     assert jobs.find_by_token("tok-2") is None
 
 
 def test_create_with_a_lost_answer_finds_the_job_instead_of_creating_another(stand_in, tmp_path):
-    jobs = FineTuneJobs(make_openai(stand_in.base_url, max_retries=3))
+    jobs = FineTuneJobs(make_openai(stand_in.url, max_retries=3))
     file_id = jobs.upload(_file(tmp_path))
-    stand_in.drop_create_answers = 1
+    stand_in.drop_answers["POST /v1/fine_tuning/jobs"] = 1
     job = jobs.create("tok-lost", model="gpt-4o-mini-2024-07-18", training_file=file_id)
     assert stand_in.count("POST", r"/v1/fine_tuning/jobs") == 1  # not retried, although the client allows retries
     assert list(stand_in.jobs) == [job.id] and job.metadata["price_bench_create_token"] == "tok-lost"
@@ -56,8 +56,8 @@ def test_create_with_a_lost_answer_finds_the_job_instead_of_creating_another(sta
 def test_create_with_a_lost_answer_and_no_job_raises(stand_in, tmp_path, monkeypatch):
     import openai
 
-    jobs = FineTuneJobs(make_openai(stand_in.base_url, max_retries=0))
-    stand_in.drop_create_answers = 1
+    jobs = FineTuneJobs(make_openai(stand_in.url, max_retries=0))
+    stand_in.drop_answers["POST /v1/fine_tuning/jobs"] = 1
     monkeypatch.setattr(stand_in, "jobs", _Forgetful())  # the server loses the job it created
     with pytest.raises(openai.APIConnectionError):
         jobs.create("tok-x", model="gpt-4o-mini-2024-07-18", training_file=jobs.upload(_file(tmp_path)))
@@ -67,7 +67,7 @@ def test_too_few_train_items_fail_before_any_request(plugin, dataset, stand_in, 
     from price_bench.testing import RunOptions, get_registry, run_predictors
 
     monkeypatch.setenv("PRICE_BENCH_RESULTS", str(tmp_path / "results"))
-    overrides = {"openai-ft": {"base_url": stand_in.base_url, "confirm": "true", "train_size": "5"}}
+    overrides = {"openai-ft": {"base_url": stand_in.url, "confirm": "true", "train_size": "5"}}
     [outcome] = run_predictors(["openai-ft"], RunOptions(overrides=overrides, progress=False), registry=get_registry(), dataset=dataset)
     assert outcome.status == "failed"
     assert outcome.reason == "fit failed: TrainingDataError: train.jsonl: examples: 5 examples; OpenAI requires at least 10"

