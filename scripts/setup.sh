@@ -57,7 +57,7 @@ build_llama_cpp() {
     $PIP install --quiet --no-cache-dir --no-binary llama-cpp-python "$@" "llama-cpp-python[server]==$LLAMA_CPP_VERSION"
 }
 
-PLUGINS=("plugins/price-bench-classic[minilm,w2v,torch]" "plugins/price-bench-frontier[rag]" plugins/price-bench-openai-ft plugins/price-bench-qlora)
+PLUGINS=("plugins/price-bench-classic[minilm,w2v,torch]" "plugins/price-bench-frontier[rag]" plugins/price-bench-openai-ft "plugins/price-bench-qlora[gpu]")
 ARGS=(-e .)
 for p in "${PLUGINS[@]}"; do ARGS+=(-e "$p"); done
 
