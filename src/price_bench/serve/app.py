@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar, cast
 
 import orjson
 from fastapi import FastAPI, Request
@@ -144,6 +144,15 @@ class FeedbackBatch(BaseModel):
     items: list[Feedback] = Field(min_length=1)
 
 
+_Row = TypeVar("_Row", bound=BaseModel)
+
+
+class _Batch(Protocol):
+    """What a batch body model holds (``PredictBatch``, ``FeedbackBatch``)."""
+
+    items: list[Any]
+
+
 # -- the app ----------------------------------------------------------------------------------------
 
 
@@ -223,17 +232,22 @@ class PricingService:
         except orjson.JSONDecodeError as exc:
             raise ApiError(400, "malformed_json", f"the body is not valid JSON: {str(exc).splitlines()[0]}") from None
 
-    def validate_items(self, data: Any) -> tuple[list[PredictItem], bool]:
-        """``(items, is_batch)`` from a predict body, or :class:`ApiError` naming the bad field."""
+    def _rows(self, data: Any, one: type[_Row], many: type[BaseModel], shape: str) -> tuple[list[_Row], bool]:
+        """A body of one ``one`` or ``{"items": [...]}`` (a ``many``): ``(rows, is_batch)``, or :class:`ApiError`."""
         if not isinstance(data, dict):
-            raise ApiError(422, "invalid_request", "the body must be a JSON object: one item or {\"items\": [...]}")
+            raise ApiError(422, "invalid_request", f"the body must be a JSON object: {shape}")
         batch = "items" in data
         if batch and isinstance(data["items"], list) and len(data["items"]) > self.settings.max_batch:
             raise ApiError(413, "batch_too_large", f"the batch has {len(data['items'])} items; at most {self.settings.max_batch} are allowed")
         try:
-            items = PredictBatch.model_validate(data).items if batch else [PredictItem.model_validate(data)]
+            rows: list[_Row] = cast(_Batch, many.model_validate(data)).items if batch else [one.model_validate(data)]
         except ValidationError as exc:
             raise ApiError(422, "invalid_request", _first_error(exc)) from None
+        return rows, batch
+
+    def validate_items(self, data: Any) -> tuple[list[PredictItem], bool]:
+        """``(items, is_batch)`` from a predict body, or :class:`ApiError` naming the bad field."""
+        items, batch = self._rows(data, PredictItem, PredictBatch, "one item or {\"items\": [...]}")
         for i, item in enumerate(items):
             where = f"items[{i}].text" if batch else "text"
             if not item.text.strip():
@@ -293,15 +307,7 @@ class PricingService:
         return out
 
     def record_feedback(self, data: Any) -> int:
-        if not isinstance(data, dict):
-            raise ApiError(422, "invalid_request", "the body must be a JSON object: {\"id\": ..., \"price\": ...} or {\"items\": [...]}")
-        batch = "items" in data
-        if batch and isinstance(data["items"], list) and len(data["items"]) > self.settings.max_batch:
-            raise ApiError(413, "batch_too_large", f"the batch has {len(data['items'])} items; at most {self.settings.max_batch} are allowed")
-        try:
-            rows = FeedbackBatch.model_validate(data).items if batch else [Feedback.model_validate(data)]
-        except ValidationError as exc:
-            raise ApiError(422, "invalid_request", _first_error(exc)) from None
+        rows, _ = self._rows(data, Feedback, FeedbackBatch, "{\"id\": ..., \"price\": ...} or {\"items\": [...]}")
         now = time.time()
         self.log.write([{"kind": "feedback", "ts": now, "id": row.id, "price": float(row.price)} for row in rows])
         self.metrics.feedback.inc(len(rows))
