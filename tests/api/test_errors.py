@@ -22,7 +22,7 @@ CONTROL_FLOW = {
     "price_bench.harness.runner._PredictorFailed": "caught by the runner, which records the predictor as failed",
     "price_bench.harness.answers.BatchSizeError": "caught by the runner, which fails the batch's items with its message",
     "price_bench.serve.app.ApiError": "caught by the server, which answers it as a JSON error response",
-    "price_bench.testing.openai_server.APIError": "the OpenAI stand-in's error envelope, answered as an HTTP response",
+    "price_bench.testing.openai_server.wire.APIError": "the OpenAI stand-in's error envelope, answered as an HTTP response",
 }
 
 
