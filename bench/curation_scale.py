@@ -272,7 +272,7 @@ def main() -> None:
     for note in notes:
         console.print(f"  {note}")
     for engine, code, line, left in killed:
-        when = "after 3 s" if engine == "local" else "as soon as a Ray worker runs the curation task"
+        when = "1 s after a curation worker appears" if engine == "local" else "as soon as a Ray worker runs the curation task"
         console.print(f"Killed worker, {engine} (SIGKILL {when}, {args.workers} processes): exit {code}, dataset left behind: "
                       f"{'YES' if left else 'no'}; message: {line}")
 
