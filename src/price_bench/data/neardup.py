@@ -37,6 +37,7 @@ _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x2
 _PAD = np.uint64(2**40)
 _P = 0x100000001B3  # odd, so invertible modulo 2**64
 _P_INV = pow(_P, -1, 2**64)
+_LOWER_ASCII = bytes.maketrans(bytes(range(65, 91)), bytes(range(97, 123)))
 _IS_WORD = np.zeros(256, dtype=bool)
 _IS_WORD[np.frombuffer(b"abcdefghijklmnopqrstuvwxyz0123456789", dtype=np.uint8)] = True
 
@@ -78,7 +79,8 @@ def word_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     computed for all words of the batch at once with numpy), so signatures do
     not depend on which texts were hashed together or in which process.
     """
-    parts = [t.lower().encode("utf-8", "surrogatepass") for t in texts]
+    parts = [t.encode("ascii").translate(_LOWER_ASCII) if t.isascii() else t.lower().encode("utf-8", "surrogatepass")
+             for t in texts]  # an ASCII text's str.lower() is exactly A-Z -> a-z on its bytes
     data = np.frombuffer(b"\n".join(parts), dtype=np.uint8)
     if data.size == 0:
         return np.zeros(0, np.uint64), np.zeros(len(texts), np.int64)
