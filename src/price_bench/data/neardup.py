@@ -283,19 +283,20 @@ BLOCK = 4096
 
 
 def near_duplicates(reference: Sequence[str], queries: Sequence[str], threshold: float = 0.8, k: int = 3,
-                    map_blocks: MapBlocks | None = None) -> dict[int, int]:
+                    map_blocks: MapBlocks | None = None, block: int = BLOCK) -> dict[int, int]:
     """Reference indices that nearly duplicate some query: ``{ref_index: query_index}``.
 
     A pair is a near-duplicate when the Jaccard similarity of their word
     ``k``-shingles is at least ``threshold``. Candidates come from LSH; those
     whose MinHash estimate is far below the threshold are skipped before the
     exact check. ``map_blocks(matcher, reference, blocks)`` may run the
-    reference blocks elsewhere (a process pool); the result is the same.
+    reference blocks (of ``block`` texts) elsewhere (a process pool); the
+    result is the same for any block size.
     """
     if not reference or not queries:
         return {}
     matcher = Matcher(queries, threshold, k)
-    blocks = [(lo, min(lo + BLOCK, len(reference))) for lo in range(0, len(reference), BLOCK)]
+    blocks = [(lo, min(lo + block, len(reference))) for lo in range(0, len(reference), block)]
     if map_blocks is None:
         results: Iterable[dict[int, int]] = (matcher.match(reference, lo, hi) for lo, hi in blocks)
     else:
