@@ -19,8 +19,15 @@ records / wall seconds / processes.
 Also measured, for each engine: a build whose worker is killed (SIGKILL)
 mid-run must fail with one clear line and leave no dataset folder.
 
+With ``--baseline SRC`` (e.g. the ``src`` folder of an exported main) every
+local build also runs with that code, right after the build of this tree on
+the same input, and its rows are marked ``baseline``: a side-by-side
+comparison that the machine's drift affects least. ``cpu s`` is the build's
+user + system CPU seconds (its own and its worker processes'): on a shared
+machine it shows the work done when the wall time only shows the neighbours.
+
     .venv/bin/python bench/curation_scale.py [--records 1000000] [--workers N]
-        [--big 4000000] [--ray-records 100000] [--no-ray | --ray-only]
+        [--big 4000000] [--ray-records 100000] [--no-ray | --ray-only] [--baseline SRC]
 """
 
 from __future__ import annotations
@@ -111,12 +118,18 @@ def child_build(path: str, workers: int, home: str, engine: str) -> None:
         "fingerprint": ds.fingerprint,
         "rss_main_mb": _peak_rss_mb(),
         "rss_worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "cpu_seconds": sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                              resource.getrusage(resource.RUSAGE_CHILDREN))),
         "timings": timings,
+        "code": str(Path(sys.modules["price_bench"].__file__ or "").parent),
     }))
 
 
-def _child(*args: str, timeout: float = 3600) -> dict:
-    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, timeout=timeout)
+def _child(*args: str, timeout: float = 3600, src: str | None = None) -> dict:
+    env = None
+    if src is not None:  # the code under test comes from another tree (plugins are not needed to curate)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, *os.environ.get("PYTHONPATH", "").split(os.pathsep)]))
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, timeout=timeout, env=env)
     if out.returncode != 0:
         lines = [line for line in out.stderr.strip().splitlines() if line.strip()]
         raise RuntimeError(f"child {args[0]} failed: {lines[-1] if lines else out.returncode}")
@@ -129,9 +142,9 @@ def orjson_seconds(path: Path) -> float:
     return _child("--child-orjson", str(path))["seconds"]
 
 
-def build(path: Path, workers: int, engine: str = "local") -> dict:
+def build(path: Path, workers: int, engine: str = "local", src: str | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-home-") as home:
-        return _child("--child-build", str(path), "--workers", str(workers), "--home", home, "--engine", engine)
+        return _child("--child-build", str(path), "--workers", str(workers), "--home", home, "--engine", engine, src=src)
 
 
 def _is_curation_worker(child, cmd: list[str]) -> bool:
@@ -201,6 +214,7 @@ def main() -> None:
     parser.add_argument("--ray-records", type=int, default=100_000)
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--ray-only", action="store_true", help="only the Ray rows (build and killed worker)")
+    parser.add_argument("--baseline", help="a src folder of other code (e.g. main's): its local builds run beside these")
     parser.add_argument("--child-orjson")
     parser.add_argument("--child-build")
     parser.add_argument("--home")
@@ -227,7 +241,7 @@ def main() -> None:
         if not args.no_ray:
             configs.append((args.ray_records, args.workers, "ray"))
         inputs: dict[int, Path] = {}
-        one_process_rate: dict[int, float] = {}
+        one_process_rate: dict[tuple[int, str], float] = {}
         for records, workers, engine in configs:
             if records not in inputs:
                 for old in list(inputs.values()):
@@ -235,35 +249,42 @@ def main() -> None:
                 inputs = {records: Path(tmp) / f"raw-{records}.jsonl"}
                 make_input(inputs[records], records)
             path = inputs[records]
-            decode = orjson_seconds(path)
-            try:
-                r = build(path, workers, engine)
-            except RuntimeError as exc:
-                rows.append((f"{records:,}", engine, str(workers), "failed", "-", "-", f"{decode:.1f}", "-", "-", "-", "-", str(exc)[:60]))
-                continue
-            rate = r["read"] / r["seconds"]
-            if workers == 1 and engine == "local":
-                one_process_rate[records] = rate
-            scaling = f"{rate / one_process_rate[records]:.2f}x" if workers > 1 and records in one_process_rate else "-"
-            fingerprints.setdefault(records, r["fingerprint"])
-            same = "same" if fingerprints[records] == r["fingerprint"] else "DIFFERENT"
-            rows.append((
-                f"{records:,}", engine, str(workers), f"{r['seconds']:.1f}", f"{rate:,.0f}", f"{rate / workers:,.0f}",
-                f"{decode:.1f}", f"{r['seconds'] / decode:.1f}x", scaling, f"{r['items']:,}",
-                f"{r['rss_main_mb']:,.0f} / {r['rss_worker_mb']:,.0f}" if engine == "local" else f"{r['rss_main_mb']:,.0f} (driver)",
-                f"{r['fingerprint'][7:19]} {same}",
-            ))
-            stages = ", ".join(f"{k} {v:.1f}s" for k, v in r["timings"].items())
-            notes.append(f"{records:,} {engine} x{workers}: {stages}")
+            versions = [("this", None)] + ([("baseline", args.baseline)] if args.baseline and engine == "local" else [])
+            for code, src in versions:
+                load = os.getloadavg()[0]
+                decode = orjson_seconds(path)
+                try:
+                    r = build(path, workers, engine, src)
+                except RuntimeError as exc:
+                    rows.append((f"{records:,}", code, engine, str(workers), "failed", "-", "-", "-", f"{decode:.1f}", "-", "-",
+                                 "-", "-", f"{load:.1f}", str(exc)[:60]))
+                    continue
+                rate = r["read"] / r["seconds"]
+                if workers == 1 and engine == "local":
+                    one_process_rate[(records, code)] = rate
+                base = one_process_rate.get((records, code))
+                scaling = f"{rate / base:.2f}x" if workers > 1 and base else "-"
+                fingerprints.setdefault(records, r["fingerprint"])
+                same = "same" if fingerprints[records] == r["fingerprint"] else "DIFFERENT"
+                rows.append((
+                    f"{records:,}", code, engine, str(workers), f"{r['seconds']:.1f}", f"{r.get('cpu_seconds', 0):.1f}",
+                    f"{rate:,.0f}", f"{rate / workers:,.0f}", f"{decode:.1f}", f"{r['seconds'] / decode:.1f}x", scaling,
+                    f"{r['items']:,}",
+                    f"{r['rss_main_mb']:,.0f} / {r['rss_worker_mb']:,.0f}" if engine == "local" else f"{r['rss_main_mb']:,.0f} (driver)",
+                    f"{load:.1f}", f"{r['fingerprint'][7:19]} {same}",
+                ))
+                stages = ", ".join(f"{k} {v:.1f}s" for k, v in r["timings"].items())
+                notes.append(f"{records:,} {code} {engine} x{workers}: {stages}")
         path = inputs[next(iter(inputs))]
         killed = [] if args.ray_only else [("local", *killed_worker(path, args.workers))]
         if not args.no_ray:
             killed.append(("ray", *killed_worker(path, args.workers, "ray")))
     table = Table(title=f"Curation at scale — {cpus} CPUs, machine shared with other engineers (busy: load {load_before:.1f} "
                         f"at start, {os.getloadavg()[0]:.1f} at end)")
-    for column in ("raw records", "engine", "processes", "wall s", "records/s", "records/s/core", "orjson s (beside)",
-                   "x orjson", "vs 1 process", "items out", "peak RSS MB main / worker", "fingerprint"):
-        table.add_column(column, justify="left" if column in ("engine", "fingerprint") else "right")
+    for column in ("raw records", "code", "engine", "processes", "wall s", "cpu s", "records/s", "records/s/core",
+                   "orjson s (beside)", "x orjson", "vs 1 process", "items out", "peak RSS MB main / worker", "load",
+                   "fingerprint"):
+        table.add_column(column, justify="left" if column in ("code", "engine", "fingerprint") else "right")
     for row in rows:
         table.add_row(*row)
     console = Console(width=200)

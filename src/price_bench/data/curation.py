@@ -350,6 +350,12 @@ def clean_details(value: Any, tidy_keys: bool = False) -> tuple[dict[str, str], 
             return {}, False
     if not isinstance(value, dict):
         return {}, False
+    if not tidy_keys and value.__class__ is dict:
+        for key, val in value.items():
+            if val.__class__ is not str or key.__class__ is not str:
+                break
+        else:
+            return value, True  # already str -> str (the usual case): the same keys, values and order
     out: dict[str, str] = {}
     for key, val in value.items():
         if val is None:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from price_bench.data.neardup import Matcher
 
 _NO_STOP = 2**62
+_LEAKAGE_BLOCK = 1024  # reference texts per pool task: small enough that the workers finish together
 
 
 @dataclass
@@ -259,7 +260,11 @@ class UnitPool:
         return ProcessPoolExecutor(self.workers, mp_context=mp.get_context(self._method), initializer=initializer, initargs=initargs)
 
     def run(self, units: Iterable[Span | Chunk]) -> Iterator[UnitResult]:
-        """Results of ``units`` in input order (at most 2 x workers units in flight)."""
+        """Results of ``units`` in input order (at most 8 x workers units in flight).
+
+        The window is wide so that one slow unit at its head does not leave the
+        other workers idle (results are small: counts and key arrays).
+        """
         from price_bench.data.pipeline import CurationError
 
         if self.workers == 1:
@@ -273,7 +278,7 @@ class UnitPool:
         self.state.stop = ctx.Value("q", _NO_STOP)
         self._executor = self._pool(_init_worker, (self.state,))
         pending: list[tuple[Future[UnitResult], str]] = []
-        window = 2 * self.workers
+        window = 8 * self.workers
         for seq, unit in enumerate(units):
             pending.append((self._executor.submit(run_unit, seq, unit), _describe(unit)))
             if len(pending) >= window:
@@ -301,7 +306,7 @@ class UnitPool:
 
         if self.workers == 1 or len(reference) < 2 * 4096:
             return near_duplicates(reference, queries, threshold, k)
-        return near_duplicates(reference, queries, threshold, k, map_blocks=self._map_leakage)
+        return near_duplicates(reference, queries, threshold, k, map_blocks=self._map_leakage, block=_LEAKAGE_BLOCK)
 
     def _map_leakage(self, matcher: Matcher, reference: Sequence[str], blocks: list[tuple[int, int]]) -> list[dict[int, int]]:
         from price_bench.data.pipeline import CurationError
