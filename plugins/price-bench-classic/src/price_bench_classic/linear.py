@@ -9,6 +9,7 @@ import numpy as np
 
 from price_bench import Item
 from price_bench_classic.base import ClassicPredictor, ItemRegressor, LogPriceConfig, texts_of
+from price_bench_classic.fast_tfidf import tfidf_transform
 from price_bench_classic.features import FeatureEncoder
 
 
@@ -27,7 +28,7 @@ class TextRegressor(ItemRegressor):
         self.regressor = self._regressor(len(items)).fit(x, y)
 
     def _predict(self, items: Sequence[Item]) -> np.ndarray:
-        return np.asarray(self.regressor.predict(self.vectorizer.transform(texts_of(items))))
+        return np.asarray(self.regressor.predict(tfidf_transform(self.vectorizer, texts_of(items))))
 
 
 def make_tfidf(*, max_features: int, ngram_max: int, min_df: int) -> Any:
@@ -139,10 +140,14 @@ class TfidfRidgeModel(ItemRegressor):
             self.title_vectorizer = (
                 make_tfidf(max_features=c.title_features, ngram_max=c.ngram_max, min_df=1) if c.title_features else None
             )
-        transform = "fit_transform" if fit else "transform"
-        blocks = [getattr(self.vectorizer, transform)(texts)]
-        if self.title_vectorizer is not None:
-            blocks.append(getattr(self.title_vectorizer, transform)(titles_of(items)))
+        if fit:
+            blocks = [self.vectorizer.fit_transform(texts)]
+            if self.title_vectorizer is not None:
+                blocks.append(self.title_vectorizer.fit_transform(titles_of(items)))
+        else:  # the same matrix as ``transform``, byte for byte, computed in bulk
+            blocks = [tfidf_transform(self.vectorizer, texts)]
+            if self.title_vectorizer is not None:
+                blocks.append(tfidf_transform(self.title_vectorizer, titles_of(items)))
         return sp.hstack(blocks).tocsr() if len(blocks) > 1 else blocks[0]
 
     def _fit(self, items: Sequence[Item], y: np.ndarray) -> None:
