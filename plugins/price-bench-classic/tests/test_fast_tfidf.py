@@ -190,5 +190,21 @@ def test_tfidf_ridge_predictions_are_unchanged_by_the_fast_path(demo_split, monk
     items = [Item(id=i.id, text=i.text, title=i.title, category=i.category, price=math.nan) for i in demo_split.test]
     fast = model.predict(items)
     monkeypatch.setattr(linear, "tfidf_transform", lambda vectorizer, docs: vectorizer.transform(docs))
+    monkeypatch.setattr(linear, "linear_predict", lambda regressor, x: regressor.predict(x))
     slow = model.predict(items)
     assert hashlib.sha256(fast.tobytes()).hexdigest() == hashlib.sha256(slow.tobytes()).hexdigest()
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 1000, 50_000])
+def test_hash_index_finds_every_key_and_nothing_else(n):
+    from price_bench_classic.fast_tfidf import HashIndex
+
+    rng = np.random.default_rng(n)
+    keys = np.unique(rng.integers(0, 2**63, size=n, dtype=np.uint64))
+    clustered = np.arange(len(keys), dtype=np.uint64) * np.uint64(1 << 40)  # keys that share low bits
+    for stored in (keys, clustered):
+        values = rng.permutation(len(stored)).astype(np.int64)
+        index = HashIndex(stored, values)
+        assert (index.lookup(stored) == values).all()
+        absent = np.setdiff1d(rng.integers(0, 2**63, size=1000, dtype=np.uint64), stored)
+        assert (index.lookup(absent) == -1).all()

@@ -105,17 +105,15 @@ class _Tables:
         self.chunks = -(-max((len(w) for w in words), default=1) // 8)  # uint64 chunks of the longest word
         packed = _pack([w.encode("ascii") for w in words], self.chunks)
         self.multipliers, hashes = _unique_hashes(packed)
-        order = np.argsort(hashes, kind="stable")
-        self.sorted_hashes = hashes[order]
-        self.sorted_packed = packed[order]
-        self.word_ids = np.asarray(order, dtype=np.int64)  # sorted position -> word id
+        self.packed = packed  # row i: word i
+        self.word_index = HashIndex(hashes, np.arange(self.n_words, dtype=np.int64))
+        #: ``length_masks[n]``: the uint64 masks that keep a token's first ``n`` bytes.
+        self.length_masks = _BYTE_MASKS[np.clip(np.arange(8 * self.chunks + 1)[:, None] - 8 * np.arange(self.chunks)[None, :], 0, 8)]
         self.unigram_column = np.full(max(self.n_words, 1), -1, dtype=np.int64)
         for word, column in unigrams:
             self.unigram_column[word] = column
         keys = np.array([a * self.n_words + b for a, b, _ in bigrams], dtype=np.int64)
-        columns = np.array([c for _, _, c in bigrams], dtype=np.int64)
-        order = np.argsort(keys, kind="stable")
-        self.bigram_keys, self.bigram_columns = keys[order], columns[order]
+        self.bigram_index = HashIndex(keys.view(np.uint64), np.array([c for _, _, c in bigrams], dtype=np.int64))
 
     def ascii_features(self, docs: Sequence[str], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row, column) of every in-vocabulary feature of the ASCII ``docs`` (rows: their row numbers).
@@ -134,7 +132,8 @@ class _Tables:
         keep = lengths >= 2
         starts, lengths = starts[keep], lengths[keep]
         doc_starts = np.cumsum([0] + [len(d) + 1 for d in docs[:-1]])
-        token_rows = rows[np.searchsorted(doc_starts, starts, side="right") - 1]
+        first_tokens = np.searchsorted(starts, doc_starts)  # each document's first token
+        token_rows = np.repeat(rows, np.diff(np.append(first_tokens, len(starts))))
         long_rows = np.unique(token_rows[lengths > 8 * self.chunks]) if self.long_words else empty
         ids = self._word_ids(code, starts, lengths)
         out_rows, out_cols = [], []
@@ -142,13 +141,12 @@ class _Tables:
             cols = np.where(ids >= 0, self.unigram_column[np.maximum(ids, 0)], -1)
             out_rows.append(token_rows)
             out_cols.append(cols)
-        if self.max_n == 2 and len(ids) > 1 and len(self.bigram_keys):
+        if self.max_n == 2 and len(ids) > 1 and self.bigram_index.size:
             first, second = ids[:-1], ids[1:]
             pair = (token_rows[:-1] == token_rows[1:]) & (first >= 0) & (second >= 0)
             keys = first[pair] * self.n_words + second[pair]
-            at = np.minimum(np.searchsorted(self.bigram_keys, keys), len(self.bigram_keys) - 1)
             out_rows.append(token_rows[:-1][pair])
-            out_cols.append(np.where(self.bigram_keys[at] == keys, self.bigram_columns[at], -1))
+            out_cols.append(self.bigram_index.lookup(keys.view(np.uint64)))
         if not out_rows:
             return empty, empty, long_rows
         all_rows, all_cols = np.concatenate(out_rows), np.concatenate(out_cols)
@@ -159,8 +157,8 @@ class _Tables:
         """The vocabulary word id of each token (-1: no vocabulary term contains it).
 
         Each token is read as ``chunks`` little-endian uint64 words (bytes past
-        its end zeroed), hashed, found among the vocabulary's sorted hashes, and
-        compared in full with the word found, so a hash collision cannot match.
+        its end zeroed), hashed, looked up among the vocabulary words' hashes,
+        and compared in full with the word found.
         """
         ids = np.full(len(starts), -1, dtype=np.int64)
         fits = lengths <= 8 * self.chunks
@@ -170,12 +168,15 @@ class _Tables:
         padded = np.concatenate([code, np.zeros(width, dtype=np.uint8)])
         windows = np.lib.stride_tricks.sliding_window_view(padded, width)[starts[fits]]
         packed = windows.view("<u8")  # the same byte order as the table's words
-        valid = np.clip(lengths[fits][:, None] - 8 * np.arange(self.chunks)[None, :], 0, 8)
-        packed &= _BYTE_MASKS[valid]
-        hashes = _hash(packed, self.multipliers)
-        at = np.minimum(np.searchsorted(self.sorted_hashes, hashes), self.n_words - 1)
-        same = (self.sorted_packed[at] == packed).all(axis=1)
-        ids[fits] = np.where(same, self.word_ids[at], -1)
+        packed &= self.length_masks[lengths[fits]]
+        found = self.word_index.lookup(_hash(packed, self.multipliers))
+        candidates = np.flatnonzero(found >= 0)
+        words = self.packed[found[candidates]]
+        same = np.ones(len(candidates), dtype=np.bool_)
+        for j in range(self.chunks):  # the full comparison, for the tokens whose hash matched: a collision cannot match
+            same &= words[:, j] == packed[candidates, j]
+        found[candidates[~same]] = -1
+        ids[fits] = found
         return ids
 
     def other_features(self, docs: Sequence[str], rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -188,6 +189,62 @@ class _Tables:
             out_cols.extend(cols)
             out_rows.extend([row] * len(cols))
         return np.asarray(out_rows, dtype=np.int64), np.asarray(out_cols, dtype=np.int64)
+
+
+class HashIndex:
+    """A static open-addressing hash table (linear probing) from uint64 keys to int64 values, looked up in bulk.
+
+    ``np.searchsorted`` costs ~log2(n) cache misses per query; here a query
+    costs about one gather per probe, and the probes are bounded by the
+    longest displacement seen while building.
+    """
+
+    #: Fibonacci hashing's multiplier (2**64 / golden ratio, odd).
+    MIX = np.uint64(0x9E3779B97F4A7C15)
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
+        keys = np.asarray(keys, dtype=np.uint64)
+        self.size = len(keys)
+        self.bits = max(4, int(np.ceil(np.log2(2 * max(self.size, 1)))))  # load factor <= 1/2
+        slots = 1 << self.bits
+        self.mask = np.uint64(slots - 1)
+        self.keys = np.zeros(slots, dtype=np.uint64)
+        self.values = np.full(slots, -1, dtype=np.int64)
+        self.used = np.zeros(slots, dtype=np.bool_)
+        home = self._home(keys)
+        pending = np.arange(self.size)
+        self.max_probe = 0
+        while pending.size:  # round d: every key still pending tries home + d; one key per free slot wins it
+            slot = (home[pending] + np.uint64(self.max_probe)) & self.mask
+            free = ~self.used[slot]
+            taken, first = np.unique(slot[free], return_index=True)
+            winners = pending[free][first]
+            self.used[taken], self.keys[taken], self.values[taken] = True, keys[winners], values[winners]
+            placed = np.zeros(self.size, dtype=np.bool_)
+            placed[winners] = True
+            pending = pending[~placed[pending]]
+            self.max_probe += 1 if pending.size else 0
+
+    def _home(self, keys: np.ndarray) -> np.ndarray:
+        home: np.ndarray = (keys * self.MIX) >> np.uint64(64 - self.bits)
+        return home
+
+    def lookup(self, queries: np.ndarray) -> np.ndarray:
+        """The value of each query key (-1 where the key is absent)."""
+        out = np.full(len(queries), -1, dtype=np.int64)
+        if not self.size or not len(queries):
+            return out
+        home = self._home(queries)
+        pending = np.arange(len(queries))
+        for probe in range(self.max_probe + 1):  # a key sits at most max_probe slots past its home, with no empty slot between
+            slot = (home[pending] + np.uint64(probe)) & self.mask
+            used = self.used[slot]
+            hit = used & (self.keys[slot] == queries[pending])
+            out[pending[hit]] = self.values[slot[hit]]
+            pending = pending[used & ~hit]
+            if not pending.size:
+                break
+        return out
 
 
 def _fast_word(word: str) -> bool:
@@ -203,8 +260,10 @@ def _pack(words: list[bytes], chunks: int) -> np.ndarray:
 
 
 def _hash(packed: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each row of packed words (multiply-add, then an xor-shift mix)."""
-    mixed: np.ndarray = (packed * multipliers[None, :]).sum(axis=1, dtype=np.uint64)
+    """A 64-bit hash of each row of packed words (multiply-add modulo 2**64, then an xor-shift mix)."""
+    mixed: np.ndarray = packed[:, 0] * multipliers[0]
+    for j in range(1, packed.shape[1]):  # column by column: numpy's row-wise sum over a short axis is slow
+        mixed += packed[:, j] * multipliers[j]
     mixed ^= mixed >> np.uint64(31)
     return mixed
 
