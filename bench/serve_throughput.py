@@ -18,10 +18,12 @@ and at least 20,000 items/s in batches. The load generator shares the CPUs
 with the server, and the machine is shared with other work: say so when
 quoting the figures.
 
-It also measures the ceiling: the bundle's model alone, in process, at batch
-1 and 100, printed beside the best served figure, so that a reader sees how
-much of the served cost is HTTP (parsing, validation, log, metrics) and how
-much is the model. ``--tree LABEL=PATH`` (repeatable) serves the code of
+It also measures the ceiling: the bundle's model alone, in a child process
+running each tree's code, at batch 1 and 100, printed beside that tree's best
+served figure, so that a reader sees how much of the served cost is HTTP
+(parsing, validation, log, metrics) and how much is the model. Every server
+runs with ``--allow-code-mismatch``: the bundle is fitted by this script's
+code, and another tree's plugin code has another digest. ``--tree LABEL=PATH`` (repeatable) serves the code of
 another source tree (e.g. main's) and measures every phase against each
 tree back to back in the same run, with a table of ratios: on a shared
 machine, compare those, not absolute figures from different runs.
