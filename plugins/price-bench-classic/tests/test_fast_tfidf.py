@@ -189,6 +189,13 @@ def test_tfidf_ridge_predictions_are_unchanged_by_the_fast_path(demo_split, monk
     model = TfidfRidgeModel(TfidfRidgeConfig(), seed=0).fit(demo_split.train, [i.price for i in demo_split.train])
     items = [Item(id=i.id, text=i.text, title=i.title, category=i.category, price=math.nan) for i in demo_split.test]
     fast = model.predict(items)
+    import pickle
+
+    from price_bench_classic.fast_tfidf import _TABLES
+
+    loaded = pickle.loads(pickle.dumps(model))  # as a saved work folder or bundle loads: the tables are built at load
+    assert loaded.vectorizer in _TABLES and loaded.title_vectorizer in _TABLES
+    assert loaded.predict(items).tobytes() == fast.tobytes()
     monkeypatch.setattr(linear, "tfidf_transform", lambda vectorizer, docs: vectorizer.transform(docs))
     monkeypatch.setattr(linear, "linear_predict", lambda regressor, x: regressor.predict(x))
     slow = model.predict(items)

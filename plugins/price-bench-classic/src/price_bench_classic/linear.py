@@ -9,7 +9,7 @@ import numpy as np
 
 from price_bench import Item
 from price_bench_classic.base import ClassicPredictor, ItemRegressor, LogPriceConfig, texts_of
-from price_bench_classic.fast_tfidf import tfidf_transform
+from price_bench_classic.fast_tfidf import prepare, tfidf_transform
 from price_bench_classic.features import FeatureEncoder
 
 
@@ -149,6 +149,13 @@ class TfidfRidgeModel(ItemRegressor):
             if self.title_vectorizer is not None:
                 blocks.append(tfidf_transform(self.title_vectorizer, titles_of(items)))
         return sp.hstack(blocks).tocsr() if len(blocks) > 1 else blocks[0]
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled (a saved model or bundle, old ones included): build the bulk transform's tables at load, not on the first request."""
+        self.__dict__.update(state)
+        for vectorizer in (state.get("vectorizer"), state.get("title_vectorizer")):
+            if vectorizer is not None:
+                prepare(vectorizer)
 
     def _fit(self, items: Sequence[Item], y: np.ndarray) -> None:
         from sklearn.linear_model import Ridge
