@@ -212,6 +212,9 @@ def test_hash_index_finds_every_key_and_nothing_else(n):
     for stored in (keys, clustered):
         values = rng.permutation(len(stored)).astype(np.int64)
         index = HashIndex(stored, values)
-        assert (index.lookup(stored) == values).all()
-        absent = np.setdiff1d(rng.integers(0, 2**63, size=1000, dtype=np.uint64), stored)
-        assert (index.lookup(absent) == -1).all()
+        assert (index.lookup(stored) == values).all()  # n >= SMALL: the probes (and the fallback for long clusters)
+        assert all((index.lookup(stored[i : i + 100]) == values[i : i + 100]).all() for i in range(0, len(stored), 5000))
+        absent = np.setdiff1d(rng.integers(0, 2**63, size=3000, dtype=np.uint64), stored)
+        assert (index.lookup(absent) == -1).all() and (index.lookup(absent[:10]) == -1).all()
+    with pytest.raises(ValueError):
+        HashIndex(np.array([2**64 - 1], dtype=np.uint64), np.array([0]))
