@@ -10,10 +10,11 @@ handful of numpy operations per *batch*:
   byte between documents), lowercased and classified through 256-entry
   tables; tokens are the runs of word bytes (``[a-z0-9_]``) of length >= 2,
   which is exactly what ``(?u)\\b\\w\\w+\\b`` finds in lowercased ASCII text;
-* each token is looked up, as a fixed-width byte string, in the sorted array
-  of the words that occur in the vocabulary (``np.searchsorted`` and an
-  equality check); a bigram is a pair of adjacent word ids looked up in the
-  sorted array of the vocabulary's pairs, so no bigram string is built;
+* each token is read as a few uint64 (its bytes, zero-padded), hashed, looked
+  up among the hashes of the words that occur in the vocabulary
+  (:class:`HashIndex`) and compared in full with the word found; a bigram is
+  a pair of adjacent word ids looked up among the vocabulary's pairs, so no
+  bigram string is built;
 * counts come from ``np.unique`` on (row, column) keys (sorted, duplicates
   summed), and the vectorizer's own ``TfidfTransformer`` applies sublinear tf,
   idf and the norm, so dtypes and the order of operations are scikit-learn's.
@@ -80,7 +81,7 @@ def supports(vectorizer: Any) -> bool:
 
 
 class _Tables:
-    """The fitted vocabulary as sorted arrays: words (fixed-width bytes) and word pairs (int64 keys)."""
+    """The fitted vocabulary as lookup tables: its ASCII words (packed uint64, hashed) and word pairs (int64 keys) to columns."""
 
     def __init__(self, vectorizer: Any) -> None:
         vocabulary: dict[str, int] = vectorizer.vocabulary_
