@@ -18,10 +18,12 @@ and at least 20,000 items/s in batches. The load generator shares the CPUs
 with the server, and the machine is shared with other work: say so when
 quoting the figures.
 
-It also measures the ceiling: the bundle's model alone, in process, at batch
-1 and 100, printed beside the best served figure, so that a reader sees how
-much of the served cost is HTTP (parsing, validation, log, metrics) and how
-much is the model. ``--tree LABEL=PATH`` (repeatable) serves the code of
+It also measures the ceiling: the bundle's model alone, in a child process
+running each tree's code, at batch 1 and 100, printed beside that tree's best
+served figure, so that a reader sees how much of the served cost is HTTP
+(parsing, validation, log, metrics) and how much is the model. Every server
+runs with ``--allow-code-mismatch``: the bundle is fitted by this script's
+code, and another tree's plugin code has another digest. ``--tree LABEL=PATH`` (repeatable) serves the code of
 another source tree (e.g. main's) and measures every phase against each
 tree back to back in the same run, with a table of ratios: on a shared
 machine, compare those, not absolute figures from different runs.
@@ -194,7 +196,7 @@ class RssSampler(threading.Thread):
 def _serve(bundle: Path, workers: int, port: int, env: dict, log_dir: Path) -> subprocess.Popen:
     server = subprocess.Popen(
         [sys.executable, "-m", "price_bench", "serve", str(bundle), "--port", str(port), "--workers", str(workers), "--no-access-log",
-         "--log-dir", str(log_dir)],
+         "--log-dir", str(log_dir), "--allow-code-mismatch"],  # another --tree's plugin code differs from the one that fitted
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     import httpx
@@ -238,7 +240,7 @@ def model_ceiling(bundle: Path, texts: list[str], seconds: float) -> list[dict]:
     from price_bench.items import Item
     from price_bench.serve.bundle import load_predictor, verify_bundle
 
-    loaded = load_predictor(verify_bundle(bundle))
+    loaded = load_predictor(verify_bundle(bundle), allow_code_mismatch=True)  # the bundle may come from another --tree's code
     predictor = loaded[0] if isinstance(loaded, tuple) else loaded
     rows = []
     for batch in (1, 100):
@@ -254,6 +256,13 @@ def model_ceiling(bundle: Path, texts: list[str], seconds: float) -> list[dict]:
                      "ms_per_call": wall * 1000 / calls})
     predictor.close()
     return rows
+
+
+def _tree_ceiling(bundle: Path, texts_file: Path, tree: str | None, env: dict, seconds: float) -> list[dict]:
+    """:func:`model_ceiling` run by ``tree``'s code (its PYTHONPATH), in a child process."""
+    out = subprocess.run([sys.executable, __file__, "--ceiling", str(bundle), "--texts", str(texts_file), "--seconds", str(seconds)],
+                         env=_tree_env(env, tree), capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _phase(port: int, texts_file: Path, concurrency: int, batch: int, args: argparse.Namespace, env: dict, sampler: RssSampler) -> dict:
@@ -291,9 +300,13 @@ def main() -> None:
     parser.add_argument("--texts", help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--ceiling", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.loadgen:
         loadgen_main(args)
+        return
+    if args.ceiling:  # in a --tree's process: the model alone with that tree's code, one JSON line
+        print(json.dumps(model_ceiling(Path(args.ceiling), json.loads(Path(args.texts).read_text()), seconds=args.seconds)))
         return
     from rich.console import Console
     from rich.table import Table
@@ -318,7 +331,9 @@ def main() -> None:
         texts_file.write_text(json.dumps(texts))
         console.print(f"setup (demo dataset, tfidf-ridge fit and run, bundle): {time.perf_counter() - started:.1f} s; {len(texts)} test texts")
         os.environ.update({k: env[k] for k in ("PRICE_BENCH_HOME", "PRICE_BENCH_RESULTS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
-        ceiling = model_ceiling(bundle, texts, seconds=min(args.seconds, 5.0))
+        ceiling = []
+        for label, tree in trees:  # each tree's model code in its own process, one after the other
+            ceiling += [{"code": label, **row} for row in _tree_ceiling(bundle, texts_file, tree, env, seconds=min(args.seconds, 5.0))]
         table = Table(title=f"price-bench serve, tfidf-ridge bundle, {os.cpu_count()} CPUs shared by server and load generator")
         columns = ("workers", "request", "concurrency", "code", "requests/s", "items/s", "p50 ms", "p95 ms", "p99 ms", "errors",
                    "server peak RSS", "server CPU ms/item", "client CPU ms/req")
@@ -364,19 +379,19 @@ def main() -> None:
 
 
 def _print_ceiling(console, ceiling: list[dict], rows: list[dict]) -> None:
-    """The model alone (in process, one thread) beside the best served figure at the same batch size."""
+    """The model alone (in process, one thread), per tree, beside that tree's best served figure at the same batch size."""
     from rich.table import Table
 
-    table = Table(title="ceiling: the model alone (TfidfRidge.predict in this process, one thread) vs served")
-    for column in ("batch", "model items/s", "model CPU ms/item", "model ms/call", "best served items/s (code, workers, concurrency)",
+    table = Table(title="ceiling: the model alone (TfidfRidge.predict in one process, one thread, each tree's code) vs served")
+    for column in ("code", "batch", "model items/s", "model CPU ms/item", "model ms/call", "best served items/s (workers, concurrency)",
                    "served / model", "served server CPU ms/item (same row)"):
         table.add_column(column, justify="right")
     for c in ceiling:
-        served = [r for r in rows if r["batch"] == c["batch"]]
+        served = [r for r in rows if r["batch"] == c["batch"] and r["code"] == c.get("code", r["code"])]
         best = max(served, key=lambda r: r["items_per_s"], default=None)
         table.add_row(
-            str(c["batch"]), f"{c['items_per_s']:,.0f}", f"{c['cpu_ms_per_item']:.3f}", f"{c['ms_per_call']:.2f}",
-            f"{best['items_per_s']:,.0f} ({best['code']}, {best['workers']}, c={best['concurrency']})" if best else "-",
+            c.get("code", "-"), str(c["batch"]), f"{c['items_per_s']:,.0f}", f"{c['cpu_ms_per_item']:.3f}", f"{c['ms_per_call']:.2f}",
+            f"{best['items_per_s']:,.0f} ({best['workers']}, c={best['concurrency']})" if best else "-",
             f"{best['items_per_s'] / c['items_per_s']:.2f}" if best else "-",
             f"{best['server_cpu_ms_per_item']:.3f}" if best else "-",
         )

@@ -267,7 +267,8 @@ class PricingService:
         if len(predictions) != len(batch):
             raise RuntimeError(f"the predictor returned {len(predictions)} predictions for {len(batch)} items")
         out: list[dict[str, Any]] = []
-        now, fallback, redact, share = time.time(), self.fallback, self.redact, seconds / len(batch)
+        now, fallback, redact = time.time(), self.fallback, self.redact
+        share_ms = round(seconds / len(batch) * 1000.0, 4)  # an item without its own latency: its share of the call
         fallbacks, cost, tokens_in, tokens_out = 0, 0.0, 0, 0
         for item, p in zip(batch, predictions):
             value = None
@@ -286,7 +287,7 @@ class PricingService:
                     "error": redact(str(p.error).splitlines()[0]) if p.error else None,
                     "category": item.category,
                     "text_chars": len(item.text),
-                    "latency_ms": round((p.latency_s if p.latency_s is not None else share) * 1000.0, 4),
+                    "latency_ms": share_ms if p.latency_s is None else round(p.latency_s * 1000.0, 4),
                     "tokens_in": item_in,
                     "tokens_out": item_out,
                     "cost_usd": item_cost,
