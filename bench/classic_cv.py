@@ -16,7 +16,8 @@ the test split. Per predictor it prints, for the test split and for CV
 
 The ensemble is not refitted from scratch: its fit is "K out-of-fold fits
 plus one full fit of every base, then a non-negative linear blender on log
-price", on the same seeded folds as the CV here, and those are exactly the
+price and, with ``dollar_scale``, one dollar factor" (the ensemble's own
+``Blender``; ``-o ensemble.dollar_scale=false`` scores it without), on the same seeded folds as the CV here, and those are exactly the
 fits this benchmark has just made for its bases. Its test row is computed
 from them (:func:`stacked_test`: the blender fitted on the bases' out-of-fold
 predictions, applied to their full fits' test predictions), and its fit time
