@@ -16,7 +16,8 @@ the test split. Per predictor it prints, for the test split and for CV
 
 The ensemble is not refitted from scratch: its fit is "K out-of-fold fits
 plus one full fit of every base, then a non-negative linear blender on log
-price", on the same seeded folds as the CV here, and those are exactly the
+price and, with ``dollar_scale``, one dollar factor" (the ensemble's own
+``Blender``; ``-o ensemble.dollar_scale=false`` scores it without), on the same seeded folds as the CV here, and those are exactly the
 fits this benchmark has just made for its bases. Its test row is computed
 from them (:func:`stacked_test`: the blender fitted on the bases' out-of-fold
 predictions, applied to their full fits' test predictions), and its fit time
@@ -127,34 +128,40 @@ def nested_cv(cls, config, items, folds, seed: int) -> list[Scores]:
     return [Scores.of(prices[held], oof[held], float(prices[fit].mean())) for fit, held in folds]
 
 
-def stacked_test(oof: dict[str, np.ndarray], test_guess: dict[str, np.ndarray], bases: list[str], prices: np.ndarray):
+def stacked_test(oof: dict[str, np.ndarray], test_guess: dict[str, np.ndarray], bases: list[str], prices: np.ndarray,
+                 *, dollar_scale: bool = True):
     """The ensemble's test predictions and weights from its bases' out-of-fold and test predictions.
 
-    Exactly what the ensemble's own fit computes on these folds (its blender is
-    fitted on the bases' out-of-fold log prices; it predicts from the full fits'
-    test predictions, then maps back and clips as every classic model does), so
-    the row needs no refit and survives a stopped run (the bases' predictions
-    are saved as they finish).
+    Exactly what the ensemble's own fit computes on these folds (its blender,
+    :class:`price_bench_classic.ensemble.Blender`, is fitted on the bases'
+    out-of-fold predictions; it predicts from the full fits' test predictions,
+    then clips as every classic model does), so the row needs no refit and
+    survives a stopped run (the bases' predictions are saved as they finish).
     """
-    from sklearn.linear_model import LinearRegression
+    from price_bench_classic.ensemble import Blender
 
-    blender = LinearRegression(positive=True).fit(np.log1p(np.column_stack([oof[b] for b in bases])), np.log1p(prices))
-    raw = blender.predict(np.log1p(np.column_stack([test_guess[b] for b in bases])))
-    guess = np.clip(np.expm1(np.clip(raw, -50, 50)), prices.min(), prices.max())
-    return guess, {b: round(float(w), 4) for b, w in zip(bases, blender.coef_)}
+    blender = Blender(dollar_scale=dollar_scale).fit(np.column_stack([oof[b] for b in bases]), prices)
+    guess = _as_model_answers(blender.predict(np.column_stack([test_guess[b] for b in bases])), prices)
+    return guess, {b: round(float(w), 4) for b, w in zip(bases, blender.linear.coef_)}
 
 
-def stacked_cv(oof: dict[str, np.ndarray], bases: list[str], prices: np.ndarray, folds) -> list[Scores]:
+def stacked_cv(oof: dict[str, np.ndarray], bases: list[str], prices: np.ndarray, folds, *, dollar_scale: bool = True) -> list[Scores]:
     """CV of the ensemble's blender on the bases' out-of-fold predictions (see the module docstring)."""
-    from sklearn.linear_model import LinearRegression
+    from price_bench_classic.ensemble import Blender
 
-    features = np.log1p(np.column_stack([oof[b] for b in bases]))
+    guesses = np.column_stack([oof[b] for b in bases])
     scores = []
     for fit_rows, held_rows in folds:
-        blender = LinearRegression(positive=True).fit(features[fit_rows], np.log1p(prices[fit_rows]))
-        guess = np.clip(np.expm1(blender.predict(features[held_rows])), prices[fit_rows].min(), prices[fit_rows].max())
+        blender = Blender(dollar_scale=dollar_scale).fit(guesses[fit_rows], prices[fit_rows])
+        guess = _as_model_answers(blender.predict(guesses[held_rows]), prices[fit_rows])
         scores.append(Scores.of(prices[held_rows], guess, float(prices[fit_rows].mean())))
     return scores
+
+
+def _as_model_answers(blend: np.ndarray, train_prices: np.ndarray) -> np.ndarray:
+    """What the ensemble model answers for a blend's prices: through its log scale, clipped to the train range."""
+    raw = np.log1p(np.maximum(blend, 0.0))
+    return np.clip(np.expm1(np.clip(raw, -50, 50)), train_prices.min(), train_prices.max())
 
 
 def main() -> int:
@@ -244,21 +251,23 @@ def main() -> int:
         cv_started = time.perf_counter()
         if pid == "ensemble":
             # Its inner folds are this benchmark's folds (the default, 5, is the ensemble's own default).
-            config = cls.make_config({"folds": args.folds, **({"bases": args.ensemble_bases} if args.ensemble_bases else {})})
+            config = cls.make_config(
+                {"folds": args.folds, **({"bases": args.ensemble_bases} if args.ensemble_bases else {}), **overrides.get(pid, {})}
+            )
             bases = list(config.bases)
             missing = [b for b in bases if b not in oof]
             if missing:
                 row.skipped = f"bases without a row in this run: {', '.join(missing)} (list them in --only)"
                 console.print(f"  {pid}: skipped: {escape(row.skipped)}")
                 continue
-            guess, weights = stacked_test(oof, test_guess, bases, prices)
+            guess, weights = stacked_test(oof, test_guess, bases, prices, dollar_scale=config.dollar_scale)
             rows_by_id = {r.predictor: r for r in rows}
             row.fit_s = sum(fold_seconds[b] + rows_by_id[b].fit_s for b in bases)
             per_item = sum(rows_by_id[b].predict_ms for b in bases) / 1000
             if args.nested:
                 row.folds = nested_cv(cls, config, items, folds, args.seed)
             else:
-                row.folds = stacked_cv(oof, bases, prices, folds)
+                row.folds = stacked_cv(oof, bases, prices, folds, dollar_scale=config.dollar_scale)
                 row.cv_note = "stacked on the bases' CV out-of-fold predictions"
             console.print(f"    ensemble weights {weights}")
         else:

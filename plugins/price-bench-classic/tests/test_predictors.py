@@ -196,3 +196,29 @@ def test_the_cv_benchmarks_ensemble_row_equals_the_ensembles_own_fit(demo_split,
     guess, weights = classic_cv.stacked_test(out_of_fold, test_guess, bases, prices)
     np.testing.assert_allclose(guess, fitted.predict(test), rtol=1e-9)
     assert weights == fitted.info()["weights"]
+
+
+def test_dollar_factor_minimises_the_absolute_dollar_error():
+    from price_bench_classic.ensemble import dollar_factor
+
+    rng = np.random.default_rng(0)
+    guesses = np.exp(rng.normal(3.5, 1.0, 500))
+    prices = guesses * np.exp(rng.normal(0.1, 0.6, 500))
+    factor = dollar_factor(prices, guesses)
+    best = np.mean(np.abs(prices - factor * guesses))
+    for other in np.linspace(0.5, 2.0, 301):
+        assert best <= np.mean(np.abs(prices - other * guesses)) + 1e-9
+    assert dollar_factor(prices, np.zeros(500)) == 1.0
+
+
+def test_the_blender_without_the_dollar_factor_is_the_log_price_blend():
+    from price_bench_classic.ensemble import Blender
+
+    rng = np.random.default_rng(1)
+    prices = np.exp(rng.normal(3.5, 1.0, 300))
+    guesses = np.column_stack([prices * np.exp(rng.normal(0, s, 300)) for s in (0.3, 0.8)])
+    plain, scaled = Blender(dollar_scale=False).fit(guesses, prices), Blender(dollar_scale=True).fit(guesses, prices)
+    assert plain.scale == 1.0 and scaled.scale != 1.0
+    np.testing.assert_allclose(scaled.predict(guesses), scaled.scale * plain.predict(guesses))
+    assert plain.linear.coef_[0] > plain.linear.coef_[1] >= 0  # the closer base gets the larger weight
+    assert np.mean(np.abs(prices - scaled.predict(guesses))) <= np.mean(np.abs(prices - plain.predict(guesses)))

@@ -63,6 +63,20 @@ def test_bin_head_trains_and_predicts(demo_split, tmp_path, make_predictor, fit_
     assert demo_split.error(prices) < demo_split.constant_mean_error()
 
 
+def test_dollar_weights_follow_the_price_and_change_the_fit(demo_split, make_predictor):
+    from price_bench_classic.sparse_mlp import _dollar_weights
+
+    log_price = np.log1p(np.array([5.0, 50.0, 500.0]))
+    assert _dollar_weights(log_price, 0.0) is None
+    weights = _dollar_weights(log_price, 1.0)
+    assert weights is not None and weights.mean() == pytest.approx(1.0)
+    assert weights[2] / weights[1] == pytest.approx(501 / 51)
+    items = demo_split.train[:400]
+    plain = make_predictor("sparse-mlp", **TINY).build_model().fit(items, [i.price for i in items])
+    weighted = make_predictor("sparse-mlp", **{**TINY, "dollar_weight": "1"}).build_model().fit(items, [i.price for i in items])
+    assert not np.array_equal(plain.predict(demo_split.test[:50]), weighted.predict(demo_split.test[:50]))
+
+
 def test_saved_model_is_reloaded_with_the_same_predictions(demo_split, tmp_path, make_predictor, fit_predict):
     fitted = fit_predict(make_predictor("sparse-mlp", **TINY), demo_split, tmp_path)
     again = make_predictor("sparse-mlp", **TINY)

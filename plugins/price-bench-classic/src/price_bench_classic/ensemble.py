@@ -5,7 +5,12 @@ predictions on the training items with a seeded KFold (each fold trains a
 fresh copy of the base model from its default config), then fits a
 non-negative linear blend of the bases' log prices to the true log price
 (``LinearRegression(positive=True)``: a base that does not help gets weight 0).
-The bases are then refitted on all training items. Everything happens inside
+With ``dollar_scale`` (the default) the blend's prices are then multiplied by
+one factor fitted on the same out-of-fold predictions to minimise the mean
+absolute error in dollars, the benchmark's Error (a blend on log price aims
+at the median of the log; the factor is the weighted median of
+``price / guess`` with weights ``guess``, the exact minimiser of
+``sum |price - s * guess|``). The bases are then refitted on all training items. Everything happens inside
 the ensemble's own fit: it never reads another predictor's work folder.
 """
 
@@ -67,29 +72,65 @@ class StackingModel(ItemRegressor):
 
         ``y`` is the log price.
         """
-        from sklearn.linear_model import LinearRegression
-
         prices = np.expm1(y)
         self.models = list(models)
-        self.blender = LinearRegression(positive=True).fit(np.log1p(out_of_fold), y)
+        self.blender = Blender(dollar_scale=self.config.dollar_scale).fit(out_of_fold, prices)
         self.oof_error = {b: float(np.mean(np.abs(out_of_fold[:, c] - prices))) for c, b in enumerate(self.base_ids)}
 
     def _predict(self, items: Sequence[Item]) -> np.ndarray:
         stacked = np.column_stack([model.predict(items) for model in self.models])
-        return np.asarray(self.blender.predict(np.log1p(stacked)))
+        return np.asarray(np.log1p(np.maximum(self.blender.predict(stacked), 0.0)), dtype=np.float64)
 
     @property
     def weights(self) -> dict[str, float]:
         """The blender's weight per base (log-price space)."""
-        return {b: float(w) for b, w in zip(self.base_ids, self.blender.coef_)}
+        return {b: float(w) for b, w in zip(self.base_ids, self.blender.linear.coef_)}
 
     def info(self) -> dict[str, Any]:
         return {
             **super().info(),
             "weights": {b: round(w, 4) for b, w in self.weights.items()},
-            "intercept": round(float(self.blender.intercept_), 4),
+            "intercept": round(float(self.blender.linear.intercept_), 4),
+            "dollar_scale": round(self.blender.scale, 4),
             "out_of_fold_error": {b: round(e, 2) for b, e in self.oof_error.items()},
         }
+
+
+class Blender:
+    """The stack's blender: non-negative weights on the bases' log prices, then an optional dollar factor.
+
+    ``fit(guesses, prices)`` takes the bases' price guesses (one column per
+    base) and the true prices; ``predict(guesses)`` returns prices (not
+    clipped: the caller clips to the train range). bench/classic_cv.py uses
+    this same class for the ensemble's rows.
+    """
+
+    def __init__(self, *, dollar_scale: bool) -> None:
+        self.dollar_scale = dollar_scale
+        self.scale = 1.0
+
+    def fit(self, guesses: np.ndarray, prices: np.ndarray) -> Blender:
+        from sklearn.linear_model import LinearRegression
+
+        self.linear = LinearRegression(positive=True).fit(np.log1p(guesses), np.log1p(prices))
+        if self.dollar_scale:
+            self.scale = dollar_factor(prices, self.predict(guesses))
+        return self
+
+    def predict(self, guesses: np.ndarray) -> np.ndarray:
+        raw = np.asarray(self.linear.predict(np.log1p(guesses)), dtype=np.float64)
+        return self.scale * np.expm1(np.clip(raw, -50, 50))
+
+
+def dollar_factor(prices: np.ndarray, guesses: np.ndarray) -> float:
+    """The factor ``s`` minimising ``sum |price - s * guess|``: the median of ``price / guess`` weighted by ``guess``."""
+    keep = guesses > 0
+    ratios, weights = prices[keep] / guesses[keep], guesses[keep]
+    if not len(ratios):
+        return 1.0
+    order = np.argsort(ratios, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    return float(ratios[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
 
 
 class EnsembleConfig(ClassicConfig):
@@ -98,6 +139,8 @@ class EnsembleConfig(ClassicConfig):
     #: Ids of this plugin's predictors to stack (each with its default config).
     bases: list[str] = list(DEFAULT_BASES)
     folds: int = 5
+    #: Multiply the blend's prices by one factor fitted (out of fold) to minimise the Error in dollars.
+    dollar_scale: bool = True
 
     @field_validator("bases")
     @classmethod

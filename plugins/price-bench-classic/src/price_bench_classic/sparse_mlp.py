@@ -157,16 +157,19 @@ class SparseMLPModel(ItemRegressor):
         self.y_mean, self.y_std = float(y.mean()), float(y.std() or 1.0)
         target = ((y - self.y_mean) / self.y_std).astype(np.float32)
         self.bin_centres, bin_index = _bins(target, c.bins)
+        weights = _dollar_weights(y, c.dollar_weight)
         self.members: list[dict[str, np.ndarray]] = []
         self.member_binary: list[bool] = []
         with torch_determinism(c.threads):
             for member in range(c.seeds):
                 binary = c.binary == "on" or (c.binary == "alternate" and member % 2 == 1)
                 inputs = _binarised(matrix) if binary else matrix
-                self.members.append(self._train_member(inputs, target, bin_index, seed=self.seed * 1000 + member))
+                self.members.append(self._train_member(inputs, target, bin_index, seed=self.seed * 1000 + member, weights=weights))
                 self.member_binary.append(binary)
 
-    def _train_member(self, matrix: Any, target: np.ndarray, bin_index: np.ndarray | None, *, seed: int) -> dict[str, np.ndarray]:
+    def _train_member(
+        self, matrix: Any, target: np.ndarray, bin_index: np.ndarray | None, *, seed: int, weights: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         import torch
         from torch import nn
 
@@ -175,7 +178,8 @@ class SparseMLPModel(ItemRegressor):
         net = _build_net(matrix.shape[1], c.hidden, c.bins)
         sparse_opt = LazyAdamRows(net.first_weight, lr=c.learning_rate)
         dense_opt = torch.optim.Adam(net.parameters(), lr=c.learning_rate, weight_decay=c.weight_decay)
-        huber = nn.HuberLoss(delta=c.huber_delta)
+        huber = nn.HuberLoss(delta=c.huber_delta, reduction="mean" if weights is None else "none")
+        item_weights: Any = torch.from_numpy(weights.astype(np.float32)) if weights is not None else None
         cross_entropy = nn.CrossEntropyLoss()
         y = torch.from_numpy(target)
         bins: Any = torch.from_numpy(bin_index) if bin_index is not None else None
@@ -192,6 +196,8 @@ class SparseMLPModel(ItemRegressor):
                 price, logits = net(local, offsets, weights, rows=table_rows)
                 index = torch.from_numpy(rows)
                 loss = huber(price, y[index])
+                if item_weights is not None:
+                    loss = (loss * item_weights[index]).mean()
                 if logits is not None:
                     loss = loss + c.bin_weight * cross_entropy(logits, bins[index])
                 dense_opt.zero_grad(set_to_none=True)
@@ -227,6 +233,19 @@ class SparseMLPModel(ItemRegressor):
         return {**super().info(), "input_features": int(self.n_features), "members": len(self.members)}
 
 
+def _dollar_weights(log_price: np.ndarray, exponent: float) -> np.ndarray | None:
+    """Per-item loss weights ``(price / median price) ** exponent``, scaled to mean 1 (None for exponent 0).
+
+    The Error is in dollars: a log-price miss of the same size costs about
+    ``price`` dollars, so ``exponent=1`` weighs items as the Error does;
+    values between 0 and 1 trade RMSLE for dollars.
+    """
+    if not exponent:
+        return None
+    weights = np.exp(exponent * (log_price - np.median(log_price)))
+    return np.asarray(weights / weights.mean(), dtype=np.float64)
+
+
 def _binarised(matrix: Any) -> Any:
     """A copy of ``matrix`` with every stored non-zero set to 1."""
     out = matrix.copy()
@@ -256,6 +275,8 @@ class SparseMLPConfig(SparseInputConfig):
     #: L2 penalty on the dense layers (the sparse layer has none: SparseAdam).
     weight_decay: float = Field(0.0, ge=0)
     huber_delta: float = Field(1.0, gt=0)
+    #: Loss weight of each training item: (price / median price) ** dollar_weight (0: all alike, the log-price fit).
+    dollar_weight: float = Field(0.0, ge=0, le=2)
     #: Members of the bag, each with its own seed; their log prices are averaged.
     seeds: int = Field(2, ge=1, le=32)
     #: "alternate": every second member sees binarised inputs; "on": all; "off": none.
