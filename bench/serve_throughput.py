@@ -7,7 +7,8 @@ load-generator process (``httpx.AsyncClient``, one connection per concurrent
 client, keep-alive) with the demo test texts:
 
 * single-item requests at concurrency 1, 8 and 32: requests/s and p50/p95/p99 latency;
-* batches of 100 items at concurrency 1 and 4: items/s;
+* batches of 100 items at concurrency 1, 4 and 16: items/s (16 so that the
+  clients' keep-alive connections spread over both workers: at 4 they may land 3 to 1);
 * every phase: error rate (any non-200 answer or transport error) and the
   server's peak RSS (parent plus workers, sampled every 0.2 s).
 
@@ -45,7 +46,7 @@ import threading
 import time
 from pathlib import Path
 
-PHASES = (("single", 1, 1), ("single", 8, 1), ("single", 32, 1), ("batch", 1, 100), ("batch", 4, 100))
+PHASES = (("single", 1, 1), ("single", 8, 1), ("single", 32, 1), ("batch", 1, 100), ("batch", 4, 100), ("batch", 16, 100))
 
 
 # -- load generator (runs in its own process) ---------------------------------------------------------

@@ -212,9 +212,11 @@ def test_hash_index_finds_every_key_and_nothing_else(n):
     for stored in (keys, clustered):
         values = rng.permutation(len(stored)).astype(np.int64)
         index = HashIndex(stored, values)
-        assert (index.lookup(stored) == values).all()  # n >= SMALL: the probes (and the fallback for long clusters)
+        assert (index.lookup(stored) == values).all()
         assert all((index.lookup(stored[i : i + 100]) == values[i : i + 100]).all() for i in range(0, len(stored), 5000))
         absent = np.setdiff1d(rng.integers(0, 2**63, size=3000, dtype=np.uint64), stored)
         assert (index.lookup(absent) == -1).all() and (index.lookup(absent[:10]) == -1).all()
     with pytest.raises(ValueError):
-        HashIndex(np.array([2**64 - 1], dtype=np.uint64), np.array([0]))
+        HashIndex(np.array([5, 5], dtype=np.uint64), np.array([0, 1]))  # keys must be unique
+    big = np.array([2**64 - 1, 0], dtype=np.uint64)  # the whole uint64 range is usable
+    assert (HashIndex(big, np.array([3, 4])).lookup(big) == [3, 4]).all()

@@ -196,80 +196,31 @@ class _Tables:
 
 
 class HashIndex:
-    """A static open-addressing hash table (linear probing) from uint64 keys to int64 values, looked up in bulk.
+    """A static map from unique uint64 keys to int64 values, looked up in bulk (pandas' hash table).
 
-    ``np.searchsorted`` costs ~log2(n) cache misses per query; here most
-    queries are answered by the first probe or two (load factor <= 1/4), and
-    a probe reads one 16-byte slot (key and value side by side: one cache
-    miss). A loop over probes costs a few numpy calls each, so after
-    ``PROBES`` rounds the few queries still unresolved (a long cluster) are
-    answered by ``np.searchsorted`` on the sorted keys, and so is a small
-    batch of queries (``SMALL``), where the fixed cost of the loop dominates.
+    ``pandas.Index.get_indexer`` on a unique ``uint64`` index is a khash
+    look-up in C, one pass over the queries: about 4x faster than
+    ``np.searchsorted`` on the sorted keys, and it needs no table of our own.
     """
 
-    #: Fibonacci hashing's multiplier (2**64 / golden ratio, odd).
-    MIX = np.uint64(0x9E3779B97F4A7C15)
-    #: The key of an empty slot (never a stored key).
-    EMPTY = np.uint64(2**64 - 1)
-    #: Vectorised probe rounds before the sorted-array fallback.
-    PROBES = 3
-    #: Fewer queries than this go to ``np.searchsorted`` at once (the probe loop's fixed cost is larger there).
-    SMALL = 2048
-
     def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
-        keys = np.asarray(keys, dtype=np.uint64)
-        values = np.asarray(values, dtype=np.int64)
-        if (keys == self.EMPTY).any():
-            raise ValueError("HashIndex: 2**64 - 1 marks an empty slot and cannot be a key")
-        self.size = len(keys)
-        self.bits = max(4, int(np.ceil(np.log2(4 * max(self.size, 1)))))  # load factor <= 1/4
-        slots = 1 << self.bits
-        self.mask = np.uint64(slots - 1)
-        self.table = np.full((slots, 2), self.EMPTY, dtype=np.uint64)  # row: key, value (int64 bits)
-        order = np.argsort(keys, kind="stable")
-        self.sorted_keys, self.sorted_values = keys[order], values[order]
-        home = self._home(keys)
-        pending = np.arange(self.size)
-        probe = 0
-        while pending.size:  # round d: every key still pending tries home + d; one key per free slot wins it
-            slot = (home[pending] + np.uint64(probe)) & self.mask
-            free = self.table[slot, 0] == self.EMPTY
-            taken, first = np.unique(slot[free], return_index=True)
-            winners = pending[free][first]
-            self.table[taken, 0], self.table[taken, 1] = keys[winners], values[winners].view(np.uint64)
-            placed = np.zeros(self.size, dtype=np.bool_)
-            placed[winners] = True
-            pending = pending[~placed[pending]]
-            probe += 1
+        import pandas as pd
 
-    def _home(self, keys: np.ndarray) -> np.ndarray:
-        home: np.ndarray = (keys * self.MIX) >> np.uint64(64 - self.bits)
-        return home
+        keys = np.asarray(keys, dtype=np.uint64)
+        self.values = np.asarray(values, dtype=np.int64)
+        if len(keys) != len(self.values):
+            raise ValueError(f"HashIndex: {len(keys)} keys but {len(self.values)} values")
+        self.size = len(keys)
+        self.index = pd.Index(keys, dtype=np.uint64)
+        if not self.index.is_unique:
+            raise ValueError("HashIndex: the keys are not unique")
 
     def lookup(self, queries: np.ndarray) -> np.ndarray:
         """The value of each query key (-1 where the key is absent)."""
-        out = np.full(len(queries), -1, dtype=np.int64)
         if not self.size or not len(queries):
-            return out
-        pending = np.arange(len(queries))
-        if len(queries) < self.SMALL:
-            return self._sorted_lookup(queries, pending, out)
-        home = self._home(queries)
-        for probe in range(self.PROBES):  # a key sits past its home with no empty slot between: an empty slot ends the search
-            slot = (home[pending] + np.uint64(probe)) & self.mask
-            rows = self.table[slot]
-            hit = rows[:, 0] == queries[pending]
-            out[pending[hit]] = rows[hit, 1].view(np.int64)
-            pending = pending[~hit & (rows[:, 0] != self.EMPTY)]
-            if not pending.size:
-                return out
-        return self._sorted_lookup(queries, pending, out)
-
-    def _sorted_lookup(self, queries: np.ndarray, pending: np.ndarray, out: np.ndarray) -> np.ndarray:
-        rest = queries[pending]
-        at = np.minimum(np.searchsorted(self.sorted_keys, rest), self.size - 1)
-        out[pending] = np.where(self.sorted_keys[at] == rest, self.sorted_values[at], -1)
-        return out
+            return np.full(len(queries), -1, dtype=np.int64)
+        at = np.asarray(self.index.get_indexer(np.asarray(queries, dtype=np.uint64)), dtype=np.int64)
+        return np.where(at >= 0, self.values[np.maximum(at, 0)], -1)
 
 
 def _pack(words: list[bytes], chunks: int) -> np.ndarray:
@@ -289,13 +240,13 @@ def _hash(packed: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
 
 
 def _unique_hashes(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Odd multipliers under which no two vocabulary words share a hash (nor hash to ``HashIndex.EMPTY``), and the hashes."""
+    """Odd multipliers under which no two vocabulary words share a hash, and the hashes."""
     rng = np.random.default_rng(0)
     while True:
         draws = np.asarray(rng.integers(1, 2**63, size=packed.shape[1], dtype=np.uint64))
         multipliers = draws * np.uint64(2) + np.uint64(1)  # odd (the sum wraps modulo 2**64)
         hashes = _hash(packed, multipliers)
-        if len(np.unique(hashes)) == len(hashes) and not (hashes == HashIndex.EMPTY).any():
+        if len(np.unique(hashes)) == len(hashes):
             return multipliers, hashes
 
 
