@@ -156,5 +156,7 @@ def shared_site(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("site")
     write_demo_results(root / "results")
-    lb.write(root / "results", root / "leaderboards")
+    with pytest.MonkeyPatch.context() as mp:  # a session fixture runs before each test's own home is set: use an empty one
+        mp.setenv("PRICE_BENCH_HOME", str(root / "home"))
+        lb.write(root / "results", root / "leaderboards")
     return root

@@ -189,9 +189,7 @@ def test_bad_sidecar_line_is_a_one_line_error(results_dir, tmp_path, cli):
 
 
 def test_dataset_name_unusable_as_a_file_name_is_refused(tmp_path, kit, cli):
-    from price_bench.results.store import write_record
-
-    from price_bench.results.store import ResultError
+    from price_bench.results.store import ResultError, write_record
 
     rec, preds = kit.record("constant-mean", preds=kit.predictions("constant", n=20), dataset="bad name")
     with pytest.raises(ResultError, match="invalid dataset name 'bad name'"):
@@ -358,6 +356,35 @@ def test_worst_misses_show_titles_from_a_local_dataset_and_filter_by_category(re
     assert 'data-extra="1" hidden' in html  # per-category rows wait for the filter
     omitted = lb.plan(results_dir, tmp_path / "lb2", dataset="demo", product_text=False).files[tmp_path / "lb2" / "demo.html"]
     assert "Title &lt;b&gt;" not in omitted
+
+
+def test_check_does_not_depend_on_a_local_dataset_copy(results_dir, tmp_path, kit, price_bench_home, cli):
+    """Titles come from the machine, not the records: a page written without a local copy checks clean where one exists, and back."""
+    import json
+
+    from price_bench.data.dataset import write_dataset
+    from price_bench.items import Item
+
+    out = tmp_path / "lb"
+    assert cli("leaderboard", "--results", results_dir, "--out", out).exit_code == 0  # no local copy: no titles
+    assert ">Title</th>" not in (out / "demo.html").read_text()
+    test = [Item(id=i, text=f"Product {i}", price=t, category=c, title=f"Title {i}") for i, t, c in kit.items()]
+    ds = write_dataset("demo", {"train": test[:5], "validation": test[:2], "test": test}, {"recipe": {"name": "t", "version": 1}})
+    for path in (results_dir / "demo").rglob("*.json"):
+        data = json.loads(path.read_text())
+        data["dataset"]["fingerprint"] = ds.fingerprint
+        path.write_text(json.dumps(data))
+    assert cli("leaderboard", "--results", results_dir, "--out", out).exit_code == 0  # now the local copy gives titles
+    with_titles = (out / "demo.html").read_text()
+    assert ">Title</th>" in with_titles
+    plain = lb.plan(results_dir, out, home=tmp_path / "empty-home").files[out / "demo.html"]
+    assert ">Title</th>" not in plain
+    (out / "demo.html").write_text(plain)  # as a machine without the dataset wrote it
+    assert cli("leaderboard", "--results", results_dir, "--out", out, "--check").exit_code == 0
+    (out / "demo.html").write_text(with_titles)
+    assert lb.check(results_dir, out) == []  # written with the local copy's titles: up to date too
+    (out / "demo.html").write_text(plain.replace("constant-mean", "constant-mean*", 1))  # a real difference still fails
+    assert cli("leaderboard", "--results", results_dir, "--out", out, "--check").exit_code == 1
 
 
 def test_a_run_of_unknown_cost_is_left_off_the_cost_frontier(tmp_path, kit):

@@ -65,13 +65,14 @@ def _update_readme(text: str, blocks: dict[str, str]) -> str:
 
 
 def plan(results_dir: Path, out_dir: Path, dataset: str | None = None, product_text: bool | None = None,
-         readme: Path | None = None) -> Plan:
+         readme: Path | None = None, home: Path | None = None) -> Plan:
     """Render every leaderboard (or the one for ``dataset``) in memory.
 
     ``product_text`` None keeps each page's current mode: a page written with
     ``--no-product-text`` stays without product text until asked otherwise.
     When ``readme`` exists, the ranked table of each dataset goes between that
     dataset's :func:`readme_markers` in it (nothing happens without markers).
+    Titles of the worst misses come from local dataset copies under ``home``.
     Raises :class:`LeaderboardError` or :class:`ResultError` with a one-line message.
     """
     from price_bench.leaderboard import html, markdown
@@ -100,7 +101,7 @@ def plan(results_dir: Path, out_dir: Path, dataset: str | None = None, product_t
             result.messages.append(f"{name}: only --limit runs, no leaderboard written")
             continue
         mode = product_text if product_text is not None else _existing_mode(Path(out_dir), name)
-        page = build_page(board, product_text=True if mode is None else mode)
+        page = build_page(board, product_text=True if mode is None else mode, home=home)
         result.files[Path(out_dir) / f"{name}.md"] = markdown.render(page)
         result.files[Path(out_dir) / f"{name}.html"] = html.render(page)
         result.datasets.append(name)
@@ -165,19 +166,37 @@ def check(results_dir: Path, out_dir: Path, dataset: str | None = None, product_
           readme: Path | None = None) -> list[str]:
     """Differences between the committed pages (and README tables) and what the records give (empty when identical)."""
     result = plan(results_dir, out_dir, dataset, product_text, readme)
+    without_copies: Plan | None = None
     problems = []
     for path, text in result.files.items():
         if not path.exists():
             problems.append(f"{path}: missing")
             continue
         current = path.read_text(encoding="utf-8")
-        if _without_charts(current) != _without_charts(text):
+        if _without_charts(current) == _without_charts(text):
+            continue
+        if without_copies is None:  # the page may have been written where no local dataset copy gave titles
+            without_copies = _plan_without_local_copies(results_dir, out_dir, dataset, product_text, readme)
+        if _without_charts(current) != _without_charts(without_copies.files.get(path, "")):
             problems.append(f"{path}: differs from the records ({_first_difference(current, text)})")
     if dataset is None:
         for path in _generated_pages(Path(out_dir)):
             if path not in result.files:
                 problems.append(f"{path}: no result records for it any more (stale)")
     return problems
+
+
+def _plan_without_local_copies(results_dir: Path, out_dir: Path, dataset: str | None, product_text: bool | None,
+                               readme: Path | None) -> Plan:
+    """:func:`plan` as a machine without local dataset copies renders it (no titles in the worst misses).
+
+    Titles are not determined by the records: a page written on a machine
+    without the dataset, and checked on one with it, is still up to date.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="price-bench-no-data-") as empty:
+        return plan(results_dir, out_dir, dataset, product_text, readme, home=Path(empty))
 
 
 _SVG = re.compile(r"<svg\b.*?</svg>", re.S)

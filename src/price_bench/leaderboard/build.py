@@ -566,13 +566,16 @@ def _notes(board: Board) -> list[str]:
     return notes
 
 
-def build_page(board: Board, product_text: bool = True) -> Page:
+def build_page(board: Board, product_text: bool = True, home: Path | None = None) -> Page:
     """Everything both renderers need for ``board``.
+
+    Item titles come from a local copy of the dataset under ``home`` (the
+    default data home when None), when there is one.
 
     Raises :class:`ResultError` (naming the file) on an unreadable sidecar.
     """
     tables = [t for t in (breakdown_table(board, "category"), breakdown_table(board, "price_band")) if t]
-    titles, titles_note = _titles(board) if product_text else (None, "")
+    titles, titles_note = _titles(board, home) if product_text else (None, "")
     sections = [section(board, e, product_text, titles) for e in board.ranked]
     seen: dict[str, int] = {}
     for sec in sections:  # two labels can give one anchor ("a.b", "a-b"): number the later ones
@@ -600,11 +603,11 @@ def build_page(board: Board, product_text: bool = True) -> Page:
     )
 
 
-def _titles(board: Board) -> tuple[dict[str, str] | None, str]:
+def _titles(board: Board, home: Path | None = None) -> tuple[dict[str, str] | None, str]:
     """Titles of the board's items from a local copy of its dataset (None and why when there is none)."""
     from price_bench.results.drilldown import titles
 
     if not board.ranked:
         return None, ""
-    return titles(board.ranked[0].record)
+    return titles(board.ranked[0].record, home)
 
