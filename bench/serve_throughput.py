@@ -3,7 +3,7 @@
 In a fresh PRICE_BENCH_HOME: builds the demo dataset, runs ``tfidf-ridge`` on
 it, bundles the run, starts ``price-bench serve BUNDLE --workers W`` on
 127.0.0.1 (a real uvicorn, access log off) and drives it from a *separate*
-load-generator process (``httpx.AsyncClient``, one connection per concurrent
+load-generator process (aiohttp when installed, else ``httpx.AsyncClient``; one connection per concurrent
 client, keep-alive) with the demo test texts:
 
 * single-item requests at concurrency 1, 8 and 32: requests/s and p50/p95/p99 latency;

@@ -15,7 +15,7 @@ from price_bench_classic.linear import make_tfidf
 
 from price_bench import Item
 
-SHARED_RECORDS = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "amazon-2023-raw" / "Health_and_Personal_Care.jsonl"
+SHARED_RECORDS = Path("amazon-2023-raw") / "Health_and_Personal_Care.jsonl"  # under the shared data folder
 
 ADVERSARIAL = [
     "",
@@ -157,11 +157,12 @@ def test_a_pickled_vectorizer_carries_no_tables():
     assert _same(tfidf_transform(pickle.loads(before), ["alpha gamma"]), vectorizer.transform(["alpha gamma"]))
 
 
-def _shared_texts() -> list[tuple[str, str]]:
-    if not SHARED_RECORDS.is_file():
-        pytest.skip(f"the shared Amazon records are absent ({SHARED_RECORDS.resolve()}); they live outside the repository")
+def _shared_texts(shared_data: Path) -> list[tuple[str, str]]:
+    path = shared_data / SHARED_RECORDS
+    if not path.is_file():
+        pytest.skip(f"{path} not found (the shared Amazon records live outside the repository)")
     texts = []
-    with SHARED_RECORDS.open(encoding="utf-8") as lines:
+    with path.open(encoding="utf-8") as lines:
         for line in lines:
             record = json.loads(line)
             title = record.get("title") or ""
@@ -170,8 +171,8 @@ def _shared_texts() -> list[tuple[str, str]]:
     return texts
 
 
-def test_real_records_match_sklearn():
-    texts = _shared_texts()
+def test_real_records_match_sklearn(shared_data):
+    texts = _shared_texts(shared_data)
     bodies, titles = [b for _, b in texts], [t for t, _ in texts]
     assert any(not b.isascii() for b in bodies) and any(b.isascii() for b in bodies)  # both paths are exercised
     half = len(texts) // 2

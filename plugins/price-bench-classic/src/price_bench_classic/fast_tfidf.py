@@ -277,13 +277,14 @@ def count_matrix(vectorizer: Any, docs: Sequence[str]) -> Any:
     import scipy.sparse as sp
 
     tables = _tables(vectorizer)
-    ascii_rows = [i for i, d in enumerate(docs) if d.isascii()]
-    if len(ascii_rows) == len(docs):
+    is_ascii = [d.isascii() for d in docs]
+    if all(is_ascii):
         rows, cols, long_rows = tables.ascii_features(docs, np.arange(len(docs)))
         other_rows: list[int] = []
     else:
+        ascii_rows = [i for i, a in enumerate(is_ascii) if a]
         rows, cols, long_rows = tables.ascii_features([docs[i] for i in ascii_rows], np.asarray(ascii_rows, dtype=np.int64))
-        other_rows = [i for i, d in enumerate(docs) if not d.isascii()]
+        other_rows = [i for i, a in enumerate(is_ascii) if not a]
     if len(long_rows):
         recount = ~np.isin(rows, long_rows)
         rows, cols = rows[recount], cols[recount]

@@ -157,18 +157,19 @@ class SparseMLPModel(ItemRegressor):
         self.y_mean, self.y_std = float(y.mean()), float(y.std() or 1.0)
         target = ((y - self.y_mean) / self.y_std).astype(np.float32)
         self.bin_centres, bin_index = _bins(target, c.bins)
-        weights = _dollar_weights(y, c.dollar_weight)
+        loss_weights = _dollar_weights(y, c.dollar_weight)
         self.members: list[dict[str, np.ndarray]] = []
         self.member_binary: list[bool] = []
         with torch_determinism(c.threads):
             for member in range(c.seeds):
                 binary = c.binary == "on" or (c.binary == "alternate" and member % 2 == 1)
                 inputs = _binarised(matrix) if binary else matrix
-                self.members.append(self._train_member(inputs, target, bin_index, seed=self.seed * 1000 + member, weights=weights))
+                self.members.append(self._train_member(inputs, target, bin_index, seed=self.seed * 1000 + member,
+                                                       loss_weights=loss_weights))
                 self.member_binary.append(binary)
 
     def _train_member(
-        self, matrix: Any, target: np.ndarray, bin_index: np.ndarray | None, *, seed: int, weights: np.ndarray | None = None
+        self, matrix: Any, target: np.ndarray, bin_index: np.ndarray | None, *, seed: int, loss_weights: np.ndarray | None = None
     ) -> dict[str, np.ndarray]:
         import torch
         from torch import nn
@@ -178,8 +179,8 @@ class SparseMLPModel(ItemRegressor):
         net = _build_net(matrix.shape[1], c.hidden, c.bins)
         sparse_opt = LazyAdamRows(net.first_weight, lr=c.learning_rate)
         dense_opt = torch.optim.Adam(net.parameters(), lr=c.learning_rate, weight_decay=c.weight_decay)
-        huber = nn.HuberLoss(delta=c.huber_delta, reduction="mean" if weights is None else "none")
-        item_weights: Any = torch.from_numpy(weights.astype(np.float32)) if weights is not None else None
+        huber = nn.HuberLoss(delta=c.huber_delta, reduction="mean" if loss_weights is None else "none")
+        item_weights: Any = torch.from_numpy(loss_weights.astype(np.float32)) if loss_weights is not None else None
         cross_entropy = nn.CrossEntropyLoss()
         y = torch.from_numpy(target)
         bins: Any = torch.from_numpy(bin_index) if bin_index is not None else None
