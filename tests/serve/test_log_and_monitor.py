@@ -37,6 +37,16 @@ def test_rotation_keeps_every_record_up_to_the_backups(tmp_path):
     assert ids[-1] == "id-99" and ids[0] != "id-0"  # the oldest file was dropped
 
 
+def test_common_fields_are_written_as_if_merged_into_each_record(tmp_path):
+    rows = [{"id": "a", "price": 1.5, "error": None, "latency_ms": float("nan")}, {}, {"id": 'q"uote\n', "price": 2.0}]
+    common = {"kind": "prediction", "ts": 1764590000.123456, "bundle": "ab12"}
+    EventLog(tmp_path / "merged").write([{**common, **row} for row in rows])
+    EventLog(tmp_path / "common").write(rows, common=common)
+    merged, separate = ((tmp_path / name / EVENTS).read_bytes() for name in ("merged", "common"))
+    assert separate == merged and len(separate.splitlines()) == 3
+    assert [json.loads(line)["kind"] for line in separate.splitlines()] == ["prediction"] * 3
+
+
 def _writer(folder: str, worker: int, n: int) -> None:
     log = EventLog(Path(folder), max_bytes=4096, backups=50)
     for i in range(n):

@@ -9,6 +9,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from price_bench_classic.fast_tfidf import count_matrix, supports, tfidf_transform
 from price_bench_classic.linear import make_tfidf
@@ -217,6 +218,9 @@ def test_hash_index_finds_every_key_and_nothing_else(n):
         assert all((index.lookup(stored[i : i + 100]) == values[i : i + 100]).all() for i in range(0, len(stored), 5000))
         absent = np.setdiff1d(rng.integers(0, 2**63, size=3000, dtype=np.uint64), stored)
         assert (index.lookup(absent) == -1).all() and (index.lookup(absent[:10]) == -1).all()
+        mixed = rng.permutation(np.concatenate([stored, absent]))
+        public = np.asarray(pd.Index(stored, dtype=np.uint64).get_indexer(mixed))  # the engine answers as pandas' own API
+        assert (HashIndex(stored).lookup(mixed) == public).all()
     with pytest.raises(ValueError):
         HashIndex(np.array([5, 5], dtype=np.uint64), np.array([0, 1]))  # keys must be unique
     big = np.array([2**64 - 1, 0], dtype=np.uint64)  # the whole uint64 range is usable

@@ -294,7 +294,7 @@ class PricingService:
                 }
             )
         made_by = self.made_by
-        self.log.write([{"kind": "prediction", "ts": now, "bundle": made_by, **row} for row in out])
+        self.log.write(out, common={"kind": "prediction", "ts": now, "bundle": made_by})
         m = self.metrics
         m.items.inc(len(out))
         if fallbacks:

@@ -62,11 +62,16 @@ class EventLog:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         self._inode = os.fstat(self._fd).st_ino
 
-    def write(self, records: list[dict[str, Any]]) -> None:
-        """Append ``records`` (one line each) in one ``write`` call."""
+    def write(self, records: list[dict[str, Any]], common: dict[str, Any] | None = None) -> None:
+        """Append ``records`` (one line each) in one ``write`` call.
+
+        ``common``: fields every line starts with (as if each record were
+        ``{**common, **record}``, for records that repeat none of its keys),
+        serialised once for the whole call.
+        """
         if not records:
             return
-        data = b"".join([orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records])  # NaN/inf become null
+        data = b"".join(_lines(records, common))
         with self._lock:
             try:
                 if os.stat(self.path).st_ino != self._inode:
@@ -102,6 +107,15 @@ class EventLog:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
+
+
+def _lines(records: list[dict[str, Any]], common: dict[str, Any] | None) -> list[bytes]:
+    """One JSON line per record (NaN/inf become null), each starting with ``common``'s fields."""
+    lines = [orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records]
+    if not common:
+        return lines
+    head = orjson.dumps(common)[:-1]  # '{"kind":...,"ts":...'
+    return [head + (b"," + line[1:] if len(line) > 3 else b"}\n") for line in lines]
 
 
 def event_files(log: Path) -> list[Path]:

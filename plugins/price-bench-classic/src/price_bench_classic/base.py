@@ -172,8 +172,8 @@ class ClassicPredictor(Predictor):
         return True
 
     def predict(self, items: Sequence[Item]) -> list[Prediction]:
-        prices = self.model.predict(list(items))
-        return [Prediction(raw=round(float(p), 2), price=round(float(p), 2)) for p in prices]
+        prices = [round(p, 2) for p in np.asarray(self.model.predict(list(items)), dtype=np.float64).tolist()]
+        return [Prediction(raw=p, price=p) for p in prices]
 
     def info(self) -> dict[str, Any]:
         model = getattr(self, "model", None)

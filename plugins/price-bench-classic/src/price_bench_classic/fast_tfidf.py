@@ -51,6 +51,8 @@ MAX_WORD_BYTES = 48
 _CODE = np.zeros(256, dtype=np.uint8)
 for _lo, _hi, _shift in (("a", "z", 0), ("A", "Z", 32), ("0", "9", 0), ("_", "_", 0)):
     _CODE[ord(_lo) : ord(_hi) + 1] = np.arange(ord(_lo), ord(_hi) + 1) + _shift
+#: :data:`_CODE` as a ``bytes.translate`` table (one C pass over a batch's bytes).
+_CODE_TABLE = _CODE.tobytes()
 #: A vocabulary word an ASCII document's tokenizer can produce (lowercase word bytes) and the table holds.
 _FAST_WORD = re.compile(rf"[a-z0-9_]{{2,{MAX_WORD_BYTES}}}")
 #: ``_BYTE_MASKS[k]`` keeps the first ``k`` bytes of a little-endian uint64.
@@ -109,10 +111,10 @@ class _Tables:
         self.chunks = -(-max((len(w) for w in words), default=1) // 8)  # uint64 chunks of the longest word
         packed = _pack([w.encode("ascii") for w in words], self.chunks)
         self.multipliers, hashes = _unique_hashes(packed)
-        self.packed = packed  # row i: word i
-        self.word_index = HashIndex(hashes, np.arange(self.n_words, dtype=np.int64))
-        #: ``length_masks[n]``: the uint64 masks that keep a token's first ``n`` bytes.
-        self.length_masks = _BYTE_MASKS[np.clip(np.arange(8 * self.chunks + 1)[:, None] - 8 * np.arange(self.chunks)[None, :], 0, 8)]
+        #: ``columns[j][i]``: bytes ``8j .. 8j+7`` of word ``i`` (one contiguous array per chunk, for 1-d gathers).
+        self.columns = [np.ascontiguousarray(packed[:, j]) for j in range(self.chunks)]
+        self.word_lengths = np.array([len(w) for w in words], dtype=np.int64)
+        self.word_index = HashIndex(hashes)  # a word's id is its row
         self.unigram_column = np.full(max(self.n_words, 1), -1, dtype=np.int64)
         for word, column in unigrams:
             self.unigram_column[word] = column
@@ -129,9 +131,11 @@ class _Tables:
         empty = np.zeros(0, dtype=np.int64)
         if not docs:
             return empty, empty, empty
-        code = _CODE[np.frombuffer("\n".join(docs).encode("ascii"), dtype=np.uint8)]
-        edges = np.diff(np.concatenate(([0], (code != 0).view(np.int8), [0])))
-        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        code = np.frombuffer("\n".join(docs).encode("ascii").translate(_CODE_TABLE), dtype=np.uint8)
+        word = np.zeros(len(code) + 2, dtype=np.int8)  # a non-word byte on either side
+        word[1:-1] = code != 0
+        edges = np.flatnonzero(np.diff(word))  # alternately a token's first byte and the byte after its last
+        starts, ends = edges[0::2], edges[1::2]
         lengths = ends - starts
         keep = lengths >= 2
         starts, lengths = starts[keep], lengths[keep]
@@ -160,27 +164,37 @@ class _Tables:
     def _word_ids(self, code: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """The vocabulary word id of each token (-1: no vocabulary term contains it).
 
-        Each token is read as ``chunks`` little-endian uint64 words (bytes past
-        its end zeroed), hashed, looked up among the vocabulary words' hashes,
-        and compared in full with the word found.
+        Each token is read as little-endian uint64 chunks (bytes past its end
+        zeroed; only a token longer than ``8j`` bytes has a chunk ``j``),
+        hashed, looked up among the vocabulary words' hashes, and compared in
+        full (its length and every chunk) with the word found.
         """
         ids = np.full(len(starts), -1, dtype=np.int64)
-        fits = lengths <= 8 * self.chunks
-        if not fits.any() or not self.n_words:
+        if not len(starts) or not self.n_words:
             return ids
-        width = 8 * self.chunks
-        padded = np.concatenate([code, np.zeros(width, dtype=np.uint8)])
-        windows = np.lib.stride_tricks.sliding_window_view(padded, width)[starts[fits]]
-        packed = windows.view("<u8")  # the same byte order as the table's words
-        packed &= self.length_masks[lengths[fits]]
-        found = self.word_index.lookup(_hash(packed, self.multipliers))
+        padded = np.concatenate([code, np.zeros(8, dtype=np.uint8)])
+        at = np.ndarray((len(code) + 1,), dtype="<u8", buffer=padded, strides=(1,))  # at[i]: the 8 bytes from byte i
+        head = np.take(at, starts) & _BYTE_MASKS[np.minimum(lengths, 8)]
+        mixed = head * self.multipliers[0]
+        tails: list[tuple[np.ndarray, np.ndarray]] = []  # (tokens longer than 8j bytes, their chunk j), j >= 1
+        longer = np.arange(len(starts))
+        for j in range(1, self.chunks):
+            longer = longer[lengths[longer] > 8 * j]
+            if not len(longer):
+                break
+            chunk = np.take(at, starts[longer] + 8 * j) & _BYTE_MASKS[np.minimum(lengths[longer] - 8 * j, 8)]
+            mixed[longer] += chunk * self.multipliers[j]
+            tails.append((longer, chunk))
+        mixed ^= mixed >> np.uint64(31)  # the same hash as _hash() of the zero-padded chunks
+        found = self.word_index.lookup(mixed)
         candidates = np.flatnonzero(found >= 0)
-        words = self.packed[found[candidates]]
-        same = np.ones(len(candidates), dtype=np.bool_)
-        for j in range(self.chunks):  # the full comparison, for the tokens whose hash matched: a collision cannot match
-            same &= words[:, j] == packed[candidates, j]
-        found[candidates[~same]] = -1
-        ids[fits] = found
+        words = found[candidates]
+        same = (self.word_lengths[words] == lengths[candidates]) & (self.columns[0][words] == head[candidates])
+        ids[candidates[same]] = words[same]
+        for j, (longer, chunk) in enumerate(tails, start=1):  # equal lengths: the word has chunk j exactly when the token has
+            words = ids[longer]
+            hit = words >= 0
+            ids[longer[hit][self.columns[j][words[hit]] != chunk[hit]]] = -1
         return ids
 
     def other_features(self, docs: Sequence[str], rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -198,28 +212,36 @@ class _Tables:
 class HashIndex:
     """A static map from unique uint64 keys to int64 values, looked up in bulk (pandas' hash table).
 
-    ``pandas.Index.get_indexer`` on a unique ``uint64`` index is a khash
-    look-up in C, one pass over the queries: about 4x faster than
+    pandas' ``UInt64Engine.get_indexer`` on a unique ``uint64`` index is a
+    khash look-up in C, one pass over the queries: about 4x faster than
     ``np.searchsorted`` on the sorted keys, and it needs no table of our own.
+    It is called on the index's engine, not through ``Index.get_indexer``,
+    whose argument checks cost as much as the look-up for a batch of ~10,000
+    queries (the same answers: ``tests`` compare the two). Without
+    ``values``, a key's value is its position.
     """
 
-    def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
+    def __init__(self, keys: np.ndarray, values: np.ndarray | None = None) -> None:
         import pandas as pd
 
         keys = np.asarray(keys, dtype=np.uint64)
-        self.values = np.asarray(values, dtype=np.int64)
-        if len(keys) != len(self.values):
+        self.values = None if values is None else np.asarray(values, dtype=np.int64)
+        if self.values is not None and len(keys) != len(self.values):
             raise ValueError(f"HashIndex: {len(keys)} keys but {len(self.values)} values")
         self.size = len(keys)
         self.index = pd.Index(keys, dtype=np.uint64)
         if not self.index.is_unique:
             raise ValueError("HashIndex: the keys are not unique")
+        engine = getattr(self.index, "_engine", None)
+        self._get_indexer = engine.get_indexer if hasattr(engine, "get_indexer") else self.index.get_indexer
 
     def lookup(self, queries: np.ndarray) -> np.ndarray:
         """The value of each query key (-1 where the key is absent)."""
         if not self.size or not len(queries):
             return np.full(len(queries), -1, dtype=np.int64)
-        at = np.asarray(self.index.get_indexer(np.asarray(queries, dtype=np.uint64)), dtype=np.int64)
+        at = np.asarray(self._get_indexer(np.ascontiguousarray(queries, dtype=np.uint64)), dtype=np.int64)
+        if self.values is None:
+            return at
         return np.where(at >= 0, self.values[np.maximum(at, 0)], -1)
 
 
@@ -276,6 +298,14 @@ def count_matrix(vectorizer: Any, docs: Sequence[str]) -> Any:
     """The term-count matrix ``CountVectorizer.transform`` gives (CSR, sorted indices, the vectorizer's dtype)."""
     import scipy.sparse as sp
 
+    data, indices, indptr = _count_arrays(vectorizer, docs)
+    matrix = sp.csr_array((data, indices, indptr), shape=(len(docs), len(vectorizer.vocabulary_)))
+    matrix.sort_indices()
+    return matrix
+
+
+def _count_arrays(vectorizer: Any, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(data, indices, indptr)`` of :func:`count_matrix`: each row's features in column order, with their counts."""
     tables = _tables(vectorizer)
     is_ascii = [d.isascii() for d in docs]
     if all(is_ascii):
@@ -292,33 +322,38 @@ def count_matrix(vectorizer: Any, docs: Sequence[str]) -> Any:
     if other_rows:
         slow_rows, slow_cols = tables.other_features([docs[i] for i in other_rows], other_rows)
         rows, cols = np.concatenate([rows, slow_rows]), np.concatenate([cols, slow_cols])
-    n_features = tables.n_features
-    keys, counts = np.unique(rows * n_features + cols, return_counts=True)
+    n_docs, n_features = len(docs), tables.n_features
+    # (row, column) as one sortable key; int32 when it fits (numpy sorts int32 about twice as fast)
+    key_dtype = np.int32 if n_docs * n_features <= np.iinfo(np.int32).max else np.int64
+    keys = np.sort((rows * n_features + cols).astype(key_dtype))
+    first = np.ones(len(keys), dtype=np.bool_)
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, len(keys)))
+    keys = keys[starts]
     indices_dtype = np.int32 if len(keys) <= np.iinfo(np.int32).max else np.int64
-    indptr = np.searchsorted(keys // n_features, np.arange(len(docs) + 1)).astype(indices_dtype)
-    matrix = sp.csr_array(
-        (counts.astype(np.intc), (keys % n_features).astype(indices_dtype), indptr),
-        shape=(len(docs), n_features),
-        dtype=vectorizer.dtype,
-    )
-    matrix.sort_indices()
-    return matrix
+    indptr = np.searchsorted(keys, np.arange(n_docs + 1, dtype=np.int64) * n_features).astype(indices_dtype)
+    return counts.astype(vectorizer.dtype), (keys % n_features).astype(indices_dtype), indptr
 
 
 def tfidf_transform(vectorizer: Any, docs: Sequence[str]) -> Any:
     """``vectorizer.transform(docs)``, byte for byte, computed in bulk (see the module docstring)."""
+    import scipy.sparse as sp
+    import sklearn
+
     if isinstance(docs, str) or not supports(vectorizer):
         return vectorizer.transform(docs)
     docs = list(docs)
     if not docs or not all(isinstance(d, str) for d in docs):  # scikit-learn's own answer (or error)
         return vectorizer.transform(docs)
-    return _weigh(vectorizer, count_matrix(vectorizer, docs))
+    csr = sp.csr_array if sklearn.get_config().get("sparse_interface", "spmatrix") == "sparray" else sp.csr_matrix
+    matrix = csr(_count_arrays(vectorizer, docs), shape=(len(docs), len(vectorizer.vocabulary_)))
+    matrix.has_sorted_indices = True  # each row's columns come out of one sort
+    return _weigh(vectorizer, matrix)
 
 
 def _weigh(vectorizer: Any, counts: Any) -> Any:
-    """``TfidfTransformer.transform`` without its per-call input validation: the same operations in the same order."""
-    import scipy.sparse as sp
-    import sklearn
+    """``TfidfTransformer.transform`` without its per-call input validation, in place: the same operations in the same order."""
     from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l1, inplace_csr_row_normalize_l2
 
     if vectorizer.sublinear_tf:
@@ -330,6 +365,4 @@ def _weigh(vectorizer: Any, counts: Any) -> Any:
         inplace_csr_row_normalize_l2(counts)
     elif vectorizer.norm == "l1":
         inplace_csr_row_normalize_l1(counts)
-    if sklearn.get_config().get("sparse_interface", "spmatrix") == "sparray":
-        return counts
-    return sp.csr_matrix(counts)
+    return counts
