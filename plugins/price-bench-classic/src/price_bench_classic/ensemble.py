@@ -53,7 +53,7 @@ class StackingModel(ItemRegressor):
 
     def folds_for(self, n_items: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """The seeded KFold (fit rows, held rows) pairs that the out-of-fold predictions use."""
-        from sklearn.model_selection import KFold
+        from sklearn.model_selection import KFold  # type: ignore[import-untyped]
 
         return list(KFold(n_splits=min(self.config.folds, n_items), shuffle=True, random_state=self.seed).split(np.zeros(n_items)))
 
@@ -112,7 +112,7 @@ class Blender:
         self.scale = 1.0
 
     def fit(self, guesses: np.ndarray, prices: np.ndarray) -> Blender:
-        from sklearn.linear_model import LinearRegression
+        from sklearn.linear_model import LinearRegression  # type: ignore[import-untyped]
 
         self.linear = LinearRegression(positive=True).fit(np.log1p(guesses), np.log1p(prices))
         if self.dollar_scale:
