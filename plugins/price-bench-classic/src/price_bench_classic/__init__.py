@@ -43,8 +43,8 @@ SPECS: tuple[tuple[str, str, str], ...] = (
      "Mercari-style sparse MLP (PyTorch): word/char TF-IDF, brand crosses and parsed quantities "
      "into 256-64-32 on log price, Huber loss, bagged over seeds."),
     ("ensemble", "price_bench_classic.ensemble:Ensemble",
-     "Stacks the classic models (TF-IDF ridge/MLP/kNN, SVD-HGB, MiniLM kNN/ridge, sparse MLP) on out-of-fold "
-     "predictions with non-negative weights on log price."),
+     "Stacks classic models (by default SVD-HGB, MiniLM kNN and ridge, sparse MLP; chosen by CV on train) on "
+     "out-of-fold predictions with non-negative weights on log price."),
 )
 
 
