@@ -9,8 +9,15 @@ client, keep-alive) with the demo test texts:
 * single-item requests at concurrency 1, 8 and 32: requests/s and p50/p95/p99 latency;
 * batches of 100 items at concurrency 1, 4 and 16: items/s (16 so that the
   clients' keep-alive connections spread over both workers: at 4 they may land 3 to 1);
-* every phase: error rate (any non-200 answer or transport error) and the
-  server's peak RSS (parent plus workers, sampled every 0.2 s).
+* every phase: error rate (any non-200 answer or transport error), the
+  server's peak RSS (parent plus workers, sampled every 0.2 s) and each
+  worker's share of the workers' CPU ("100/0": every connection went to one
+  worker: uvicorn's workers share one listening socket, and the worker that
+  wakes first accepts all the connections waiting, so a few keep-alive
+  clients may leave a core idle);
+* the same phases against ``--balanced N`` (default 2) one-worker servers on
+  N ports, the load generator giving its clients to them in turn, as a load
+  balancer in front of N single-process containers does (docs/serving.md).
 
 Each phase is bounded: at most ``--seconds`` of traffic after a short
 warm-up and at most ``--max-requests`` requests. Targets (issue 19): at least
@@ -29,7 +36,7 @@ another source tree (e.g. main's) and measures every phase against each
 tree back to back in the same run, with a table of ratios: on a shared
 machine, compare those, not absolute figures from different runs.
 
-Run: .venv/bin/python bench/serve_throughput.py [--workers 2] [--seconds 10] [--tree main=/path/to/main --tree branch=.]
+Run: .venv/bin/python bench/serve_throughput.py [--workers 2] [--balanced 2] [--seconds 10] [--tree main=/path/to/main --tree branch=.]
 """
 
 from __future__ import annotations
@@ -63,14 +70,19 @@ def _bodies(texts: list[str], batch: int):
         i += 1
 
 
-async def _drive(url: str, texts: list[str], concurrency: int, batch: int, seconds: float, max_requests: int, warmup: float) -> dict:
-    """``concurrency`` clients, each sending its next request when the previous answer arrived (closed loop)."""
+async def _drive(urls: list[str], texts: list[str], concurrency: int, batch: int, seconds: float, max_requests: int, warmup: float) -> dict:
+    """``concurrency`` clients, each sending its next request when the previous answer arrived (closed loop).
+
+    With several ``urls`` (servers), client ``k`` talks to ``urls[k % len(urls)]``
+    over its own keep-alive connection: the round robin of a load balancer.
+    """
     latencies: list[float] = []
     state = {"errors": 0, "sent": 0}
     bodies = _bodies(texts, batch)
-    post = await _poster(url, concurrency)
+    posters = [await _poster(url, -(-concurrency // len(urls))) for url in urls]
     try:
-        async def client(deadline: float, record: bool) -> None:
+        async def client(k: int, deadline: float, record: bool) -> None:
+            post = posters[k % len(posters)]
             while time.perf_counter() < deadline and (not record or state["sent"] < max_requests):
                 payload = next(bodies)
                 started = time.perf_counter()
@@ -80,13 +92,15 @@ async def _drive(url: str, texts: list[str], concurrency: int, batch: int, secon
                     latencies.append(time.perf_counter() - started)
                     state["errors"] += not ok
 
-        await asyncio.gather(*(client(time.perf_counter() + warmup, False) for _ in range(concurrency)))
+        await asyncio.gather(*(client(k, time.perf_counter() + warmup, False) for k in range(concurrency)))
         cpu, started = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(client(started + seconds, True) for _ in range(concurrency)))
+        await asyncio.gather(*(client(k, started + seconds, True) for k in range(concurrency)))
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
-        await post.close()
-    return {"requests": state["sent"], "errors": state["errors"], "seconds": elapsed, "client_cpu_s": cpu, "latencies": latencies, "client": post.name}
+        for post in posters:
+            await post.close()
+    return {"requests": state["sent"], "errors": state["errors"], "seconds": elapsed, "client_cpu_s": cpu, "latencies": latencies,
+            "client": posters[0].name}
 
 
 async def _poster(url: str, concurrency: int):
@@ -133,7 +147,7 @@ def loadgen_main(args: argparse.Namespace) -> None:
         uvloop.install()
     except ImportError:
         pass
-    result = asyncio.run(_drive(args.url, texts, args.concurrency, args.batch, args.seconds, args.max_requests, args.warmup))
+    result = asyncio.run(_drive(args.url.split(","), texts, args.concurrency, args.batch, args.seconds, args.max_requests, args.warmup))
     print(json.dumps(result))
 
 
@@ -180,6 +194,20 @@ class RssSampler(threading.Thread):
             except psutil.Error:
                 pass
         return total
+
+    def worker_cpu_seconds(self) -> dict[int, float]:
+        """CPU seconds of each child process (the uvicorn workers), by pid."""
+        import psutil
+
+        out = {}
+        root = psutil.Process(self.pid)
+        for proc in root.children(recursive=True) or [root]:  # one worker: uvicorn serves in the process itself
+            try:
+                times = proc.cpu_times()
+                out[proc.pid] = times.user + times.system
+            except psutil.Error:
+                pass
+        return out
 
     def run(self) -> None:
         import psutil
@@ -266,24 +294,34 @@ def _tree_ceiling(bundle: Path, texts_file: Path, tree: str | None, env: dict, s
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _phase(port: int, texts_file: Path, concurrency: int, batch: int, args: argparse.Namespace, env: dict, sampler: RssSampler) -> dict:
-    server_cpu = sampler.cpu_seconds()
+def _phase(ports: list[int], texts_file: Path, concurrency: int, batch: int, args: argparse.Namespace, env: dict,
+           samplers: list[RssSampler]) -> dict:
+    """One phase against the servers on ``ports`` (several: the load generator balances its connections over them)."""
+    def workers_cpu() -> dict[int, float]:
+        return {pid: cpu for sampler in samplers for pid, cpu in sampler.worker_cpu_seconds().items()}
+
+    server_cpu, workers_before = sum(s.cpu_seconds() for s in samplers), workers_cpu()
+    urls = ",".join(f"http://127.0.0.1:{port}" for port in ports)
     out = subprocess.run(
-        [sys.executable, __file__, "--loadgen", "--url", f"http://127.0.0.1:{port}", "--texts", str(texts_file),
+        [sys.executable, __file__, "--loadgen", "--url", urls, "--texts", str(texts_file),
          "--concurrency", str(concurrency), "--batch", str(batch), "--seconds", str(args.seconds),
          "--warmup", str(args.warmup), "--max-requests", str(args.max_requests)],
         env=env, capture_output=True, text=True, check=True, timeout=args.seconds + args.warmup + 120,
     )
     result = json.loads(out.stdout)
-    server_cpu = sampler.cpu_seconds() - server_cpu  # includes the warm-up requests: an upper bound
+    server_cpu = sum(s.cpu_seconds() for s in samplers) - server_cpu  # includes the warm-up requests: an upper bound
+    # each worker's share of the workers' CPU: the client's keep-alive connections are accepted by whichever worker wakes
+    # first on uvicorn's shared socket, so they may all land on one worker (e.g. "100/0": one core left idle)
+    spent = [max(0.0, cpu - workers_before.get(pid, 0.0)) for pid, cpu in workers_cpu().items()]
+    split = "/".join(f"{100 * c / sum(spent):.0f}" for c in sorted(spent, reverse=True)) if sum(spent) > 0 else "-"
     n, secs, lat = result["requests"], result["seconds"], result["latencies"]
     return {
         "batch": batch, "concurrency": concurrency, "requests": n,
         "requests_per_s": n / secs, "items_per_s": n * batch / secs,
         "p50_ms": _percentile(lat, 50), "p95_ms": _percentile(lat, 95), "p99_ms": _percentile(lat, 99),
-        "errors": result["errors"], "error_rate": result["errors"] / max(1, n), "peak_rss_mb": sampler.peak / 1e6,
+        "errors": result["errors"], "error_rate": result["errors"] / max(1, n), "peak_rss_mb": sum(s.peak for s in samplers) / 1e6,
         "server_cpu_ms_per_item": server_cpu * 1000 / max(1, n * batch), "client_cpu_ms_per_request": result["client_cpu_s"] * 1000 / max(1, n),
-        "client": result["client"],
+        "client": result["client"], "worker_cpu_split_pct": split,
     }
 
 
@@ -293,6 +331,8 @@ def main() -> None:
     parser.add_argument("--tree", action="append", default=[], metavar="LABEL=PATH",
                         help="Serve with the code of this source tree (its src/ and plugins/*/src on PYTHONPATH); repeat to compare "
                              "trees phase by phase, back to back (default: the code this script imports).")
+    parser.add_argument("--balanced", type=int, default=2, metavar="N",
+                        help="Also measure N one-worker servers, the load generator spreading its connections over them (0: off).")
     parser.add_argument("--seconds", type=float, default=10.0, help="Traffic per phase (after warm-up).")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--max-requests", type=int, default=20_000, help="Most requests per phase.")
@@ -337,37 +377,43 @@ def main() -> None:
             ceiling += [{"code": label, **row} for row in _tree_ceiling(bundle, texts_file, tree, env, seconds=min(args.seconds, 5.0))]
         table = Table(title=f"price-bench serve, tfidf-ridge bundle, {os.cpu_count()} CPUs shared by server and load generator")
         columns = ("workers", "request", "concurrency", "code", "requests/s", "items/s", "p50 ms", "p95 ms", "p99 ms", "errors",
-                   "server peak RSS", "server CPU ms/item", "client CPU ms/req")
+                   "server peak RSS", "server CPU ms/item", "client CPU ms/req", "worker CPU split %")
         for column in columns:
             table.add_column(column, justify="right")
         rows = []
-        for workers in args.workers:
+        # (label, uvicorn workers per server, servers): each --workers count behind one shared socket, then (--balanced N)
+        # N one-worker servers with the load generator spreading its connections over them, as a load balancer would
+        topologies = [(str(w), w, 1) for w in args.workers] + ([(f"{args.balanced} x 1, balanced", 1, args.balanced)] if args.balanced else [])
+        for topology, workers, n_servers in topologies:
             servers = []
             try:
                 for label, tree in trees:  # all trees' servers up at once: each phase runs against them back to back
-                    port = _free_port()
-                    server = _serve(bundle, workers, port, _tree_env(env, tree), tmp / f"log-{label}-{workers}")
-                    sampler = RssSampler(server.pid)
-                    sampler.start()
-                    servers.append((label, port, server, sampler))
+                    ports, procs, samplers = [], [], []
+                    for k in range(n_servers):
+                        ports.append(_free_port())
+                        procs.append(_serve(bundle, workers, ports[-1], _tree_env(env, tree), tmp / f"log-{label}-{topology}-{k}"))
+                        samplers.append(RssSampler(procs[-1].pid))
+                        samplers[-1].start()
+                    servers.append((label, ports, procs, samplers))
                 for kind, concurrency, batch in PHASES:
-                    for label, port, _server, sampler in servers:
-                        row = {"workers": workers, "kind": kind, "code": label, **_phase(port, texts_file, concurrency, batch, args, env, sampler)}
+                    for label, ports, _procs, samplers in servers:
+                        row = {"workers": topology, "kind": kind, "code": label, **_phase(ports, texts_file, concurrency, batch, args, env, samplers)}
                         rows.append(row)
                         table.add_row(
-                            str(workers), "single" if batch == 1 else f"batch of {batch}", str(concurrency), label,
+                            topology, "single" if batch == 1 else f"batch of {batch}", str(concurrency), label,
                             f"{row['requests_per_s']:,.0f}", f"{row['items_per_s']:,.0f}", f"{row['p50_ms']:.1f}", f"{row['p95_ms']:.1f}",
                             f"{row['p99_ms']:.1f}", str(row["errors"]), f"{row['peak_rss_mb']:,.0f} MB",
-                            f"{row['server_cpu_ms_per_item']:.2f}", f"{row['client_cpu_ms_per_request']:.2f}",
+                            f"{row['server_cpu_ms_per_item']:.2f}", f"{row['client_cpu_ms_per_request']:.2f}", row["worker_cpu_split_pct"],
                         )
             finally:
-                for _label, _port, server, sampler in servers:
-                    sampler.stop.set()
-                    server.terminate()
-                    try:
-                        server.wait(timeout=30)
-                    except subprocess.TimeoutExpired:
-                        server.kill()
+                for _label, _ports, procs, samplers in servers:
+                    for server, sampler in zip(procs, samplers):
+                        sampler.stop.set()
+                        server.terminate()
+                        try:
+                            server.wait(timeout=30)
+                        except subprocess.TimeoutExpired:
+                            server.kill()
         console.print(table)
         _print_ceiling(console, ceiling, rows)
         if len(trees) > 1:
