@@ -170,6 +170,12 @@ def main() -> int:
             f"{row['peak'] / 2**20:.0f}",
         )
     console.print(table)
+    for pid, row in rows.items():
+        extra = row["record"].extra if row["record"] is not None else {}
+        if extra.get("reused_fits") or extra.get("reused_fit"):
+            reused = ", ".join(extra.get("reused_fits") or [pid])
+            console.print(f"{pid}: the fit on all train items of {reused} was reused from earlier in this run "
+                          "(same items, config and seed; price_bench_classic.fitted)")
 
     classic = {pid: e for pid, e in errors.items() if pid != "constant-mean"}
     best = min(classic, key=classic.get) if classic else None

@@ -175,6 +175,21 @@ def _prepare(env: dict, tmp: Path) -> tuple[Path, list[str]]:
     return bundle, texts
 
 
+def _serving_children(root) -> list:
+    """The processes under ``root`` that serve requests: not multiprocessing's resource tracker (always idle)."""
+    import psutil
+
+    children = []
+    for proc in root.children(recursive=True):
+        try:
+            if any("resource_tracker" in part for part in proc.cmdline()):
+                continue
+        except psutil.Error:
+            continue
+        children.append(proc)
+    return children
+
+
 class RssSampler(threading.Thread):
     """Peak RSS of a process and its children, sampled every 0.2 s; their CPU seconds on demand."""
 
@@ -196,12 +211,12 @@ class RssSampler(threading.Thread):
         return total
 
     def worker_cpu_seconds(self) -> dict[int, float]:
-        """CPU seconds of each child process (the uvicorn workers), by pid."""
+        """CPU seconds of each uvicorn worker (the server's children but multiprocessing's resource tracker), by pid."""
         import psutil
 
         out = {}
         root = psutil.Process(self.pid)
-        for proc in root.children(recursive=True) or [root]:  # one worker: uvicorn serves in the process itself
+        for proc in _serving_children(root) or [root]:  # one worker: uvicorn serves in the process itself
             try:
                 times = proc.cpu_times()
                 out[proc.pid] = times.user + times.system

@@ -65,3 +65,13 @@ def make_predictor():
 def fit_predict():
     """``fit_predict(predictor, split, workdir)``: fit on train+validation in ``workdir``, return the test prices."""
     return _fit_predict
+
+
+@pytest.fixture(autouse=True)
+def _no_fit_from_another_test():
+    """Each test starts without memoised fits, so a refit inside it is a real fit unless the test wants a reuse."""
+    from price_bench_classic.fitted import clear_fitted
+
+    clear_fitted()
+    yield
+    clear_fitted()

@@ -160,8 +160,10 @@ class ClassicPredictor(Predictor):
     # -- the harness contract ----------------------------------------------------------
 
     def fit(self, train: Sequence[Item], validation: Sequence[Item], workdir: Path) -> None:
+        from price_bench_classic.fitted import fit_or_reuse
+
         items = list(train) + (list(validation) if getattr(self.config, "use_validation", True) else [])
-        self.model = self.build_model().fit(items, [item.price for item in items])
+        self.model, self.reused_fit = fit_or_reuse(self.build_model(), items, [item.price for item in items])
         save_model(Path(workdir), self.model, self._identity())
 
     def load(self, workdir: Path) -> bool:
@@ -177,7 +179,11 @@ class ClassicPredictor(Predictor):
 
     def info(self) -> dict[str, Any]:
         model = getattr(self, "model", None)
-        return model.info() if model is not None else {}
+        if model is None:
+            return {}
+        # A fit this process had already made (same items, config and seed: e.g. an ensemble's member fit
+        # earlier in the run); the record's fit time is then not the cost of the fit.
+        return {**model.info(), "reused_fit": True} if getattr(self, "reused_fit", False) else model.info()
 
     def _identity(self) -> dict[str, Any]:
         """What a saved model must match to be reused: id, version, seed and the fit-relevant config."""

@@ -111,10 +111,13 @@ def train_word_vectors(
 
 
 def clear_memos() -> None:
-    """Forget memoised word vectors and sentence embeddings (tests use it to prove refits are reproducible)."""
+    """Forget memoised word vectors, sentence embeddings and fitted regressors (tests use it to prove refits are reproducible)."""
+    from price_bench_classic.fitted import clear_fitted
+
     with _LOCK:
         _W2V_MEMO.clear()
         _EMBED_MEMO.clear()
+    clear_fitted()
 
 
 # -- MiniLM -----------------------------------------------------------------------------

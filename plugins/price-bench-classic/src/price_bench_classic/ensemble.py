@@ -10,8 +10,11 @@ one factor fitted on the same out-of-fold predictions to minimise the mean
 absolute error in dollars, the benchmark's Error (a blend on log price aims
 at the median of the log; the factor is the weighted median of
 ``price / guess`` with weights ``guess``, the exact minimiser of
-``sum |price - s * guess|``). The bases are then refitted on all training items. Everything happens inside
-the ensemble's own fit: it never reads another predictor's work folder.
+``sum |price - s * guess|``). Each base is also fitted on all training items; when the same process has
+already fitted that base on the same items with the same config and seed (the standalone predictor earlier
+in ``price-bench run --all``), that fit is reused (:mod:`price_bench_classic.fitted`; the record's
+``info.reused_fits`` lists them). Everything happens inside the process: the ensemble never reads
+another predictor's work folder.
 """
 
 from __future__ import annotations
@@ -57,16 +60,33 @@ class StackingModel(ItemRegressor):
 
         return list(KFold(n_splits=min(self.config.folds, n_items), shuffle=True, random_state=self.seed).split(np.zeros(n_items)))
 
+    def fit(self, items: Sequence[Item], prices: Sequence[float]) -> StackingModel:
+        """Fit the stack; the bases see the exact ``prices`` (not ``expm1(log1p(price))``)."""
+        self._prices = np.asarray(prices, dtype=np.float64)
+        try:
+            super().fit(items, prices)
+        finally:
+            del self._prices
+        return self
+
     def _fit(self, items: Sequence[Item], y: np.ndarray) -> None:
-        prices = np.expm1(y)
+        from price_bench_classic.fitted import fit_or_reuse
+
+        prices = self._prices
         folds = self.folds_for(len(items))
         out_of_fold = np.zeros((len(items), len(self.base_ids)))
         models: list[ItemRegressor] = []
+        self.reused_fits: list[str] = []
         for column, base_id in enumerate(self.base_ids):
+            # The full fit first: when this process already fitted the base on these items (the
+            # standalone predictor in the same run), only the fold fits remain.
+            model, reused = fit_or_reuse(self._new_base(base_id), items, prices)
+            models.append(model)
+            if reused:
+                self.reused_fits.append(base_id)
             for fit_rows, held_rows in folds:
-                model = self._new_base(base_id).fit([items[i] for i in fit_rows], prices[fit_rows])
-                out_of_fold[held_rows, column] = model.predict([items[i] for i in held_rows])
-            models.append(self._new_base(base_id).fit(items, prices))
+                fold_model = self._new_base(base_id).fit([items[i] for i in fit_rows], prices[fit_rows])
+                out_of_fold[held_rows, column] = fold_model.predict([items[i] for i in held_rows])
         self.stack(out_of_fold, models, y)
 
     def stack(self, out_of_fold: np.ndarray, models: Sequence[ItemRegressor], y: np.ndarray) -> None:
@@ -95,6 +115,8 @@ class StackingModel(ItemRegressor):
             "intercept": round(float(self.blender.linear.intercept_), 4),
             "dollar_scale": round(self.blender.scale, 4),
             "out_of_fold_error": {b: round(e, 2) for b, e in self.oof_error.items()},
+            # Bases whose full fit was the one the same process had already made (same items, config, seed).
+            "reused_fits": list(getattr(self, "reused_fits", [])),
         }
 
 

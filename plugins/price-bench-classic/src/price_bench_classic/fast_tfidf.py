@@ -185,8 +185,7 @@ class _Tables:
             chunk = np.take(at, starts[longer] + 8 * j) & _BYTE_MASKS[np.minimum(lengths[longer] - 8 * j, 8)]
             mixed[longer] += chunk * self.multipliers[j]
             tails.append((longer, chunk))
-        mixed ^= mixed >> np.uint64(31)  # the same hash as _hash() of the zero-padded chunks
-        found = self.word_index.lookup(mixed)
+        found = self.word_index.lookup(_mix(mixed))  # the same hash as _hash() of the zero-padded chunks
         candidates = np.flatnonzero(found >= 0)
         words = found[candidates]
         same = (self.word_lengths[words] == lengths[candidates]) & (self.columns[0][words] == head[candidates])
@@ -257,8 +256,13 @@ def _hash(packed: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
     mixed: np.ndarray = packed[:, 0] * multipliers[0]
     for j in range(1, packed.shape[1]):  # column by column: numpy's row-wise sum over a short axis is slow
         mixed += packed[:, j] * multipliers[j]
-    mixed ^= mixed >> np.uint64(31)
-    return mixed
+    return _mix(mixed)
+
+
+def _mix(sums: np.ndarray) -> np.ndarray:
+    """The hash's final xor-shift of the multiply-add sums, in place (shared by both hash paths)."""
+    sums ^= sums >> np.uint64(31)
+    return sums
 
 
 def _unique_hashes(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
