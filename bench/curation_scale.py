@@ -27,7 +27,11 @@ user + system CPU seconds (its own and its worker processes'): on a shared
 machine it shows the work done when the wall time only shows the neighbours.
 
     .venv/bin/python bench/curation_scale.py [--records 1000000] [--workers N]
-        [--big 4000000] [--ray-records 100000] [--no-ray | --ray-only] [--baseline SRC]
+        [--big 4000000] [--ray-records 100000] [--no-ray | --ray-only] [--baseline SRC [--repeat N]]
+
+``--repeat N`` runs each (this, baseline) pair N times, alternating, and
+prints the medians: on a host whose speed drifts by 10% between two
+consecutive builds, one pair cannot show a change smaller than that.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import json
 import os
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -179,7 +184,10 @@ def killed_worker(path: Path, workers: int, engine: str = "local") -> tuple[int,
                 workers_seen = [c for c in psutil.Process(proc.pid).children(recursive=True) if _is_curation_worker(c, cmd)]
                 if workers_seen:
                     time.sleep(1.0)  # mid-unit
-                    os.kill(workers_seen[0].pid, signal.SIGKILL)
+                    try:
+                        os.kill(workers_seen[0].pid, signal.SIGKILL)
+                    except ProcessLookupError:  # the worker finished first (a small input): nothing was killed
+                        pass
                     break
                 time.sleep(0.05)
         else:
@@ -215,6 +223,8 @@ def main() -> None:
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--ray-only", action="store_true", help="only the Ray rows (build and killed worker)")
     parser.add_argument("--baseline", help="a src folder of other code (e.g. main's): its local builds run beside these")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="with --baseline: run each pair of local builds N times, alternating, and print the medians")
     parser.add_argument("--child-orjson")
     parser.add_argument("--child-build")
     parser.add_argument("--home")
@@ -234,6 +244,7 @@ def main() -> None:
     rows: list[tuple] = []
     notes: list[str] = []
     fingerprints: dict[int, str] = {}
+    walls: dict[tuple[int, int, str], list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="curation-scale-") as tmp:
         configs = [] if args.ray_only else [(args.records, 1, "local"), (args.records, args.workers, "local")]
         if args.big and not args.ray_only:
@@ -241,7 +252,7 @@ def main() -> None:
         if not args.no_ray:
             configs.append((args.ray_records, args.workers, "ray"))
         inputs: dict[int, Path] = {}
-        one_process_rate: dict[tuple[int, str], float] = {}
+        one_process_rate: dict[tuple[int, str], list[float]] = {}  # the median of them is the 1-process figure
         for records, workers, engine in configs:
             if records not in inputs:
                 for old in list(inputs.values()):
@@ -250,6 +261,8 @@ def main() -> None:
                 make_input(inputs[records], records)
             path = inputs[records]
             versions = [("this", None)] + ([("baseline", args.baseline)] if args.baseline and engine == "local" else [])
+            if len(versions) > 1:
+                versions = versions * max(1, args.repeat)
             for code, src in versions:
                 load = os.getloadavg()[0]
                 decode = orjson_seconds(path)
@@ -260,9 +273,10 @@ def main() -> None:
                                  "-", "-", f"{load:.1f}", str(exc)[:60]))
                     continue
                 rate = r["read"] / r["seconds"]
+                walls.setdefault((records, workers, code), []).append((r["seconds"], r["seconds"] / decode))
                 if workers == 1 and engine == "local":
-                    one_process_rate[(records, code)] = rate
-                base = one_process_rate.get((records, code))
+                    one_process_rate.setdefault((records, code), []).append(rate)
+                base = statistics.median(one_process_rate[(records, code)]) if (records, code) in one_process_rate else None
                 scaling = f"{rate / base:.2f}x" if workers > 1 and base else "-"
                 fingerprints.setdefault(records, r["fingerprint"])
                 same = "same" if fingerprints[records] == r["fingerprint"] else "DIFFERENT"
@@ -292,10 +306,24 @@ def main() -> None:
     console.print("Where the time goes (wall seconds per stage):")
     for note in notes:
         console.print(f"  {note}")
+    _print_medians(console, walls)
     for engine, code, line, left in killed:
         when = "1 s after a curation worker appears" if engine == "local" else "as soon as a Ray worker runs the curation task"
         console.print(f"Killed worker, {engine} (SIGKILL {when}, {args.workers} processes): exit {code}, dataset left behind: "
                       f"{'YES' if left else 'no'}; message: {line}")
+
+
+def _print_medians(console, walls: dict[tuple[int, int, str], list[tuple[float, float]]]) -> None:
+    """Median wall seconds (and x orjson) of this code and the baseline per configuration, and their ratio."""
+    for (records, workers, code), runs in walls.items():
+        if code != "this" or (records, workers, "baseline") not in walls:
+            continue
+        base = walls[(records, workers, "baseline")]
+        mine_s, base_s = (statistics.median(w for w, _ in r) for r in (runs, base))
+        mine_x, base_x = (statistics.median(x for _, x in r) for r in (runs, base))
+        console.print(f"Side by side, {records:,} records x{workers} ({len(runs)} + {len(base)} alternating builds): median "
+                      f"{mine_s:.1f} s ({mine_x:.2f}x orjson) this, {base_s:.1f} s ({base_x:.2f}x orjson) baseline: "
+                      f"this takes {mine_s / base_s:.3f} of the baseline's wall time ({mine_x / base_x:.3f} of its x orjson)")
 
 
 if __name__ == "__main__":

@@ -8,10 +8,14 @@ import pytest
 
 from price_bench.data.catalog import build_dataset
 from price_bench.data.curation import (
+    _NORMALISE_DELETE,
     Recipe,
     assemble_text,
     clean_details,
+    details_text,
     get_recipe,
+    lower_utf8,
+    normalised,
     parse_raw_price,
     scrub_part_numbers,
 )
@@ -59,6 +63,44 @@ def test_assemble_text_truncates_to_max_chars():
     recipe = Recipe(max_chars=200, max_chars_each=150)
     text = assemble_text("T", "word " * 100, "feat " * 100, {}, recipe)
     assert len(text) <= 200 and text.startswith("T\nword word")
+
+
+# Characters whose lower case is special: final/medial sigma, dotted capital I (two characters), Kelvin sign
+# (lowers to ASCII k), sharp s, titlecase digraphs, a lone surrogate, and ones that do not change.
+_CASE_EDGES = "ΣσςİıKßẞÉéАяǅǄǆ\u0345\u0399\u0307\u00ad\u200b\ud800™®’–"
+
+
+@pytest.mark.parametrize("context", ["{}", "A{}", "{}A", "a{} b", "ΑΣ{}", "x{}Σ y", "{} Σ", "Ab12{}-cd"])
+def test_lower_utf8_is_str_lower_encoded(context):
+    for char in _CASE_EDGES + "Az09 .-":
+        text = context.format(char)
+        assert lower_utf8(text) == text.lower().encode("utf-8", "surrogatepass")
+        assert normalised(text) == text.lower().encode("utf-8", "surrogatepass").translate(None, _NORMALISE_DELETE)
+    mixed = "Premium ÉTUI café ΣΟΦΙΑ İstanbul K ’quoted’ ™ 12 \ud800 end"
+    assert lower_utf8(mixed) == mixed.lower().encode("utf-8", "surrogatepass")
+    assert lower_utf8(mixed, b" ") == mixed.lower().encode("utf-8", "surrogatepass").replace(b" ", b"")
+
+
+@pytest.mark.slow
+def test_lower_utf8_matches_str_lower_for_every_code_point():
+    for code in range(0x110000):
+        for text in (chr(code), f"aΣ{chr(code)}"):
+            assert lower_utf8(text) == text.lower().encode("utf-8", "surrogatepass"), hex(code)
+
+
+@pytest.mark.parametrize("details", [
+    {"Brand": "Acme", "Color": "Red"},
+    {"Brand": "Acme", "Part Number": "X1", "Color": "", "Size": "L"},
+    {"Brand": "", "Item model number": "Y", "Best Sellers Rank": "#1"},
+    {"Brand": "Acme", "Count": 3, "Weight": None, "Flag": False, "Ratio": 1.5},
+    {"Note": " two\n lines  here ", "Brand": "Acme"},
+    {},
+])
+def test_details_text_formats_each_kept_pair_in_order(details):
+    drop = frozenset(get_recipe(None).drop_detail_keys)
+    expected = "; ".join(f"{k}: {v}" for k, v in details.items() if k not in drop and v)
+    assert details_text(details, drop, 3000) == " ".join(expected.split())
+    assert details_text(details, drop, 12) == " ".join(expected.split())[:12].strip()
 
 
 def test_clean_details_accepts_dict_and_json_string_and_flags_garbage():

@@ -30,10 +30,14 @@ try:  # orjson is about twice as fast as json on these records; json is the fall
     import orjson as _orjson
 
     _loads = _orjson.loads
+    _dumps: Callable[[Any], bytes] = _orjson.dumps
     _DecodeError: tuple[type[Exception], ...] = (_orjson.JSONDecodeError, ValueError)
 except ImportError:  # pragma: no cover - depends on the environment
     _loads = json.loads
     _DecodeError = (ValueError,)
+
+    def _dumps(value: Any) -> bytes:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 # ----------------------------------------------------------------------------- recipe
@@ -189,9 +193,24 @@ def _flatten(value: Any, limit: int) -> str:
 
 
 def details_text(details: dict[str, str], drop: frozenset[str], limit: int) -> str:
-    """``Key: value; Key: value`` of the details a predictor may read."""
-    parts = [f"{k}: {v}" for k, v in details.items() if k not in drop and v]
-    return _flatten("; ".join(parts), limit)
+    """``Key: value; Key: value`` of the details a predictor may read (not the keys in ``drop``, no empty values).
+
+    The usual dict (str values, none empty) is joined by C-level calls; the
+    same text as formatting each pair.
+    """
+    if not drop.isdisjoint(details):
+        details = details.copy()
+        for key in drop.intersection(details):
+            del details[key]
+    text: str | None = None
+    if "" not in details.values():
+        try:
+            text = "; ".join(map(": ".join, details.items()))
+        except TypeError:  # a value that is not a str: formatted below
+            text = None
+    if text is None:
+        text = "; ".join([f"{k}: {v}" for k, v in details.items() if v])
+    return _flatten(text, limit)
 
 
 def assemble_text(title: str, description: Any, features: Any, details: dict[str, str], recipe: Recipe,
@@ -314,13 +333,31 @@ def _scrub_masked(text: str, data: bytes, mask: bytes, min_len: int) -> str:
 
 
 _LOWER_ASCII = bytes.maketrans(bytes(range(65, 91)), bytes(range(97, 123)))
+_ASCII_BYTES = bytes(range(128))
+
+
+def lower_utf8(text: str, delete: bytes = b"") -> bytes:
+    """``text.lower().encode("utf-8", "surrogatepass")`` with the bytes in ``delete`` (ASCII) removed.
+
+    ``str.lower`` looks every character up in the Unicode tables; ASCII
+    letters only need a byte table. The real lowering is needed only when a
+    non-ASCII character changes, and that is decided on the non-ASCII
+    characters alone (the UTF-8 bytes >= 0x80 are exactly their encoding):
+    a character's lower case does not depend on its neighbours except for
+    the capital sigma, which always changes, so the check is exact.
+    """
+    if text.isascii():
+        return text.encode("ascii").translate(_LOWER_ASCII, delete)
+    data = text.encode("utf-8", "surrogatepass")
+    rest = data.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
+    if rest.lower() == rest:
+        return data.translate(_LOWER_ASCII, delete)
+    return text.lower().encode("utf-8", "surrogatepass").translate(None, delete)
 
 
 def normalised(text: str) -> bytes:
     """Text for duplicate detection: lower case, no whitespace or punctuation."""
-    if text.isascii():
-        return text.encode("ascii").translate(_LOWER_ASCII, _NORMALISE_DELETE)
-    return text.lower().encode("utf-8", "surrogatepass").translate(None, _NORMALISE_DELETE)
+    return lower_utf8(text, _NORMALISE_DELETE)
 
 
 def key_hash(data: bytes) -> int:
@@ -427,7 +464,8 @@ class AcceptedRow(NamedTuple):
     price: float
     category: str | None
     title: str | None
-    details: dict[str, str]
+    details_json: bytes | None
+    """Compact JSON of the details (None when there are none), made while the record is still in the CPU cache."""
     asin_hash: int
     """:func:`key_hash` of the product id (0: none; the item id for ``items`` rows)."""
     text_hash: int
@@ -584,7 +622,8 @@ def _curate_raw(record: dict[str, Any], line: int, ctx: ChunkContext, fields: Ra
     text_hash = key_hash(normalised(text))
     item_id = asin or f"t{text_hash & 0xFFFFFFFFFFFF:012x}"
     asin_hash = key_hash(asin.encode()) if asin else 0
-    result.accepted.append(AcceptedRow(item_id, text, round(price, 2), category, flat_title, details, asin_hash, text_hash))  # type: ignore[arg-type]
+    result.accepted.append(AcceptedRow(item_id, text, round(price, 2), category, flat_title,  # type: ignore[arg-type]
+                                       _dumps(details) if details else None, asin_hash, text_hash))
 
 
 def _curate_item_row(record: dict[str, Any], line: int, ctx: ChunkContext, result: ChunkResult) -> None:
@@ -615,4 +654,5 @@ def _curate_item_row(record: dict[str, Any], line: int, ctx: ChunkContext, resul
     raw_title = record.get("title")
     title = (_flatten(raw_title, recipe.max_chars_each) or None) if isinstance(raw_title, str) else None
     details, _ = clean_details(record.get("details"))
-    result.accepted.append(AcceptedRow(item_id, text, round(price, 2), category, title, details, key_hash(item_id.encode()), text_hash))  # type: ignore[arg-type]
+    result.accepted.append(AcceptedRow(item_id, text, round(price, 2), category, title,  # type: ignore[arg-type]
+                                       _dumps(details) if details else None, key_hash(item_id.encode()), text_hash))

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from price_bench.data.curation import lower_utf8
+
 NUM_PERM = 64
 BANDS = 16
 ROWS = NUM_PERM // BANDS
@@ -38,7 +40,6 @@ _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x2
 _PAD = np.uint64(2**40)
 _P = 0x100000001B3  # odd, so invertible modulo 2**64
 _P_INV = pow(_P, -1, 2**64)
-_LOWER_ASCII = bytes.maketrans(bytes(range(65, 91)), bytes(range(97, 123)))
 _BYTE_PLUS_ONE = np.arange(1, 257, dtype=np.uint64)
 _IS_WORD = np.zeros(256, dtype=bool)
 _IS_WORD[np.frombuffer(b"abcdefghijklmnopqrstuvwxyz0123456789", dtype=np.uint8)] = True
@@ -81,8 +82,7 @@ def word_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     computed for all words of the batch at once with numpy), so signatures do
     not depend on which texts were hashed together or in which process.
     """
-    parts = [t.encode("ascii").translate(_LOWER_ASCII) if t.isascii() else t.lower().encode("utf-8", "surrogatepass")
-             for t in texts]  # an ASCII text's str.lower() is exactly A-Z -> a-z on its bytes
+    parts = [lower_utf8(t) for t in texts]
     data = np.frombuffer(b"\n".join(parts), dtype=np.uint8)
     if data.size == 0:
         return np.zeros(0, np.uint64), np.zeros(len(texts), np.int64)
@@ -142,12 +142,12 @@ class Shingler:
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    """Jaccard similarity of two sorted unique arrays."""
-    if a.size == 0 and b.size == 0:
-        return 1.0
-    both = np.concatenate((a, b))
-    both.sort()
-    inter = int(np.count_nonzero(both[1:] == both[:-1]))
+    """Jaccard similarity of two sorted unique arrays (the intersection found by binary search of ``a`` in ``b``)."""
+    if b.size == 0:
+        return 1.0 if a.size == 0 else 0.0
+    at = b.searchsorted(a)
+    np.minimum(at, b.size - 1, out=at)
+    inter = int(np.count_nonzero(b[at] == a))
     return inter / (a.size + b.size - inter)
 
 
@@ -276,19 +276,24 @@ class Matcher:
             rows, cands, estimate = rows[order], cands[order], estimate[order]
             rank = np.arange(rows.size) - np.searchsorted(rows, rows, side="left")
             keep = (rank < MAX_CANDIDATES) & (estimate >= floor)
-            bounds = np.append(offsets, hashes.size).tolist()
-            done = last = -1
-            r_sh = hashes[:0]
-            for row, qi in zip(rows[keep].tolist(), cands[keep].tolist()):
-                if row == done:
-                    continue
-                if row != last:
-                    r_sh = _sorted_unique(hashes[bounds[row] : bounds[row + 1]])
-                    last = row
-                if jaccard(r_sh, self.q_shingles[qi]) >= self.threshold:
-                    found[lo + row] = qi
-                    done = row
+            self._confirm(hashes, np.append(offsets, hashes.size).tolist(), rows[keep], cands[keep], lo, found)
         return found
+
+    def _confirm(self, hashes: np.ndarray, bounds: list[int], rows: np.ndarray, cands: np.ndarray, lo: int,
+                 found: dict[int, int]) -> None:
+        """Each row's first candidate (in the given order) whose exact Jaccard reaches the threshold, into ``found``."""
+        if rows.size == 0:
+            return
+        starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+        ends = np.append(starts[1:], rows.size).tolist()
+        candidates = cands.tolist()
+        shingles, threshold = self.q_shingles, self.threshold
+        for row, start, end in zip(rows[starts].tolist(), starts.tolist(), ends):
+            r_sh = _sorted_unique(hashes[bounds[row] : bounds[row + 1]])
+            for qi in candidates[start:end]:
+                if jaccard(r_sh, shingles[qi]) >= threshold:
+                    found[lo + row] = qi
+                    break
 
 
 MapBlocks = Callable[["Matcher", Sequence[str], list[tuple[int, int]]], Iterable[dict[int, int]]]

@@ -166,20 +166,18 @@ class Spill:
     @staticmethod
     def table(rows: list[AcceptedRow], columns: list[tuple[Any, ...]] | None = None) -> pa.Table:
         """Accepted rows as an Arrow table (``details`` as compact JSON bytes); ``columns``: ``zip(*rows)`` if known."""
-        import orjson
         import pyarrow as pa
 
         cols = columns if columns is not None else list(zip(*rows))
         if not cols:
             cols = [()] * len(AcceptedRow._fields)
-        dumps = orjson.dumps
         return pa.table({
             "id": pa.array(cols[0], pa.string()),
             "text": pa.array(cols[1], pa.string()),
             "price": pa.array(cols[2], pa.float64()),
             "category": pa.array(cols[3], pa.string()),
             "title": pa.array(cols[4], pa.string()),
-            "details": pa.array([dumps(d) if d else None for d in cols[5]], pa.binary()),
+            "details": pa.array(cols[5], pa.binary()),
         })
 
     @classmethod
@@ -214,9 +212,11 @@ class Spill:
         ends = np.asarray(self.ends, dtype=np.int64)
         unit = np.searchsorted(ends, indices, side="right")
         order = np.argsort(unit, kind="stable")
+        units, first = np.unique(unit[order], return_index=True)
+        bounds = np.append(first, order.size).tolist()
         out: list[tuple[Any, ...] | None] = [None] * indices.size
-        for u in np.unique(unit).tolist():
-            slots = order[unit[order] == u]  # output positions served by this unit's file
+        for n, u in enumerate(units.tolist()):
+            slots = order[bounds[n] : bounds[n + 1]]  # output positions served by this unit's file (in output order)
             with pa.memory_map(self.files[u]) as source:
                 piece = pa.ipc.open_file(source).read_all().take(pa.array(indices[slots] - (ends[u - 1] if u else 0)))
             for slot, row in zip(slots.tolist(), self.rows(piece)):
