@@ -337,7 +337,10 @@ _ASCII_BYTES = bytes(range(128))
 
 
 def lower_utf8(text: str, delete: bytes = b"") -> bytes:
-    """``text.lower().encode("utf-8", "surrogatepass")`` with the bytes in ``delete`` (ASCII) removed.
+    """``text.lower().encode("utf-8", "surrogatepass")`` with the bytes in ``delete`` removed.
+
+    ``delete`` holds ASCII bytes that are not letters (on the fast paths they
+    are removed before the lowering, which is then the same).
 
     ``str.lower`` looks every character up in the Unicode tables; ASCII
     letters only need a byte table. The real lowering is needed only when a

@@ -281,7 +281,10 @@ class Matcher:
 
     def _confirm(self, hashes: np.ndarray, bounds: list[int], rows: np.ndarray, cands: np.ndarray, lo: int,
                  found: dict[int, int]) -> None:
-        """Each row's first candidate (in the given order) whose exact Jaccard reaches the threshold, into ``found``."""
+        """Each row's first candidate (in the given order) whose exact Jaccard reaches the threshold, into ``found``.
+
+        ``rows`` is sorted (each row's candidates are one run), as :meth:`match` orders them.
+        """
         if rows.size == 0:
             return
         starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))

@@ -165,7 +165,7 @@ class Spill:
 
     @staticmethod
     def table(rows: list[AcceptedRow], columns: list[tuple[Any, ...]] | None = None) -> pa.Table:
-        """Accepted rows as an Arrow table (``details`` as compact JSON bytes); ``columns``: ``zip(*rows)`` if known."""
+        """Accepted rows as an Arrow table (``details``: each row's compact JSON bytes, as made); ``columns``: ``zip(*rows)`` if known."""
         import pyarrow as pa
 
         cols = columns if columns is not None else list(zip(*rows))
