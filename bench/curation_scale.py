@@ -27,11 +27,13 @@ user + system CPU seconds (its own and its worker processes'): on a shared
 machine it shows the work done when the wall time only shows the neighbours.
 
     .venv/bin/python bench/curation_scale.py [--records 1000000] [--workers N]
-        [--big 4000000] [--ray-records 100000] [--no-ray | --ray-only] [--baseline SRC [--repeat N]]
+        [--big 4000000] [--ray-records 100000] [--no-ray | --ray-only] [--baseline SRC] [--repeat N]
 
-``--repeat N`` runs each (this, baseline) pair N times, alternating, and
-prints the medians: on a host whose speed drifts by 10% between two
-consecutive builds, one pair cannot show a change smaller than that.
+``--repeat N`` runs each local build at ``--records`` N times (with
+``--baseline``: each (this, baseline) pair, alternating) and prints the
+medians, which are the figures to read: on a host whose speed drifts by 10%
+between two consecutive builds, one build cannot show a change smaller
+than that. The ``--big`` row runs once.
 """
 
 from __future__ import annotations
@@ -224,7 +226,7 @@ def main() -> None:
     parser.add_argument("--ray-only", action="store_true", help="only the Ray rows (build and killed worker)")
     parser.add_argument("--baseline", help="a src folder of other code (e.g. main's): its local builds run beside these")
     parser.add_argument("--repeat", type=int, default=1,
-                        help="with --baseline: run each pair of local builds N times, alternating, and print the medians")
+                        help="run each local build at --records N times (with --baseline: alternating pairs); print medians")
     parser.add_argument("--child-orjson")
     parser.add_argument("--child-build")
     parser.add_argument("--home")
@@ -261,7 +263,7 @@ def main() -> None:
                 make_input(inputs[records], records)
             path = inputs[records]
             versions = [("this", None)] + ([("baseline", args.baseline)] if args.baseline and engine == "local" else [])
-            if len(versions) > 1:
+            if engine == "local" and records == args.records:
                 versions = versions * max(1, args.repeat)
             for code, src in versions:
                 load = os.getloadavg()[0]
@@ -314,7 +316,17 @@ def main() -> None:
 
 
 def _print_medians(console, walls: dict[tuple[int, int, str], list[tuple[float, float]]]) -> None:
-    """Median wall seconds (and x orjson) of this code and the baseline per configuration, and their ratio."""
+    """Median wall seconds (and x orjson) per configuration, 1 -> N scaling, and this code's ratio to the baseline."""
+    for (records, workers, code), runs in walls.items():
+        if len(runs) < 2:
+            continue
+        wall, ratio = statistics.median(w for w, _ in runs), statistics.median(x for _, x in runs)
+        line = (f"Median of {len(runs)}, {code}, {records:,} records x{workers}: {wall:.1f} s wall, "
+                f"{records / wall / workers:,.0f} records/s per core, {ratio:.2f}x orjson")
+        one = walls.get((records, 1, code))
+        if workers > 1 and one and len(one) > 1:
+            line += f"; 1 -> {workers} processes: {statistics.median(w for w, _ in one) / wall:.2f}x"
+        console.print(line)
     for (records, workers, code), runs in walls.items():
         if code != "this" or (records, workers, "baseline") not in walls:
             continue

@@ -133,3 +133,38 @@ def test_signatures_do_not_depend_on_the_batch_or_process():
     alone = signatures(texts[150:151], Shingler(3))
     together = signatures(texts, Shingler(3))
     assert (alone[0] == together[150]).all()
+
+
+def test_workers_hash_the_sources_in_the_background_to_the_same_digest(small_spans, big_file, tmp_path):
+    import hashlib
+
+    ds = build_dataset("d", str(big_file), home=tmp_path, workers=2)
+    manifest = json.loads((ds.path / "manifest.json").read_text())
+    assert manifest["sources"][0]["sha256"] == "sha256:" + hashlib.sha256(big_file.read_bytes()).hexdigest()
+
+
+def test_background_hashes_report_an_unreadable_file_and_stop_when_cancelled(tmp_path):
+    import threading
+
+    from price_bench.data.sources import BackgroundHashes, SourceError, file_sha256
+
+    missing = BackgroundHashes([str(tmp_path / "gone.jsonl")])
+    with pytest.raises(SourceError, match="gone.jsonl: cannot read"):
+        missing.result()
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b"x" * (3 << 20))
+    stopped = threading.Event()
+    stopped.set()
+    assert file_sha256(str(path), stopped) is None
+    cancelled = BackgroundHashes([str(path)])
+    cancelled.cancel()
+    cancelled.start()  # a cancelled run reads no further than the first block
+    assert cancelled.result() == [None]
+
+
+def test_a_failed_build_stops_the_hashing_thread(small_spans, big_file):
+    import threading
+
+    with pytest.raises(CurationError):
+        build_dataset("d", str(big_file), workers=2, strict=True)
+    assert not [t for t in threading.enumerate() if t.name == "price-bench-sha256"]

@@ -45,6 +45,7 @@ from price_bench.data.sources import CHUNK_LINES, Chunk, SourceFile, Span, plan_
 from price_bench.items import Item
 
 if TYPE_CHECKING:
+    from price_bench.data.sources import BackgroundHashes
     from price_bench.data.workers import UnitResult
 
 ROLE_CODES = {"any": 0, "train": 1, "test": 2}
@@ -186,18 +187,23 @@ def curate(
     from price_bench.data.folders import clean_legacy_spills
     from price_bench.data.workers import UnitPool
 
-    run = CurationRun(sources, recipe, categories=categories, strict=strict, labels=labels, on_problem=on_problem)
+    workers = workers or default_workers()
+    # with a pool, the main process hashes the sources for the manifest while the workers curate them
+    run = CurationRun(sources, recipe, categories=categories, strict=strict, labels=labels, on_problem=on_problem,
+                      hash_later=workers > 1)
     clock = _Stopwatch(timings)
     clean_legacy_spills()
     prefix = f".curate-{os.getpid()}-" if workspace is not None else f"price-bench-curate-{os.getpid()}-"
-    with tempfile.TemporaryDirectory(prefix=prefix, dir=workspace) as tmp, _gc_paused():
-        with UnitPool(workers or default_workers(), run.contexts, tmp, strict=strict) as pool:
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=workspace) as tmp, _gc_paused(), run.hashing() as hashes:
+        with UnitPool(workers, run.contexts, tmp, strict=strict) as pool:
             tracker = _ProgressTracker(run.metas, run.sources, on_progress)
             for result in pool.run(run.units(limit)):
+                hashes.start()  # after the first result: the pool has forked its workers
                 run.absorb(result)
                 pool.spill.add(result.spill, result.accepted)
                 tracker.update(result.source_index)
             tracker.finish()
+            run.take_hashes(hashes)  # before the leakage check forks the workers again
             clock.lap("read, decode, curate")
             arrays = run.finish_reading()
             selected, split_of = _select(arrays, recipe, run.rejections)
@@ -236,7 +242,8 @@ class CurationRun:
 
     def __init__(self, sources: list[SourceFile], recipe: Recipe, *, categories: list[str] | None = None,
                  strict: bool = False, labels: dict[str, str] | None = None,
-                 on_problem: Callable[[str], None] | None = None) -> None:
+                 on_problem: Callable[[str], None] | None = None, hash_later: bool = False) -> None:
+        """``hash_later``: leave the sources' sha256 to :meth:`hashing` (the manifest needs them by :meth:`curated`)."""
         if not sources:
             raise CurationError("no sources given")
         order = sorted(range(len(sources)), key=lambda i: 0 if sources[i].role == "test" else 1)
@@ -246,7 +253,8 @@ class CurationRun:
         self.strict = strict
         self.on_problem = on_problem
         wanted = frozenset(categories) if categories else None
-        self.contexts, self.metas = _prepare(self.sources, recipe, wanted, labels or {})
+        self.contexts, self.metas = _prepare(self.sources, recipe, wanted, labels or {}, hash_later)
+        self._unhashed = [n for n, meta in enumerate(self.metas) if meta["sha256"] is _LATER]
         self.totals: Counter[str] = Counter()
         self.rejections: Counter[str] = Counter()
         self.warnings: Counter[str] = Counter()
@@ -269,6 +277,32 @@ class CurationRun:
             self.problems.append(message)
         if self.on_problem is not None:
             self.on_problem(message)
+
+    @contextmanager
+    def hashing(self) -> Iterator[BackgroundHashes]:
+        """The sources' sha256 left for later (``hash_later``), computed in a thread once it is started.
+
+        A failed run stops the thread at its next block.
+        """
+        from price_bench.data.sources import BackgroundHashes
+
+        hashing = BackgroundHashes([self.sources[n].location for n in self._unhashed])
+        try:
+            yield hashing
+        finally:
+            hashing.cancel()
+
+    def take_hashes(self, hashing: BackgroundHashes) -> None:
+        """Wait for :meth:`hashing`'s digests and put them in the source metas."""
+        from price_bench.data.sources import SourceError
+
+        try:
+            digests = hashing.result()
+        except SourceError as exc:
+            raise CurationError(str(exc)) from None
+        for n, digest in zip(self._unhashed, digests):
+            self.metas[n]["sha256"] = digest
+        self._unhashed = []
 
     def units(self, limit: int | None = None) -> Iterator[Span | Chunk]:
         """Every unit of work, in input order."""
@@ -328,6 +362,7 @@ class CurationRun:
 
     def curated(self, splits: dict[str, list[Item]]) -> Curated:
         """The outcome, with the stats every engine writes into the manifest."""
+        assert not self._unhashed, "take_hashes() was not called: the sources' sha256 are missing"
         for meta in self.metas:
             meta.pop("empty", None)
             meta.pop("_lines", None)
@@ -394,8 +429,12 @@ def _bands(items: list[Item], recipe: Recipe) -> dict[str, int]:
     return {recipe.band_label(b): counts.get(b, 0) for b in range(len(recipe.price_bands) - 1)}
 
 
+_LATER = "(hashed later)"
+"""The sha256 placeholder of a source that :meth:`CurationRun.hashing` hashes."""
+
+
 def _prepare(sources: list[SourceFile], recipe: Recipe, wanted: frozenset[str] | None,
-             labels: dict[str, str]) -> tuple[list[ChunkContext], list[SourceMeta]]:
+             labels: dict[str, str], hash_later: bool = False) -> tuple[list[ChunkContext], list[SourceMeta]]:
     from price_bench.data.sources import file_sha256
 
     contexts: list[ChunkContext] = []
@@ -410,7 +449,7 @@ def _prepare(sources: list[SourceFile], recipe: Recipe, wanted: frozenset[str] |
             "label": labels.get(source.location, source.location),
             "format": fmt,
             "role": source.role,
-            "sha256": None if source.location in labels else file_sha256(source.location),
+            "sha256": None if source.location in labels else _LATER if hash_later else file_sha256(source.location),
             "records": 0,
             "accepted": 0,
             "skipped": skipped,

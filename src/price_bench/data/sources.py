@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -217,15 +218,64 @@ def resolve(spec: str | Path, categories: list[str] | None = None, role: str = "
     return [SourceFile(str(p), category_from_filename(p.name), role) for p in files]
 
 
-def file_sha256(location: str) -> str | None:
-    """sha256 of a local file (None for Hub URLs)."""
+def file_sha256(location: str, cancelled: threading.Event | None = None) -> str | None:
+    """sha256 of a local file (None for Hub URLs, and when ``cancelled`` is set before the end)."""
     if location.startswith("hf://"):
         return None
     digest = hashlib.sha256()
     with open(location, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+            if cancelled is not None and cancelled.is_set():
+                return None
+            digest.update(block)  # releases the GIL: a thread can hash while the process curates
     return "sha256:" + digest.hexdigest()
+
+
+class BackgroundHashes:
+    """:func:`file_sha256` of several files in one thread, while the caller does other work.
+
+    The local engine hashes its sources this way while its worker processes
+    curate them (the main process is otherwise waiting). Start it only after
+    the pool has forked its workers, and take :meth:`result` before forking
+    again: a fork never copies a process whose thread is mid-read.
+    """
+
+    def __init__(self, locations: list[str]) -> None:
+        self.locations = locations
+        self.cancelled = threading.Event()
+        self._digests: list[str | None] = [None] * len(locations)
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="price-bench-sha256", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread (again, or with no files: nothing)."""
+        if self.locations and self._thread.ident is None:
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for n, location in enumerate(self.locations):
+                self._digests[n] = file_sha256(location, self.cancelled)
+        except OSError as exc:
+            self._error = exc
+
+    def result(self) -> list[str | None]:
+        """The digests in the order given, once the thread is done (started here if it was not).
+
+        A read error comes back as :class:`SourceError`.
+        """
+        self.start()
+        if self._thread.ident is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise SourceError(f"{self._error.filename}: cannot read: {self._error.strerror}") from None
+        return self._digests
+
+    def cancel(self) -> None:
+        """Stop at the next block and wait for the thread (the run failed, or is over)."""
+        self.cancelled.set()
+        if self._thread.ident is not None:
+            self._thread.join()
 
 
 def detect_format(record: Any) -> str | None:

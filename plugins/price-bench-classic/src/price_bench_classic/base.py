@@ -53,8 +53,12 @@ class ItemRegressor:
             raise ValueError(f"need at least 2 items with prices to fit, got {len(items)} items and {len(y)} prices")
         self._remember_targets(y)
         with single_threaded_blas():
-            self._fit(items, np.log1p(y) if self.log_target else y)
+            self._fit_prices(items, y)
         return self
+
+    def _fit_prices(self, items: Sequence[Item], prices: np.ndarray) -> None:
+        """:meth:`_fit` on the target scale; a model that needs the exact prices overrides this instead."""
+        self._fit(items, np.log1p(prices) if self.log_target else prices)
 
     def _remember_targets(self, y: np.ndarray) -> None:
         """The train price range (predictions are clipped to it), a fallback price and the train size."""

@@ -60,19 +60,10 @@ class StackingModel(ItemRegressor):
 
         return list(KFold(n_splits=min(self.config.folds, n_items), shuffle=True, random_state=self.seed).split(np.zeros(n_items)))
 
-    def fit(self, items: Sequence[Item], prices: Sequence[float]) -> StackingModel:
+    def _fit_prices(self, items: Sequence[Item], prices: np.ndarray) -> None:
         """Fit the stack; the bases see the exact ``prices`` (not ``expm1(log1p(price))``)."""
-        self._prices = np.asarray(prices, dtype=np.float64)
-        try:
-            super().fit(items, prices)
-        finally:
-            del self._prices
-        return self
-
-    def _fit(self, items: Sequence[Item], y: np.ndarray) -> None:
         from price_bench_classic.fitted import fit_or_reuse
 
-        prices = self._prices
         folds = self.folds_for(len(items))
         out_of_fold = np.zeros((len(items), len(self.base_ids)))
         models: list[ItemRegressor] = []
@@ -87,7 +78,7 @@ class StackingModel(ItemRegressor):
             for fit_rows, held_rows in folds:
                 fold_model = self._new_base(base_id).fit([items[i] for i in fit_rows], prices[fit_rows])
                 out_of_fold[held_rows, column] = fold_model.predict([items[i] for i in held_rows])
-        self.stack(out_of_fold, models, y)
+        self.stack(out_of_fold, models, np.log1p(prices))
 
     def stack(self, out_of_fold: np.ndarray, models: Sequence[ItemRegressor], y: np.ndarray) -> None:
         """Fit the blender on the bases' out-of-fold predictions (columns in ``bases`` order) and keep the full fits.

@@ -4,8 +4,8 @@
 ``svd-hgb``, ``minilm-knn`` and ``minilm-ridge`` on the train items, and the
 ``ensemble`` refits each of its bases on the very same items with the same
 default config and seed. Every classic fit is deterministic (the same items,
-config and seed give byte-identical predictions: tests/test_determinism.py),
-so the second fit is pure cost. :func:`fit_or_reuse` keys a fit by
+config and seed give the same predictions; the plugin's ``tests/test_predictors.py`` and
+``tests/test_sparse_mlp.py`` check it), so the second fit is pure cost. :func:`fit_or_reuse` keys a fit by
 
 * the regressor's class and its whole config (runtime fields included: a
   different thread count may change the float sums),
