@@ -168,3 +168,31 @@ def test_a_failed_build_stops_the_hashing_thread(small_spans, big_file):
     with pytest.raises(CurationError):
         build_dataset("d", str(big_file), workers=2, strict=True)
     assert not [t for t in threading.enumerate() if t.name == "price-bench-sha256"]
+
+
+def test_the_vectorised_candidate_check_picks_the_first_similar_candidate_like_the_loop():
+    import random
+
+    from price_bench.data.neardup import Matcher, jaccard
+
+    rng = random.Random(11)
+    words = [f"w{n}" for n in range(60)]
+    base = [rng.choice(words) for _ in range(40)]
+
+    def variant(edits: int) -> str:
+        text = list(base)
+        for _ in range(edits):
+            text[rng.randrange(len(text))] = rng.choice(words)
+        return " ".join(text)
+
+    queries = [variant(rng.randint(0, 8)) for _ in range(200)] + ["", "w1", "w1 w2"]  # a spread of Jaccards around 0.8
+    matcher = Matcher(queries, threshold=0.8)
+    shingles = matcher.q_shingles
+    hits = misses = 0
+    for _ in range(2000):
+        r_sh = matcher.shingler(variant(rng.randint(0, 6)) if rng.random() < 0.9 else rng.choice(["", "w1 w2"]))
+        candidates = rng.sample(range(len(queries)), rng.randint(1, 32))
+        looped = next((qi for qi in candidates if jaccard(r_sh, shingles[qi]) >= 0.8), None)
+        assert matcher._first_similar(r_sh, candidates) == looped
+        hits, misses = hits + (looped is not None), misses + (looped is None)
+    assert hits > 200 and misses > 200  # both answers were exercised

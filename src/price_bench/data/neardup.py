@@ -284,6 +284,9 @@ class Matcher:
         """Each row's first candidate (in the given order) whose exact Jaccard reaches the threshold, into ``found``.
 
         ``rows`` is sorted (each row's candidates are one run), as :meth:`match` orders them.
+        The first candidate is checked alone (nine rows in ten that match, match it); the rest of
+        a row's candidates in one vectorised step (on the worst-case benchmark input, the rows
+        that match none of theirs took two thirds of the checks).
         """
         if rows.size == 0:
             return
@@ -293,10 +296,31 @@ class Matcher:
         shingles, threshold = self.q_shingles, self.threshold
         for row, start, end in zip(rows[starts].tolist(), starts.tolist(), ends):
             r_sh = _sorted_unique(hashes[bounds[row] : bounds[row + 1]])
-            for qi in candidates[start:end]:
-                if jaccard(r_sh, shingles[qi]) >= threshold:
-                    found[lo + row] = qi
-                    break
+            first = candidates[start]
+            if jaccard(r_sh, shingles[first]) >= threshold:
+                found[lo + row] = first
+            elif end - start > 1:
+                hit = self._first_similar(r_sh, candidates[start + 1 : end])
+                if hit is not None:
+                    found[lo + row] = hit
+
+    def _first_similar(self, r_sh: np.ndarray, candidates: list[int]) -> int | None:
+        """The first of ``candidates`` whose :func:`jaccard` with ``r_sh`` reaches the threshold (None: none does).
+
+        All intersections at once, by binary search of the candidates' shingles in ``r_sh``;
+        the same counts and the same float division as :func:`jaccard`, so the same answer.
+        """
+        sets = [self.q_shingles[qi] for qi in candidates]
+        sizes = np.fromiter((s.size for s in sets), dtype=np.int64, count=len(sets))
+        if r_sh.size == 0 or not sizes.all():  # reduceat cannot count an empty set: one at a time
+            return next((qi for qi, s in zip(candidates, sets) if jaccard(r_sh, s) >= self.threshold), None)
+        flat = np.concatenate(sets)
+        at = r_sh.searchsorted(flat)
+        np.minimum(at, r_sh.size - 1, out=at)
+        offsets = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        inter = np.add.reduceat(r_sh[at] == flat, offsets, dtype=np.int64)
+        similar = np.flatnonzero(inter / (r_sh.size + sizes - inter) >= self.threshold)
+        return candidates[int(similar[0])] if similar.size else None
 
 
 MapBlocks = Callable[["Matcher", Sequence[str], list[tuple[int, int]]], Iterable[dict[int, int]]]
