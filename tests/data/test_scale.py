@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from price_bench.data import sources
@@ -135,12 +136,24 @@ def test_signatures_do_not_depend_on_the_batch_or_process():
     assert (alone[0] == together[150]).all()
 
 
-def test_workers_hash_the_sources_in_the_background_to_the_same_digest(small_spans, big_file, tmp_path):
+def test_workers_hash_the_sources_in_the_background_to_the_same_digest(small_spans, big_file, tmp_path, monkeypatch):
     import hashlib
+    import threading
 
-    ds = build_dataset("d", str(big_file), home=tmp_path, workers=2)
-    manifest = json.loads((ds.path / "manifest.json").read_text())
-    assert manifest["sources"][0]["sha256"] == "sha256:" + hashlib.sha256(big_file.read_bytes()).hexdigest()
+    hashed_by: list[str] = []
+    real = sources.file_sha256
+
+    def recording(location, cancelled=None):
+        hashed_by.append(threading.current_thread().name)
+        return real(location, cancelled)
+
+    monkeypatch.setattr(sources, "file_sha256", recording)
+    expected = "sha256:" + hashlib.sha256(big_file.read_bytes()).hexdigest()
+    for workers, thread in ((1, "MainThread"), (2, "price-bench-sha256")):
+        hashed_by.clear()
+        ds = build_dataset("d", str(big_file), home=tmp_path / str(workers), workers=workers)
+        assert hashed_by == [thread]
+        assert json.loads((ds.path / "manifest.json").read_text())["sources"][0]["sha256"] == expected
 
 
 def test_background_hashes_report_an_unreadable_file_and_stop_when_cancelled(tmp_path):
@@ -162,11 +175,20 @@ def test_background_hashes_report_an_unreadable_file_and_stop_when_cancelled(tmp
     assert cancelled.result() == [None]
 
 
-def test_a_failed_build_stops_the_hashing_thread(small_spans, big_file):
+def test_a_failed_build_stops_the_hashing_thread(small_spans, big_file, monkeypatch):
     import threading
 
+    started = threading.Event()
+
+    def endless(location, cancelled=None):  # a source that takes as long as the build to hash
+        started.set()
+        cancelled.wait(60)
+        return None
+
+    monkeypatch.setattr(sources, "file_sha256", endless)
     with pytest.raises(CurationError):
         build_dataset("d", str(big_file), workers=2, strict=True)
+    assert started.is_set(), "the hashing thread never ran, so this test showed nothing"
     assert not [t for t in threading.enumerate() if t.name == "price-bench-sha256"]
 
 
@@ -196,3 +218,8 @@ def test_the_vectorised_candidate_check_picks_the_first_similar_candidate_like_t
         assert matcher._first_similar(r_sh, candidates) == looped
         hits, misses = hits + (looped is not None), misses + (looped is None)
     assert hits > 200 and misses > 200  # both answers were exercised
+    # empty sets (never made by the shingler, which pads short texts) take the loop
+    matcher.q_shingles = shingles + [np.zeros(0, dtype=np.uint64)]
+    empty = len(matcher.q_shingles) - 1
+    assert matcher._first_similar(np.zeros(0, dtype=np.uint64), [0, empty, 1]) == empty
+    assert matcher._first_similar(shingles[0], [empty, 0]) == 0
