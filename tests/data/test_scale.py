@@ -192,6 +192,72 @@ def test_a_failed_build_stops_the_hashing_thread(small_spans, big_file, monkeypa
     assert not [t for t in threading.enumerate() if t.name == "price-bench-sha256"]
 
 
+def test_the_compiled_shingles_are_the_numpy_values():
+    """Word runs, non-ASCII lower-casing, short and empty texts, line breaks, for k of 1 to 5."""
+    import random
+
+    from price_bench.data.neardup import Shingler
+
+    rng = random.Random(3)
+    alphabet = list("abcXYZ019 \n.,-é") + ["İ", "Σ", "ß", "日本", "  "]
+    texts = ["", "a", "a b", "İstanbul ΣΑΣ straße", "x\ny\nz w", "...", "AB12 cd34 Ef"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) for _ in range(400)]
+    for k in (1, 2, 3, 5):
+        for lo in range(0, len(texts), 37):
+            hashes, offsets = Shingler(k, compiled=True).batch(texts[lo : lo + 37])
+            expected, expected_offsets = Shingler(k).batch(texts[lo : lo + 37])
+            assert hashes.dtype == expected.dtype and offsets.dtype == expected_offsets.dtype
+            assert hashes.tolist() == expected.tolist()
+            assert offsets.tolist() == expected_offsets.tolist()
+
+
+def _first_matches_by_numpy(hashes, bounds, rows, cands, r_sig, q_sets, q_sig, threshold, floor, max_candidates):
+    """The rule of the compiled check, written with numpy one pair at a time (the code it replaced)."""
+    from price_bench.data.neardup import jaccard
+
+    estimate = np.count_nonzero(q_sig[cands] == r_sig[rows], axis=1) / q_sig.shape[1]
+    order = np.lexsort((cands, -estimate, rows))
+    rows, cands, estimate = rows[order], cands[order], estimate[order]
+    rank = np.arange(rows.size) - np.searchsorted(rows, rows, side="left")
+    keep = (rank < max_candidates) & (estimate >= floor)
+    found: dict[int, int] = {}
+    for row, query in zip(rows[keep].tolist(), cands[keep].tolist()):
+        if row not in found:
+            r_sh = np.unique(hashes[bounds[row] : bounds[row + 1]])
+            if jaccard(r_sh, q_sets[query]) >= threshold:
+                found[row] = query
+    return found
+
+
+def test_the_compiled_candidate_check_follows_the_estimate_order_and_the_exact_jaccard_rule():
+    """Ties in the estimate (query order), the candidate cap, the estimate floor and empty sets, on random cases."""
+    from price_bench.data.neardup_kernel import first_matches
+
+    rng = np.random.default_rng(5)
+    answers = capped = 0
+    for _ in range(150):
+        n_rows, n_queries, perm = 24, 70, 16
+        r_sig = rng.integers(0, 3, (n_rows, perm)).astype(np.uint64)  # few values: many equal estimates
+        q_sig = rng.integers(0, 3, (n_queries, perm)).astype(np.uint64)
+        q_sets = [np.unique(rng.integers(0, 14, rng.integers(0, 9))).astype(np.uint64) for _ in range(n_queries)]
+        lengths = rng.integers(0, 10, n_rows)
+        hashes = rng.integers(0, 14, int(lengths.sum())).astype(np.uint64)  # duplicates allowed, as shingles come
+        bounds = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        pairs = [(r, q) for r in range(n_rows) for q in sorted(rng.choice(n_queries, rng.integers(0, 50), replace=False))]
+        rows = np.array([r for r, _ in pairs], dtype=np.int64)
+        cands = np.array([q for _, q in pairs], dtype=np.int64)
+        q_flat = np.concatenate(q_sets)
+        q_bounds = np.concatenate(([0], np.cumsum([s.size for s in q_sets]))).astype(np.int64)
+        threshold, floor = float(rng.choice([0.3, 0.5, 0.8])), float(rng.choice([0.0, 0.3, 0.6]))
+        expected = _first_matches_by_numpy(hashes, bounds, rows, cands, r_sig, q_sets, q_sig, threshold, floor, 8)
+        hit_rows, hit_queries = first_matches(hashes, bounds, rows, cands, r_sig, q_sig, q_flat, q_bounds, threshold, floor, 8)
+        assert dict(zip(hit_rows.tolist(), hit_queries.tolist())) == expected
+        assert hit_rows.tolist() == sorted(expected)
+        answers += len(expected)
+        capped += int(np.bincount(rows, minlength=n_rows).max() > 8)
+    assert answers > 500 and capped > 100  # matches were found, and the cap of 8 candidates was in play
+
+
 def test_the_vectorised_candidate_check_picks_the_first_similar_candidate_like_the_loop():
     import random
 
@@ -223,3 +289,39 @@ def test_the_vectorised_candidate_check_picks_the_first_similar_candidate_like_t
     empty = len(matcher.q_shingles) - 1
     assert matcher._first_similar(np.zeros(0, dtype=np.uint64), [0, empty, 1]) == empty
     assert matcher._first_similar(shingles[0], [empty, 0]) == 0
+
+
+def test_the_compiled_and_numpy_checks_find_the_same_pairs():
+    """Whole checks on texts near and far from each other, below and above COMPILED_FROM's default switch."""
+    import random
+
+    from price_bench.data import neardup
+
+    rng = random.Random(8)
+    words = [f"w{n}" for n in range(300)]
+    bases = [[rng.choice(words) for _ in range(rng.randint(5, 60))] for _ in range(40)]
+
+    def variant() -> str:
+        text = list(rng.choice(bases))
+        for _ in range(rng.randint(0, len(text) // 3)):
+            text[rng.randrange(len(text))] = rng.choice(words)
+        return " ".join(text)
+
+    queries = [variant() for _ in range(300)]
+    reference = [variant() for _ in range(3000)]
+    numpy_pairs = neardup.near_duplicates(reference, queries, 0.8, compiled=False)
+    compiled_pairs = neardup.near_duplicates(reference, queries, 0.8, compiled=True)
+    assert compiled_pairs == numpy_pairs
+    assert 300 < len(numpy_pairs) < 2700  # some texts match and some do not
+    small = "from price_bench.data.neardup import near_duplicates; import sys; near_duplicates(['a b c'] * 50, ['a b c']); print('numba' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", small], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_the_matcher_keeps_each_querys_unique_shingles():
+    from price_bench.data.neardup import Matcher
+
+    texts = ["a b c d e a b c", "one two three four", "x"]
+    matcher = Matcher(texts, threshold=0.8, compiled=True)
+    for n, text in enumerate(texts):
+        q_set = matcher.q_flat[matcher.q_bounds[n] : matcher.q_bounds[n + 1]]
+        assert q_set.tolist() == matcher.q_shingles[n].tolist() == matcher.shingler(text).tolist()

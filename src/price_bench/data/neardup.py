@@ -8,10 +8,18 @@ Pairs at or above the threshold are near-duplicates. With these bands a pair
 at Jaccard 0.8 is proposed with probability > 0.999, at 0.5 with about 0.65
 (and then rejected by the exact check).
 
-Words are hashed with a stable polynomial hash computed for a whole batch
-at once (numpy), so signatures do not depend on which texts were hashed
-together or in which process; :class:`Matcher` checks any block of
-reference texts on its own, so blocks can run in any number of processes.
+Words are hashed with a stable polynomial hash of their bytes, so
+signatures do not depend on which texts were hashed together or in which
+process; :class:`Matcher` checks any block of reference texts on its own,
+so blocks can run in any number of processes.
+
+Two implementations of the per-word and per-pair steps give the same
+values: numpy (whole-batch array passes, and one call per exact check) and
+numba-compiled loops (:mod:`price_bench.data.neardup_kernel`), about twice
+as fast on a large check but with a one-time compile and about a second of
+import and cache loading per process. A check of at least
+:data:`COMPILED_FROM` reference texts takes the compiled loops; smaller ones
+(tests, the demo) never import numba.
 
 Memory is about 640 bytes per text (signature and band keys), plus the
 query side's shingle sets.
@@ -32,6 +40,8 @@ MAX_CANDIDATES = 32
 _BATCH = 64
 _PERM_SLICE = 8  # MinHash permutations hashed at once (see _minhash)
 _MATCH_BATCH = 256  # reference texts per vectorised candidate step (signatures do not depend on it)
+COMPILED_FROM = 32_768
+"""Reference texts from which :func:`near_duplicates` uses the compiled loops (the answer is the same either way)."""
 
 _rng = np.random.default_rng(20240601)
 _A = (_rng.integers(1, 2**63 - 1, size=NUM_PERM, dtype=np.uint64) | np.uint64(1))
@@ -40,6 +50,7 @@ _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x2
 _PAD = np.uint64(2**40)
 _P = 0x100000001B3  # odd, so invertible modulo 2**64
 _P_INV = pow(_P, -1, 2**64)
+_P64 = np.uint64(_P)
 _BYTE_PLUS_ONE = np.arange(1, 257, dtype=np.uint64)
 _IS_WORD = np.zeros(256, dtype=bool)
 _IS_WORD[np.frombuffer(b"abcdefghijklmnopqrstuvwxyz0123456789", dtype=np.uint8)] = True
@@ -103,13 +114,19 @@ def word_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Shingler:
-    """Word ``k``-shingles as uint64 hashes of stable word hashes (see :func:`word_hashes`)."""
+    """Word ``k``-shingles as uint64 hashes of stable word hashes (see :func:`word_hashes`).
 
-    def __init__(self, k: int = 3):
+    ``compiled``: hash with :func:`price_bench.data.neardup_kernel.shingle_hashes` (the same values).
+    """
+
+    def __init__(self, k: int = 3, compiled: bool = False):
         self.k = k
+        self.compiled = compiled
 
     def batch(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """All shingle hashes of ``texts`` (duplicates kept) and each text's offset into them."""
+        if self.compiled:
+            return self._compiled_batch(texts)
         k = self.k
         flat, lengths = word_hashes(texts)
         if (lengths < k).any():  # pad short texts to k words, as one shingle
@@ -134,6 +151,15 @@ class Shingler:
         counts = lengths - k + 1
         offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
         return acc[valid], offsets
+
+    def _compiled_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        from price_bench.data.neardup_kernel import shingle_hashes
+
+        parts = [lower_utf8(t) for t in texts]
+        sizes = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
+        ends = np.cumsum(sizes + 1) - 1  # exclusive; each text is followed by one separator byte
+        data = np.frombuffer(b"\n".join(parts), dtype=np.uint8)
+        return shingle_hashes(data, ends - sizes, ends, self.k, _IS_WORD, _MIX, _P64, _PAD)
 
     def __call__(self, text: str) -> np.ndarray:
         """Sorted unique uint64 hashes of one text's word shingles."""
@@ -209,12 +235,19 @@ class Matcher:
     so they can run in any number of processes with the same result. The
     candidate pairs of a whole batch of reference texts are found, estimated
     and ordered with numpy (``searchsorted`` on each band's sorted keys);
-    only the exact Jaccard checks run one pair at a time.
+    only the exact Jaccard checks run one pair at a time. With ``compiled``,
+    the shingles, and the estimates, order and exact checks of each batch
+    of candidates, run in numba-compiled loops (the same answer).
     """
 
-    def __init__(self, queries: Sequence[str], threshold: float = 0.8, k: int = 3):
-        self.threshold = threshold
-        self.shingler = Shingler(k)
+    def __init__(self, queries: Sequence[str], threshold: float = 0.8, k: int = 3, compiled: bool = False):
+        if compiled:
+            from price_bench.data.neardup_kernel import warm
+
+            warm()  # here, before a pool forks: the workers inherit the machine code
+        self.compiled = compiled
+        self.threshold = float(threshold)
+        self.shingler = Shingler(k, compiled)
         self.size = len(queries)
         self.q_sig = np.zeros((len(queries), NUM_PERM), dtype=np.uint64)
         self.q_shingles: list[np.ndarray] = []
@@ -223,6 +256,12 @@ class Matcher:
             self.q_sig[lo : lo + offsets.size] = _minhash(hashes, offsets)
             bounds = np.append(offsets, hashes.size)
             self.q_shingles += [_sorted_unique(hashes[a:b]) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+        self.q_flat = np.zeros(0, np.uint64)
+        """With ``compiled``: the query shingle sets one after another (query ``q``'s: ``q_flat[q_bounds[q]:q_bounds[q + 1]]``)."""
+        self.q_bounds = np.zeros(len(self.q_shingles) + 1, dtype=np.int64)
+        if compiled and self.q_shingles:
+            self.q_flat = np.concatenate(self.q_shingles)
+            np.cumsum([sh.size for sh in self.q_shingles], dtype=np.int64, out=self.q_bounds[1:])
         q_keys = band_keys(self.q_sig)
         self.band_order = np.argsort(q_keys, axis=0, kind="stable")
         """Per band, the queries ordered by band key (ties by query index)."""
@@ -271,6 +310,9 @@ class Matcher:
             rows, cands = self._pairs(band_keys(r_sig))
             if rows.size == 0:
                 continue
+            if self.compiled:
+                self._compiled_confirm(hashes, np.append(offsets, hashes.size), rows, cands, r_sig, lo, floor, found)
+                continue
             estimate = np.count_nonzero(self.q_sig[cands] == r_sig[rows], axis=1) / NUM_PERM
             order = np.lexsort((cands, -estimate, rows))
             rows, cands, estimate = rows[order], cands[order], estimate[order]
@@ -304,6 +346,15 @@ class Matcher:
                 if hit is not None:
                     found[lo + row] = hit
 
+    def _compiled_confirm(self, hashes: np.ndarray, bounds: np.ndarray, rows: np.ndarray, cands: np.ndarray,
+                          r_sig: np.ndarray, lo: int, floor: float, found: dict[int, int]) -> None:
+        """The estimate, order and first similar candidate of every row, in one compiled call (:meth:`match`'s rule)."""
+        from price_bench.data.neardup_kernel import first_matches
+
+        hit_rows, hit_queries = first_matches(hashes, bounds, rows, cands, r_sig, self.q_sig, self.q_flat, self.q_bounds,
+                                              self.threshold, floor, MAX_CANDIDATES)
+        found.update(zip((hit_rows + lo).tolist(), hit_queries.tolist()))
+
     def _first_similar(self, r_sh: np.ndarray, candidates: list[int]) -> int | None:
         """The first of ``candidates`` whose :func:`jaccard` with ``r_sh`` reaches the threshold (None: none does).
 
@@ -328,7 +379,7 @@ BLOCK = 4096
 
 
 def near_duplicates(reference: Sequence[str], queries: Sequence[str], threshold: float = 0.8, k: int = 3,
-                    map_blocks: MapBlocks | None = None, block: int = BLOCK) -> dict[int, int]:
+                    map_blocks: MapBlocks | None = None, block: int = BLOCK, compiled: bool | None = None) -> dict[int, int]:
     """Reference indices that nearly duplicate some query: ``{ref_index: query_index}``.
 
     A pair is a near-duplicate when the Jaccard similarity of their word
@@ -336,11 +387,12 @@ def near_duplicates(reference: Sequence[str], queries: Sequence[str], threshold:
     whose MinHash estimate is far below the threshold are skipped before the
     exact check. ``map_blocks(matcher, reference, blocks)`` may run the
     reference blocks (of ``block`` texts) elsewhere (a process pool); the
-    result is the same for any block size.
+    result is the same for any block size, and with or without the
+    ``compiled`` loops (default: from :data:`COMPILED_FROM` reference texts).
     """
     if not reference or not queries:
         return {}
-    matcher = Matcher(queries, threshold, k)
+    matcher = Matcher(queries, threshold, k, compiled=len(reference) >= COMPILED_FROM if compiled is None else compiled)
     blocks = [(lo, min(lo + block, len(reference))) for lo in range(0, len(reference), block)]
     if map_blocks is None:
         results: Iterable[dict[int, int]] = (matcher.match(reference, lo, hi) for lo, hi in blocks)
