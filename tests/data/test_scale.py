@@ -317,6 +317,25 @@ def test_the_compiled_and_numpy_checks_find_the_same_pairs():
     assert subprocess.run([sys.executable, "-c", small], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
+def test_a_large_check_without_numba_takes_the_numpy_path_to_the_same_pairs(tmp_path):
+    """numba missing (or without a cache folder): the check still runs, with numpy, and finds the same pairs."""
+    script = tmp_path / "check.py"
+    script.write_text(
+        "import sys\n"
+        "sys.modules['numba'] = None  # import numba now raises ImportError\n"
+        "from price_bench.data import neardup\n"
+        "neardup.COMPILED_FROM = 10\n"
+        "texts = [f'word{n} shared words of every text here and there in this list {n % 7}' for n in range(60)]\n"
+        "print(neardup.compiled_loops_available(), len(neardup.near_duplicates(texts, texts[:20])))\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout.split()
+    from price_bench.data import neardup
+
+    texts = [f"word{n} shared words of every text here and there in this list {n % 7}" for n in range(60)]
+    assert out == ["False", str(len(neardup.near_duplicates(texts, texts[:20], compiled=True)))]
+    assert int(out[1]) > 20
+
+
 def test_the_matcher_keeps_each_querys_unique_shingles():
     from price_bench.data.neardup import Matcher
 

@@ -18,8 +18,10 @@ values: numpy (whole-batch array passes, and one call per exact check) and
 numba-compiled loops (:mod:`price_bench.data.neardup_kernel`), about twice
 as fast on a large check but with a one-time compile and about a second of
 import and cache loading per process. A check of at least
-:data:`COMPILED_FROM` reference texts takes the compiled loops; smaller ones
-(tests, the demo) never import numba.
+import :data:`COMPILED_FROM` reference texts takes the compiled loops; smaller ones
+(tests, the demo) never import numba. Where numba cannot be loaded (not
+installed, or no writable cache folder) the numpy path runs: slower, the same
+answer.
 
 Memory is about 640 bytes per text (signature and band keys), plus the
 query side's shingle sets.
@@ -374,6 +376,15 @@ class Matcher:
         return candidates[int(similar[0])] if similar.size else None
 
 
+def compiled_loops_available() -> bool:
+    """Whether :mod:`price_bench.data.neardup_kernel` loads here (numba installed, and a folder to cache its machine code in)."""
+    try:
+        import price_bench.data.neardup_kernel  # noqa: F401
+    except (ImportError, RuntimeError, OSError):  # numba raises RuntimeError when no cache folder is writable
+        return False
+    return True
+
+
 MapBlocks = Callable[["Matcher", Sequence[str], list[tuple[int, int]]], Iterable[dict[int, int]]]
 BLOCK = 4096
 
@@ -392,7 +403,9 @@ def near_duplicates(reference: Sequence[str], queries: Sequence[str], threshold:
     """
     if not reference or not queries:
         return {}
-    matcher = Matcher(queries, threshold, k, compiled=len(reference) >= COMPILED_FROM if compiled is None else compiled)
+    if compiled is None:
+        compiled = len(reference) >= COMPILED_FROM and compiled_loops_available()
+    matcher = Matcher(queries, threshold, k, compiled=compiled)
     blocks = [(lo, min(lo + block, len(reference))) for lo in range(0, len(reference), block)]
     if map_blocks is None:
         results: Iterable[dict[int, int]] = (matcher.match(reference, lo, hi) for lo, hi in blocks)

@@ -343,11 +343,12 @@ def _near_duplicates(ray: Any, reference: list[str], queries: list[str], thresho
     """:func:`price_bench.data.neardup.near_duplicates` with the reference side as Ray Data over actors."""
     import pyarrow as pa
 
-    from price_bench.data.neardup import BLOCK, COMPILED_FROM, Matcher
+    from price_bench.data.neardup import BLOCK, COMPILED_FROM, Matcher, compiled_loops_available
 
     if not reference or not queries:
         return {}
-    matcher_ref = ray.put(Matcher(queries, threshold, k, compiled=len(reference) >= COMPILED_FROM))
+    compiled = len(reference) >= COMPILED_FROM and compiled_loops_available()
+    matcher_ref = ray.put(Matcher(queries, threshold, k, compiled=compiled))
     table = pa.table({"i": pa.array(np.arange(len(reference)), pa.int64()), "text": pa.array(list(reference), pa.string())})
     blocks = max(1, min(64, -(-len(reference) // BLOCK)))
     step = -(-table.num_rows // blocks)
