@@ -15,10 +15,10 @@ so blocks can run in any number of processes.
 
 Two implementations of the per-word and per-pair steps give the same
 values: numpy (whole-batch array passes, and one call per exact check) and
-numba-compiled loops (:mod:`price_bench.data.neardup_kernel`), about twice
-as fast on a large check but with a one-time compile and about a second of
+numba-compiled loops (:mod:`price_bench.data.neardup_kernel`), about 1.6x
+as fast on the benchmark's check but with a one-time compile and about a second of
 import and cache loading per process. A check of at least
-import :data:`COMPILED_FROM` reference texts takes the compiled loops; smaller ones
+:data:`COMPILED_FROM` reference texts takes the compiled loops; smaller ones
 (tests, the demo) never import numba. Where numba cannot be loaded (not
 installed, or no writable cache folder) the numpy path runs: slower, the same
 answer.

@@ -7,8 +7,8 @@ each into one call per batch of texts.
 :func:`shingle_hashes` cuts lower-cased texts into words (maximal runs of
 ``[a-z0-9]``), hashes each word with a polynomial over its bytes and the
 splitmix64 finaliser, and hashes every ``k`` consecutive words (a text of
-fewer words is padded to ``k``). The values are the ones the numpy version
-computed (``tests/data/test_scale.py`` keeps it as the reference).
+fewer words is padded to ``k``). The values are those of the numpy path in
+:mod:`price_bench.data.neardup` (``tests/data/test_scale.py`` compares them).
 
 :func:`first_matches` confirms the candidate pairs that
 :class:`price_bench.data.neardup.Matcher` found with numpy (LSH band
@@ -22,8 +22,8 @@ look-ups), with the rule the check has always had:
   sets, ``inter / (|a| + |b| - inter)`` in float64, 1.0 for two empty sets)
   reaches ``threshold`` is the row's match.
 
-Integer counts and the same float64 divisions as the numpy code it replaced,
-so the same pairs, in any process. numba compiles them once per machine (the
+Integer counts and the same float64 divisions as the numpy path, so the same
+pairs, in any process. numba compiles them once per machine (the
 machine code is cached beside this file, or in numba's user cache where that
 is read-only); :func:`warm` loads them before a pool forks, so workers inherit them.
 """
