@@ -42,6 +42,50 @@ def test_any_number_of_workers_gives_the_same_bytes(small_spans, big_file, tmp_p
     assert manifests[0] == manifests[1] == manifests[2]
 
 
+@pytest.mark.parametrize("spill_per_item", [0, 0.0015])
+def test_rows_taken_back_from_the_source_give_the_same_bytes_as_spilled_rows(small_spans, big_file, tmp_path,
+                                                                              monkeypatch, spill_per_item):
+    """Past ``spill_rows``, a span's selected rows are read and curated again: the same files, for 1 or 2 workers."""
+    from price_bench.data import pipeline, workers
+
+    writes: list[str] = []
+    real_write = workers.Spill.write
+    monkeypatch.setattr(workers.Spill, "write", classmethod(lambda cls, path, *a: (writes.append(path), real_write(path, *a))))
+
+    def built(tag: str, per_item: float, n: int):
+        monkeypatch.setattr(pipeline, "SPILL_ROWS_PER_ITEM", per_item)
+        writes.clear()
+        ds = build_dataset("d", str(big_file), home=tmp_path / tag, workers=n)
+        manifest = {k: v for k, v in json.loads((ds.path / "manifest.json").read_text()).items() if k != "name"}
+        return ds.fingerprint, [(ds.path / f"{split}.parquet").read_bytes() for split in SPLITS], manifest, len(writes)
+
+    spilled = built("spilled", 10, 1)
+    assert spilled[3] > 50  # every unit's rows were spilled (4 KiB spans of 400 records)
+    located = built("located", spill_per_item, 1)
+    assert (located[3] == 0) if spill_per_item == 0 else (0 < located[3] < spilled[3])  # 150 rows spilled, then located
+    assert located[:3] == spilled[:3]
+    assert built("located-2", spill_per_item, 2)[:3] == spilled[:3]
+
+
+def test_a_source_that_changes_before_its_rows_are_taken_back_fails_the_build(small_spans, big_file, monkeypatch):
+    from price_bench.data import pipeline
+
+    monkeypatch.setattr(pipeline, "SPILL_ROWS_PER_ITEM", 0)
+    first = big_file.read_bytes().index(b'"title": "') + len(b'"title": "')
+
+    def edit_an_accepted_line(message: str) -> None:  # called at line 151, after the first records were curated
+        with open(big_file, "r+b") as fh:
+            fh.seek(first)
+            old = fh.read(1)
+            fh.seek(first)
+            fh.write(b"Q" if old != b"Q" else b"R")  # same length: every offset still points at a line
+
+    with pytest.raises(CurationError, match="changed while the build read it"):
+        build_dataset("d", str(big_file), workers=1, on_problem=edit_an_accepted_line)
+    root = datasets_dir()
+    assert not root.exists() or [p.name for p in root.iterdir()] == []
+
+
 def test_malformed_records_mid_file_name_file_and_line_with_workers(small_spans, big_file):
     messages: list[str] = []
     build_dataset("d", str(big_file), workers=2, on_problem=messages.append)

@@ -478,6 +478,8 @@ class ChunkResult:
     """(line, reason) of bad input (malformed lines, missing title, unreadable details...)."""
     stopped: bool = False
     """True when ``should_stop`` ended the chunk before its last record."""
+    accepted_at: list[int] = field(default_factory=list)
+    """Position in the chunk (index into its lines or rows) of each accepted row, in order."""
 
     def problem(self, line: int, reason: str, message: str | None = None) -> None:
         """Count a rejection and record its line (``message`` defaults to the reason)."""
@@ -516,6 +518,7 @@ def process_chunk(chunk: Chunk, ctx: ChunkContext, *, strict: bool = False,
     """
     result = ChunkResult(chunk.source_index)
     curate = _record_curator(ctx, result)
+    accepted, accepted_at = result.accepted, result.accepted_at
     rows: list[Any] = chunk.rows if chunk.rows is not None else chunk.lines or []
     decoded = chunk.rows is None
     problems = result.problems
@@ -545,7 +548,10 @@ def process_chunk(chunk: Chunk, ctx: ChunkContext, *, strict: bool = False,
         if not isinstance(record, dict):
             result.problem(line, "not a JSON object", f"not a JSON object (got {type(record).__name__})")
             continue
+        before = len(accepted)
         curate(record, line)
+        if len(accepted) != before:
+            accepted_at.append(offset)
     result.records = records
     return result
 

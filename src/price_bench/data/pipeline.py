@@ -7,9 +7,12 @@
    pool of ``workers`` processes (:mod:`price_bench.data.workers`) and their
    results are taken in input order, so the output does not depend on the
    number of workers.
-2. Each unit's accepted records go to its own Arrow spill file on disk; the
-   main process keeps only 29 bytes per accepted record (two 64-bit key
-   hashes, the price, category and role), so reading millions of raw records
+2. Each unit's accepted records go to its own Arrow spill file on disk,
+   until :func:`spill_rows` of them are spilled; after that a span's are
+   only located (file offsets), and the selected ones are read and curated
+   again, so the spill stops growing with the input. The main process keeps
+   only 29 bytes per accepted record (two 64-bit key hashes, the price,
+   category and role) and the offsets, so reading millions of raw records
    stays far below 1 GB. What is held in full is the selected items (at most
    the recipe's ``max_items``, 100,000 by default).
 3. De-duplication (first occurrence wins: by ``parent_asin``, then by
@@ -195,12 +198,12 @@ def curate(
     clean_legacy_spills()
     prefix = f".curate-{os.getpid()}-" if workspace is not None else f"price-bench-curate-{os.getpid()}-"
     with tempfile.TemporaryDirectory(prefix=prefix, dir=workspace) as tmp, _gc_paused(), run.hashing() as hashes:
-        with UnitPool(workers, run.contexts, tmp, strict=strict) as pool:
+        with UnitPool(workers, run.contexts, tmp, strict=strict, spill_rows=spill_rows(recipe)) as pool:
             tracker = _ProgressTracker(run.metas, run.sources, on_progress)
             for result in pool.run(run.units(limit)):
                 hashes.start()  # after the first result: the pool has forked its workers
                 run.absorb(result)
-                pool.spill.add(result.spill, result.accepted)
+                pool.spill.add(result)
                 tracker.update(result.source_index)
             tracker.finish()
             run.take_hashes(hashes)  # before the leakage check forks the workers again
@@ -209,13 +212,23 @@ def curate(
             selected, split_of = _select(arrays, recipe, run.rejections)
             del arrays
             clock.lap("de-duplicate, sample, split")
-            rows = pool.spill.take(selected)
+            rows = pool.take(selected)
             splits = run.splits(rows, split_of)
             del rows
             clock.lap("take selected rows back")
             _leakage(splits, recipe, run.rejections, pool.near_duplicates)
             clock.lap("leakage check")
     return run.curated(splits)
+
+
+#: Accepted rows spilled per sampled item before spans' rows are only located (see :mod:`price_bench.data.workers`):
+#: re-curating a selected row costs about 4 times writing one, so past a few rows per sampled item it pays.
+SPILL_ROWS_PER_ITEM = 3
+
+
+def spill_rows(recipe: Recipe) -> int | None:
+    """Accepted rows to spill before spans' rows are only located; None (spill all) when the recipe keeps every item."""
+    return None if recipe.max_items is None else SPILL_ROWS_PER_ITEM * recipe.max_items
 
 
 class _Stopwatch:

@@ -1,11 +1,17 @@
-"""The local engine's process pool: curate units, spill accepted rows, run the leakage check.
+"""The local engine's process pool: curate units, keep track of accepted rows, run the leakage check.
 
 A *unit* is a :class:`~price_bench.data.sources.Span` (a byte range the
 worker reads itself) or a :class:`~price_bench.data.sources.Chunk` of rows
 the main process read. :meth:`UnitPool.run` yields one :class:`UnitResult`
 per unit in input order, whatever the number of processes, so every later
-step sees the same sequence. Each unit's accepted rows go to an Arrow IPC
-file (:class:`Spill`); only their compact keys travel back.
+step sees the same sequence. Only the accepted rows' compact keys travel
+back; the rows themselves are found again through :class:`Spill`: each
+unit's accepted rows in an Arrow IPC file, until the run has spilled
+``spill_rows`` of them; after that, for a span, only where their lines are
+in the source file (:class:`SourceLines`: the selected ones are read and
+curated again). Once a run holds a few times more accepted rows than it
+samples, re-curating the few selected rows is cheaper than writing all of
+them, and the spill folder stops growing with the input.
 
 Failure handling:
 
@@ -58,6 +64,9 @@ class UnitResult:
     categories_seen: Counter[str | None] = field(default_factory=Counter)
     problems: list[tuple[int, str]] = field(default_factory=list)
     spill: str | None = None
+    """The Arrow file of a chunk's accepted rows."""
+    lines_at: SourceLines | None = None
+    """Where a span's accepted rows are in its file (no spill file is written for a span)."""
     stopped: bool = False
 
 
@@ -95,25 +104,34 @@ def _init_worker(state: _WorkerState) -> None:
 def curate_unit(seq: int, unit: Span | Chunk, contexts: list[ChunkContext], *, strict: bool = False,
                 should_stop: Callable[[], bool] | None = None) -> tuple[ChunkResult, int]:
     """Read (for a span) and curate one unit; the line count is 0 for a chunk (its lines are absolute)."""
+    result, lines, _ = _curate(unit, contexts, strict, should_stop)
+    return result, lines
+
+
+def _curate(unit: Span | Chunk, contexts: list[ChunkContext], strict: bool,
+            should_stop: Callable[[], bool] | None) -> tuple[ChunkResult, int, SourceLines | None]:
+    """:func:`curate_unit`, with where a span's accepted rows are in its file."""
     if isinstance(unit, Span):
         chunk, lines = read_span(unit)
     else:
         chunk, lines = unit, 0
-    return process_chunk(chunk, contexts[chunk.source_index], strict=strict, should_stop=should_stop), lines
+    result = process_chunk(chunk, contexts[chunk.source_index], strict=strict, should_stop=should_stop)
+    at = SourceLines.of(unit, chunk.lines or [], result.accepted_at) if isinstance(unit, Span) and result.accepted else None
+    return result, lines, at
 
 
-def run_unit(seq: int, unit: Span | Chunk, state: _WorkerState | None = None) -> UnitResult:
-    """Curate and spill one unit (in a pool worker, or inline)."""
+def run_unit(seq: int, unit: Span | Chunk, state: _WorkerState | None = None, spill: bool = True) -> UnitResult:
+    """Curate one unit (in a pool worker, or inline); its rows are spilled, or (a span, ``spill`` False) located."""
     state = state or _STATE
     assert state is not None, "worker not initialised"
     stop = state.stop
     should_stop = (lambda: stop.value < seq) if stop is not None else None
-    result, lines = curate_unit(seq, unit, state.contexts, strict=state.strict, should_stop=should_stop)
+    result, lines, at = _curate(unit, state.contexts, state.strict, should_stop)
     if state.strict and result.problems and stop is not None:
         with stop.get_lock():
             if stop.value > seq:
                 stop.value = seq
-    return _pack(seq, result, lines, state.spill_dir)
+    return _pack(seq, result, lines, state.spill_dir, None if spill else at)
 
 
 def unit_stats(result: ChunkResult, lines: int) -> UnitResult:
@@ -124,8 +142,8 @@ def unit_stats(result: ChunkResult, lines: int) -> UnitResult:
     )
 
 
-def _pack(seq: int, result: ChunkResult, lines: int, spill_dir: str) -> UnitResult:
-    """Write the accepted rows to this unit's spill file; keep their compact keys."""
+def _pack(seq: int, result: ChunkResult, lines: int, spill_dir: str, at: SourceLines | None = None) -> UnitResult:
+    """The accepted rows' compact keys, and where the rows are: ``at`` (a span's) or this unit's spill file."""
     rows = result.accepted
     out = unit_stats(result, lines)
     if not rows:
@@ -139,6 +157,10 @@ def _pack(seq: int, result: ChunkResult, lines: int, spill_dir: str) -> UnitResu
         "category": np.array([codes.setdefault(c, len(codes)) for c in columns[3]], dtype=np.int32),
     }
     out.categories = list(codes)
+    if at is not None:
+        at.expect(out.keys)
+        out.lines_at = at
+        return out
     out.spill = os.path.join(spill_dir, f"{seq:09d}.arrow")
     Spill.write(out.spill, rows, columns)
     return out
@@ -154,13 +176,70 @@ def _leakage_block(bounds: tuple[int, int]) -> dict[int, int]:
 # ----------------------------------------------------------------------------- spill
 
 
+@dataclass
+class SourceLines:
+    """Where one span's accepted rows are in its file, and the keys they were accepted with.
+
+    A selected row is taken back by reading its line again and curating it
+    again (the same pure :func:`process_chunk`, so the same row): much less
+    work than writing every accepted row to a spill file when, as usual, a
+    small share of them is selected. A line that no longer gives the row it
+    gave (the file changed during the build) fails the build.
+    """
+
+    source_index: int
+    path: str
+    starts: np.ndarray
+    """Byte offset in the file of each accepted row's line (int64)."""
+    lengths: np.ndarray
+    """Length in bytes of each of those lines, without the newline (int64)."""
+    keys: dict[str, np.ndarray] = field(default_factory=dict)
+    """The ``asin``, ``text`` and ``price`` keys each row was accepted with."""
+
+    @classmethod
+    def of(cls, span: Span, lines: list[bytes], accepted_at: list[int]) -> SourceLines:
+        """The accepted lines (positions ``accepted_at`` among the span's ``lines``) of ``span``."""
+        lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
+        starts = np.empty_like(lengths)
+        if lengths.size:
+            starts[0] = 0
+            np.cumsum(lengths[:-1] + 1, out=starts[1:])
+        at = np.asarray(accepted_at, dtype=np.int64)
+        return cls(span.source_index, span.path, starts[at] + span.start, lengths[at])
+
+    def expect(self, keys: dict[str, np.ndarray]) -> None:
+        self.keys = {name: keys[name] for name in ("asin", "text", "price")}
+
+    def rows(self, local: np.ndarray, ctx: ChunkContext) -> list[tuple[Any, ...]]:
+        """Rows ``(id, text, price, category, title, details)`` of the accepted rows at positions ``local``, in that order."""
+        import orjson
+
+        from price_bench.data.pipeline import CurationError
+
+        try:
+            with open(self.path, "rb") as fh:
+                fd = fh.fileno()
+                lines = [os.pread(fd, n, at) for at, n in zip(self.starts[local].tolist(), self.lengths[local].tolist())]
+        except OSError as exc:
+            raise CurationError(f"{self.path}: cannot read it again to take the selected records back: {exc}") from None
+        accepted = process_chunk(Chunk(self.source_index, 1, lines=lines), ctx).accepted
+        got = [(r.asin_hash, r.text_hash, r.price) for r in accepted]
+        keys = self.keys
+        if got != list(zip(keys["asin"][local].tolist(), keys["text"][local].tolist(), keys["price"][local].tolist())):
+            raise CurationError(f"{self.path} changed while the build read it (a selected record is no longer the one "
+                                "curated); nothing was written, rerun the build")
+        return [(r.id, r.text, r.price, r.category, r.title, orjson.loads(r.details_json) if r.details_json else {})
+                for r in accepted]
+
+
 class Spill:
-    """Accepted rows of every unit, one Arrow IPC file per unit, taken back by global index."""
+    """Accepted rows of every unit, taken back by global index: from the source (spans) or an Arrow IPC file (chunks)."""
 
     SCHEMA_FIELDS = ("id", "text", "price", "category", "title", "details")
 
-    def __init__(self) -> None:
-        self.files: list[str] = []
+    def __init__(self, contexts: Sequence[ChunkContext] = ()) -> None:
+        self.contexts = list(contexts)
+        self.files: list[str | SourceLines] = []
         self.ends: list[int] = []
 
     @staticmethod
@@ -197,14 +276,18 @@ class Spill:
         details = [orjson.loads(d) if d else {} for d in cols[5]]
         return list(zip(cols[0], cols[1], cols[2], cols[3], cols[4], details))
 
-    def add(self, path: str | None, count: int) -> None:
-        """Register the next unit's file (in input order)."""
-        if count:
-            self.files.append(path)  # type: ignore[arg-type]
-            self.ends.append((self.ends[-1] if self.ends else 0) + count)
+    def add(self, result: UnitResult) -> None:
+        """Register the next unit's accepted rows (in input order)."""
+        if result.accepted:
+            self.files.append(result.lines_at or result.spill)  # type: ignore[arg-type]
+            self.ends.append((self.ends[-1] if self.ends else 0) + result.accepted)
 
-    def take(self, indices: np.ndarray) -> list[tuple[Any, ...]]:
-        """Rows ``(id, text, price, category, title, details)`` at global ``indices``, in that order."""
+    def take(self, indices: np.ndarray, map_located: MapLocated | None = None) -> list[tuple[Any, ...]]:
+        """Rows ``(id, text, price, category, title, details)`` at global ``indices``, in that order.
+
+        ``map_located`` (e.g. a process pool's) curates the located units'
+        selected lines again; by default this process does.
+        """
         import pyarrow as pa
 
         if indices.size == 0:
@@ -215,13 +298,47 @@ class Spill:
         units, first = np.unique(unit[order], return_index=True)
         bounds = np.append(first, order.size).tolist()
         out: list[tuple[Any, ...] | None] = [None] * indices.size
+        located: list[tuple[int, np.ndarray]] = []
+        located_slots: list[np.ndarray] = []
         for n, u in enumerate(units.tolist()):
             slots = order[bounds[n] : bounds[n + 1]]  # output positions served by this unit's file (in output order)
-            with pa.memory_map(self.files[u]) as source:
-                piece = pa.ipc.open_file(source).read_all().take(pa.array(indices[slots] - (ends[u - 1] if u else 0)))
-            for slot, row in zip(slots.tolist(), self.rows(piece)):
+            local = indices[slots] - (ends[u - 1] if u else 0)
+            where = self.files[u]
+            if isinstance(where, SourceLines):
+                located.append((u, local))
+                located_slots.append(slots)
+                continue
+            with pa.memory_map(where) as source:
+                rows = self.rows(pa.ipc.open_file(source).read_all().take(pa.array(local)))
+            for slot, row in zip(slots.tolist(), rows):
                 out[slot] = row  # one unit's rows at a time: no second full copy of the selection in Arrow
+        if located:
+            for slots, rows in zip(located_slots, (map_located or _map_here)(self, located)):
+                for slot, row in zip(slots.tolist(), rows):
+                    out[slot] = row
         return out  # type: ignore[return-value]
+
+    def reread(self, unit: int, local: np.ndarray) -> list[tuple[Any, ...]]:
+        """The rows at positions ``local`` of located unit ``unit``, read and curated again."""
+        where = self.files[unit]
+        assert isinstance(where, SourceLines)
+        return where.rows(local, self.contexts[where.source_index])
+
+
+MapLocated = Callable[[Spill, list[tuple[int, np.ndarray]]], Iterable[list[tuple[Any, ...]]]]
+"""How :meth:`Spill.take` has the located units' rows curated again: ``(spill, [(unit, positions)...]) -> rows per unit``."""
+
+
+def _map_here(spill: Spill, tasks: list[tuple[int, np.ndarray]]) -> Iterator[list[tuple[Any, ...]]]:
+    return (spill.reread(unit, local) for unit, local in tasks)
+
+
+_TAKE: Spill | None = None  # set before the take-back pool forks
+
+
+def _reread_task(task: tuple[int, np.ndarray]) -> list[tuple[Any, ...]]:
+    assert _TAKE is not None, "take-back state not set before the pool forked"
+    return _TAKE.reread(*task)
 
 
 # ----------------------------------------------------------------------------- the pool
@@ -230,10 +347,13 @@ class Spill:
 class UnitPool:
     """``workers`` processes (inline when 1) for curation units and the leakage check."""
 
-    def __init__(self, workers: int, contexts: list[ChunkContext], spill_dir: str, *, strict: bool = False) -> None:
+    def __init__(self, workers: int, contexts: list[ChunkContext], spill_dir: str, *, strict: bool = False,
+                 spill_rows: int | None = None) -> None:
+        """``spill_rows``: accepted rows to write to spill files before spans' rows are only located (None: all)."""
         self.workers = max(1, int(workers))
+        self.spill_rows = spill_rows
         self.state = _WorkerState(contexts, spill_dir, strict)
-        self.spill = Spill()
+        self.spill = Spill(contexts)
         self._executor: ProcessPoolExecutor | None = None
         self._method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
 
@@ -270,7 +390,7 @@ class UnitPool:
         if self.workers == 1:
             for seq, unit in enumerate(units):
                 try:
-                    yield run_unit(seq, unit, self.state)
+                    yield run_unit(seq, unit, self.state, self._spilling())
                 except SourceError as exc:
                     raise CurationError(str(exc)) from None
             return
@@ -280,12 +400,16 @@ class UnitPool:
         pending: list[tuple[Future[UnitResult], str]] = []
         window = 8 * self.workers
         for seq, unit in enumerate(units):
-            pending.append((self._executor.submit(run_unit, seq, unit), _describe(unit)))
+            pending.append((self._executor.submit(run_unit, seq, unit, None, self._spilling()), _describe(unit)))
             if len(pending) >= window:
                 yield self._result(*pending.pop(0))
         while pending:
             yield self._result(*pending.pop(0))
         self._close(failed=False)
+
+    def _spilling(self) -> bool:
+        """Whether the next unit's rows go to a spill file (the rows registered so far are under ``spill_rows``)."""
+        return self.spill_rows is None or (self.spill.ends[-1] if self.spill.ends else 0) < self.spill_rows
 
     def _result(self, future: Future[UnitResult], where: str) -> UnitResult:
         from price_bench.data.pipeline import CurationError
@@ -299,6 +423,28 @@ class UnitPool:
             ) from None
         except SourceError as exc:
             raise CurationError(str(exc)) from None
+
+    def take(self, indices: np.ndarray) -> list[tuple[Any, ...]]:
+        """:meth:`Spill.take`, the located rows curated again across the pool."""
+        return self.spill.take(indices, None if self.workers == 1 or self._method != "fork" else self._map_located)
+
+    def _map_located(self, spill: Spill, tasks: list[tuple[int, np.ndarray]]) -> list[list[tuple[Any, ...]]]:
+        from price_bench.data.pipeline import CurationError
+
+        global _TAKE
+        self._close(failed=False)
+        _TAKE = spill  # inherited by the forked workers, never pickled
+        try:
+            self._executor = self._pool()
+            try:
+                return list(self._executor.map(_reread_task, tasks, chunksize=4))
+            except BrokenProcessPool:
+                raise CurationError("a worker process died while taking the selected rows back; nothing was written, "
+                                    "rerun the build") from None
+            finally:
+                self._close(failed=False)
+        finally:
+            _TAKE = None
 
     def near_duplicates(self, reference: Sequence[str], queries: Sequence[str], threshold: float, k: int) -> dict[int, int]:
         """:func:`price_bench.data.neardup.near_duplicates`, reference blocks spread over the pool."""
