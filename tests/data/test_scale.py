@@ -67,7 +67,8 @@ def test_rows_taken_back_from_the_source_give_the_same_bytes_as_spilled_rows(sma
     assert built("located-2", spill_per_item, 2)[:3] == spilled[:3]
 
 
-def test_a_source_that_changes_before_its_rows_are_taken_back_fails_the_build(small_spans, big_file, monkeypatch):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_source_that_changes_before_its_rows_are_taken_back_fails_the_build(small_spans, big_file, monkeypatch, workers):
     from price_bench.data import pipeline
 
     monkeypatch.setattr(pipeline, "SPILL_ROWS_PER_ITEM", 0)
@@ -81,7 +82,7 @@ def test_a_source_that_changes_before_its_rows_are_taken_back_fails_the_build(sm
             fh.write(b"Q" if old != b"Q" else b"R")  # same length: every offset still points at a line
 
     with pytest.raises(CurationError, match="changed while the build read it"):
-        build_dataset("d", str(big_file), workers=1, on_problem=edit_an_accepted_line)
+        build_dataset("d", str(big_file), workers=workers, on_problem=edit_an_accepted_line)
     root = datasets_dir()
     assert not root.exists() or [p.name for p in root.iterdir()] == []
 

@@ -298,24 +298,24 @@ class Spill:
         units, first = np.unique(unit[order], return_index=True)
         bounds = np.append(first, order.size).tolist()
         out: list[tuple[Any, ...] | None] = [None] * indices.size
-        located: list[tuple[int, np.ndarray]] = []
-        located_slots: list[np.ndarray] = []
+        pieces = []  # (unit, output positions served by its file (in output order), positions in the unit)
         for n, u in enumerate(units.tolist()):
-            slots = order[bounds[n] : bounds[n + 1]]  # output positions served by this unit's file (in output order)
-            local = indices[slots] - (ends[u - 1] if u else 0)
+            slots = order[bounds[n] : bounds[n + 1]]
+            pieces.append((u, slots, indices[slots] - (ends[u - 1] if u else 0)))
+        located = [(u, slots, local) for u, slots, local in pieces if isinstance(self.files[u], SourceLines)]
+        # the located rows are curated again first (a pool does it while this process reads the spill files)
+        again = (map_located or _map_here)(self, [(u, local) for u, _, local in located]) if located else iter(())
+        for u, slots, local in pieces:
             where = self.files[u]
             if isinstance(where, SourceLines):
-                located.append((u, local))
-                located_slots.append(slots)
                 continue
             with pa.memory_map(where) as source:
                 rows = self.rows(pa.ipc.open_file(source).read_all().take(pa.array(local)))
             for slot, row in zip(slots.tolist(), rows):
                 out[slot] = row  # one unit's rows at a time: no second full copy of the selection in Arrow
-        if located:
-            for slots, rows in zip(located_slots, (map_located or _map_here)(self, located)):
-                for slot, row in zip(slots.tolist(), rows):
-                    out[slot] = row
+        for (_, slots, _), rows in zip(located, again, strict=True):
+            for slot, row in zip(slots.tolist(), rows):
+                out[slot] = row
         return out  # type: ignore[return-value]
 
     def reread(self, unit: int, local: np.ndarray) -> list[tuple[Any, ...]]:
@@ -336,9 +336,9 @@ def _map_here(spill: Spill, tasks: list[tuple[int, np.ndarray]]) -> Iterator[lis
 _TAKE: Spill | None = None  # set before the take-back pool forks
 
 
-def _reread_task(task: tuple[int, np.ndarray]) -> list[tuple[Any, ...]]:
+def _reread_tasks(tasks: list[tuple[int, np.ndarray]]) -> list[list[tuple[Any, ...]]]:
     assert _TAKE is not None, "take-back state not set before the pool forked"
-    return _TAKE.reread(*task)
+    return [_TAKE.reread(unit, local) for unit, local in tasks]
 
 
 # ----------------------------------------------------------------------------- the pool
@@ -364,6 +364,8 @@ class UnitPool:
         self._close(failed=exc[0] is not None)
 
     def _close(self, failed: bool) -> None:
+        global _TAKE
+        _TAKE = None
         executor, self._executor = self._executor, None
         if executor is None:
             return
@@ -428,23 +430,36 @@ class UnitPool:
         """:meth:`Spill.take`, the located rows curated again across the pool."""
         return self.spill.take(indices, None if self.workers == 1 or self._method != "fork" else self._map_located)
 
-    def _map_located(self, spill: Spill, tasks: list[tuple[int, np.ndarray]]) -> list[list[tuple[Any, ...]]]:
+    def _map_located(self, spill: Spill, tasks: list[tuple[int, np.ndarray]]) -> Iterator[list[tuple[Any, ...]]]:
+        """Start curating ``tasks`` again across a new pool at once; their rows, unit by unit, as they are consumed."""
+        global _TAKE
+        self._close(failed=False)
+        _TAKE = spill  # inherited by the workers, forked at the first submit, never pickled
+        try:
+            self._executor = self._pool()
+            futures = [self._executor.submit(_reread_tasks, tasks[i : i + 4]) for i in range(0, len(tasks), 4)]
+        except BaseException:
+            _TAKE = None
+            self._close(failed=True)
+            raise
+        return self._located_rows(futures)
+
+    def _located_rows(self, futures: list[Future[list[list[tuple[Any, ...]]]]]) -> Iterator[list[tuple[Any, ...]]]:
         from price_bench.data.pipeline import CurationError
 
         global _TAKE
-        self._close(failed=False)
-        _TAKE = spill  # inherited by the forked workers, never pickled
+        failed = True
         try:
-            self._executor = self._pool()
-            try:
-                return list(self._executor.map(_reread_task, tasks, chunksize=4))
-            except BrokenProcessPool:
-                raise CurationError("a worker process died while taking the selected rows back; nothing was written, "
-                                    "rerun the build") from None
-            finally:
-                self._close(failed=False)
+            for future in futures:
+                try:
+                    yield from future.result()
+                except BrokenProcessPool:
+                    raise CurationError("a worker process died while taking the selected rows back; nothing was "
+                                        "written, rerun the build") from None
+            failed = False
         finally:
             _TAKE = None
+            self._close(failed=failed)
 
     def near_duplicates(self, reference: Sequence[str], queries: Sequence[str], threshold: float, k: int) -> dict[int, int]:
         """:func:`price_bench.data.neardup.near_duplicates`, reference blocks spread over the pool."""
