@@ -67,19 +67,33 @@ def test_rows_taken_back_from_the_source_give_the_same_bytes_as_spilled_rows(sma
     assert built("located-2", spill_per_item, 2)[:3] == spilled[:3]
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_a_source_that_changes_before_its_rows_are_taken_back_fails_the_build(small_spans, big_file, monkeypatch, workers):
+@pytest.mark.parametrize(("workers", "keep_mtime"), [(1, False), (2, False), (1, True), (2, True)])
+def test_a_source_that_changes_before_its_rows_are_taken_back_fails_the_build(small_spans, big_file, monkeypatch, workers,
+                                                                              keep_mtime):
+    """Caught by the file's changed stamp, or (its modification time put back) by the row's changed keys."""
     from price_bench.data import pipeline
 
     monkeypatch.setattr(pipeline, "SPILL_ROWS_PER_ITEM", 0)
     first = big_file.read_bytes().index(b'"title": "') + len(b'"title": "')
+    stat = os.stat(big_file)
+
+    edited: list[str] = []
 
     def edit_an_accepted_line(message: str) -> None:  # called at line 151, after the first records were curated
+        if edited:
+            return  # called again for line 302
+        edited.append(message)
         with open(big_file, "r+b") as fh:
             fh.seek(first)
             old = fh.read(1)
             fh.seek(first)
-            fh.write(b"Q" if old != b"Q" else b"R")  # same length: every offset still points at a line
+            # same length, so every offset still points at a line: a case change keeps the row's keys (only the
+            # file's stamp shows it), a letter turned into punctuation changes its text key
+            new = b"#" if keep_mtime else old.swapcase()
+            assert new != old
+            fh.write(new)
+        if keep_mtime:
+            os.utime(big_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
     with pytest.raises(CurationError, match="changed while the build read it"):
         build_dataset("d", str(big_file), workers=workers, on_problem=edit_an_accepted_line)

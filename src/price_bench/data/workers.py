@@ -183,8 +183,9 @@ class SourceLines:
     A selected row is taken back by reading its line again and curating it
     again (the same pure :func:`process_chunk`, so the same row): much less
     work than writing every accepted row to a spill file when, as usual, a
-    small share of them is selected. A line that no longer gives the row it
-    gave (the file changed during the build) fails the build.
+    small share of them is selected. A file whose size or modification time
+    is not what it was when the span was read, or a line that no longer gives
+    the keys it was accepted with, fails the build (the file changed).
     """
 
     source_index: int
@@ -193,6 +194,8 @@ class SourceLines:
     """Byte offset in the file of each accepted row's line (int64)."""
     lengths: np.ndarray
     """Length in bytes of each of those lines, without the newline (int64)."""
+    stamp: tuple[int, int] = (-1, -1)
+    """The file's size and modification time (ns) just after the span was read."""
     keys: dict[str, np.ndarray] = field(default_factory=dict)
     """The ``asin``, ``text`` and ``price`` keys each row was accepted with."""
 
@@ -205,7 +208,7 @@ class SourceLines:
             starts[0] = 0
             np.cumsum(lengths[:-1] + 1, out=starts[1:])
         at = np.asarray(accepted_at, dtype=np.int64)
-        return cls(span.source_index, span.path, starts[at] + span.start, lengths[at])
+        return cls(span.source_index, span.path, starts[at] + span.start, lengths[at], _stamp(os.stat(span.path)))
 
     def expect(self, keys: dict[str, np.ndarray]) -> None:
         self.keys = {name: keys[name] for name in ("asin", "text", "price")}
@@ -219,10 +222,11 @@ class SourceLines:
         try:
             with open(self.path, "rb") as fh:
                 fd = fh.fileno()
+                stamp = _stamp(os.fstat(fd))
                 lines = [os.pread(fd, n, at) for at, n in zip(self.starts[local].tolist(), self.lengths[local].tolist())]
         except OSError as exc:
             raise CurationError(f"{self.path}: cannot read it again to take the selected records back: {exc}") from None
-        accepted = process_chunk(Chunk(self.source_index, 1, lines=lines), ctx).accepted
+        accepted = process_chunk(Chunk(self.source_index, 1, lines=lines), ctx).accepted if stamp == self.stamp else []
         got = [(r.asin_hash, r.text_hash, r.price) for r in accepted]
         keys = self.keys
         if got != list(zip(keys["asin"][local].tolist(), keys["text"][local].tolist(), keys["price"][local].tolist())):
@@ -230,6 +234,10 @@ class SourceLines:
                                 "curated); nothing was written, rerun the build")
         return [(r.id, r.text, r.price, r.category, r.title, orjson.loads(r.details_json) if r.details_json else {})
                 for r in accepted]
+
+
+def _stamp(info: os.stat_result) -> tuple[int, int]:
+    return info.st_size, info.st_mtime_ns
 
 
 class Spill:
@@ -410,7 +418,13 @@ class UnitPool:
         self._close(failed=False)
 
     def _spilling(self) -> bool:
-        """Whether the next unit's rows go to a spill file (the rows registered so far are under ``spill_rows``)."""
+        """Whether the next unit's rows go to a spill file: the rows registered so far are under ``spill_rows``.
+
+        Registered means taken by the caller (:meth:`Spill.add`), so the units
+        still in flight (at most 8 x workers) are spilled too: the bound is
+        overshot by up to that many units, the same way for a given number of
+        workers. The rows are the same either way.
+        """
         return self.spill_rows is None or (self.spill.ends[-1] if self.spill.ends else 0) < self.spill_rows
 
     def _result(self, future: Future[UnitResult], where: str) -> UnitResult:
@@ -432,14 +446,19 @@ class UnitPool:
 
     def _map_located(self, spill: Spill, tasks: list[tuple[int, np.ndarray]]) -> Iterator[list[tuple[Any, ...]]]:
         """Start curating ``tasks`` again across a new pool at once; their rows, unit by unit, as they are consumed."""
+        from price_bench.data.pipeline import CurationError
+
         global _TAKE
         self._close(failed=False)
         _TAKE = spill  # inherited by the workers, forked at the first submit, never pickled
         try:
             self._executor = self._pool()
             futures = [self._executor.submit(_reread_tasks, tasks[i : i + 4]) for i in range(0, len(tasks), 4)]
+        except BrokenProcessPool:
+            self._close(failed=True)
+            raise CurationError("a worker process died while taking the selected rows back; nothing was written, "
+                                "rerun the build") from None
         except BaseException:
-            _TAKE = None
             self._close(failed=True)
             raise
         return self._located_rows(futures)
