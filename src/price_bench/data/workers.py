@@ -108,15 +108,17 @@ def curate_unit(seq: int, unit: Span | Chunk, contexts: list[ChunkContext], *, s
     return result, lines
 
 
-def _curate(unit: Span | Chunk, contexts: list[ChunkContext], strict: bool,
-            should_stop: Callable[[], bool] | None) -> tuple[ChunkResult, int, SourceLines | None]:
-    """:func:`curate_unit`, with where a span's accepted rows are in its file."""
+def _curate(unit: Span | Chunk, contexts: list[ChunkContext], strict: bool, should_stop: Callable[[], bool] | None,
+            locate: bool = False) -> tuple[ChunkResult, int, SourceLines | None]:
+    """:func:`curate_unit`; with ``locate``, also where a span's accepted rows are in its file."""
     if isinstance(unit, Span):
         chunk, lines = read_span(unit)
     else:
         chunk, lines = unit, 0
     result = process_chunk(chunk, contexts[chunk.source_index], strict=strict, should_stop=should_stop)
-    at = SourceLines.of(unit, chunk.lines or [], result.accepted_at) if isinstance(unit, Span) and result.accepted else None
+    at = None
+    if locate and isinstance(unit, Span) and result.accepted:
+        at = SourceLines.of(unit, chunk.lines or [], result.accepted_at)
     return result, lines, at
 
 
@@ -126,12 +128,12 @@ def run_unit(seq: int, unit: Span | Chunk, state: _WorkerState | None = None, sp
     assert state is not None, "worker not initialised"
     stop = state.stop
     should_stop = (lambda: stop.value < seq) if stop is not None else None
-    result, lines, at = _curate(unit, state.contexts, state.strict, should_stop)
+    result, lines, at = _curate(unit, state.contexts, state.strict, should_stop, locate=not spill)
     if state.strict and result.problems and stop is not None:
         with stop.get_lock():
             if stop.value > seq:
                 stop.value = seq
-    return _pack(seq, result, lines, state.spill_dir, None if spill else at)
+    return _pack(seq, result, lines, state.spill_dir, at)
 
 
 def unit_stats(result: ChunkResult, lines: int) -> UnitResult:
@@ -158,7 +160,7 @@ def _pack(seq: int, result: ChunkResult, lines: int, spill_dir: str, at: SourceL
     }
     out.categories = list(codes)
     if at is not None:
-        at.expect(out.keys)
+        at.keys = {name: out.keys[name] for name in ("asin", "text", "price")}
         out.lines_at = at
         return out
     out.spill = os.path.join(spill_dir, f"{seq:09d}.arrow")
@@ -194,7 +196,7 @@ class SourceLines:
     """Byte offset in the file of each accepted row's line (int64)."""
     lengths: np.ndarray
     """Length in bytes of each of those lines, without the newline (int64)."""
-    stamp: tuple[int, int] = (-1, -1)
+    stamp: tuple[int, int]
     """The file's size and modification time (ns) just after the span was read."""
     keys: dict[str, np.ndarray] = field(default_factory=dict)
     """The ``asin``, ``text`` and ``price`` keys each row was accepted with."""
@@ -209,9 +211,6 @@ class SourceLines:
             np.cumsum(lengths[:-1] + 1, out=starts[1:])
         at = np.asarray(accepted_at, dtype=np.int64)
         return cls(span.source_index, span.path, starts[at] + span.start, lengths[at], _stamp(os.stat(span.path)))
-
-    def expect(self, keys: dict[str, np.ndarray]) -> None:
-        self.keys = {name: keys[name] for name in ("asin", "text", "price")}
 
     def rows(self, local: np.ndarray, ctx: ChunkContext) -> list[tuple[Any, ...]]:
         """Rows ``(id, text, price, category, title, details)`` of the accepted rows at positions ``local``, in that order."""
@@ -342,6 +341,7 @@ def _map_here(spill: Spill, tasks: list[tuple[int, np.ndarray]]) -> Iterator[lis
 
 
 _TAKE: Spill | None = None  # set before the take-back pool forks
+_TAKE_BACK_DIED = "a worker process died while taking the selected rows back; nothing was written, rerun the build"
 
 
 def _reread_tasks(tasks: list[tuple[int, np.ndarray]]) -> list[list[tuple[Any, ...]]]:
@@ -454,31 +454,26 @@ class UnitPool:
         try:
             self._executor = self._pool()
             futures = [self._executor.submit(_reread_tasks, tasks[i : i + 4]) for i in range(0, len(tasks), 4)]
-        except BrokenProcessPool:
+        except BaseException as exc:
             self._close(failed=True)
-            raise CurationError("a worker process died while taking the selected rows back; nothing was written, "
-                                "rerun the build") from None
-        except BaseException:
-            self._close(failed=True)
+            if isinstance(exc, BrokenProcessPool):
+                raise CurationError(_TAKE_BACK_DIED) from None
             raise
         return self._located_rows(futures)
 
     def _located_rows(self, futures: list[Future[list[list[tuple[Any, ...]]]]]) -> Iterator[list[tuple[Any, ...]]]:
         from price_bench.data.pipeline import CurationError
 
-        global _TAKE
         failed = True
         try:
             for future in futures:
                 try:
                     yield from future.result()
                 except BrokenProcessPool:
-                    raise CurationError("a worker process died while taking the selected rows back; nothing was "
-                                        "written, rerun the build") from None
+                    raise CurationError(_TAKE_BACK_DIED) from None
             failed = False
         finally:
-            _TAKE = None
-            self._close(failed=failed)
+            self._close(failed=failed)  # clears _TAKE too
 
     def near_duplicates(self, reference: Sequence[str], queries: Sequence[str], threshold: float, k: int) -> dict[int, int]:
         """:func:`price_bench.data.neardup.near_duplicates`, reference blocks spread over the pool."""
