@@ -317,6 +317,35 @@ def test_the_compiled_candidate_check_follows_the_estimate_order_and_the_exact_j
     assert answers > 500 and capped > 100  # matches were found, and the cap of 8 candidates was in play
 
 
+def test_the_compiled_minhash_and_band_look_ups_are_the_numpy_values():
+    """Signatures of real-length and one-shingle texts; band pairs with many shared keys (buckets of many queries)."""
+    import random
+
+    from price_bench.data import neardup
+    from price_bench.data.neardup_kernel import band_pairs, minhash
+
+    rng = random.Random(4)
+    words = [f"w{n}" for n in range(40)]
+    texts = ["", "a", "a b c"] + [" ".join(rng.choice(words) for _ in range(rng.randint(1, 200))) for _ in range(300)]
+    hashes, offsets = neardup.Shingler(3, compiled=True).batch(texts)
+    assert minhash(hashes, offsets, neardup._A, neardup._B).tolist() == neardup._minhash(hashes, offsets).tolist()
+    keys_rng = np.random.default_rng(9)
+    for few_values in (3, 50, 2**40):
+        queries = [" ".join(rng.choice(words) for _ in range(30)) for _ in range(120)]
+        matcher = neardup.Matcher(queries, compiled=True)
+        matcher.band_sorted = np.sort(keys_rng.integers(0, few_values, (neardup.BANDS, 120)).astype(np.uint64), axis=1)
+        matcher.band_order = np.ascontiguousarray(np.argsort(keys_rng.random((neardup.BANDS, 120)), axis=1))
+        r_keys = keys_rng.integers(0, few_values, (200, neardup.BANDS)).astype(np.uint64)
+        picked = keys_rng.integers(0, 120, (50, neardup.BANDS))  # every 4th row shares its keys with some queries
+        r_keys[::4] = np.take_along_axis(matcher.band_sorted.T, picked, axis=0)
+        rows, cands = band_pairs(r_keys, matcher.band_sorted, matcher.band_order)
+        expected_rows, expected_cands = matcher._pairs(r_keys)
+        assert rows.tolist() == expected_rows.tolist() and cands.tolist() == expected_cands.tolist()
+        assert rows.size > (50 if few_values > 100 else 1000)  # shared keys in play, many where the values are few
+    empty_rows, _ = band_pairs(np.zeros((0, neardup.BANDS), np.uint64), matcher.band_sorted, matcher.band_order)
+    assert empty_rows.size == 0
+
+
 def test_the_vectorised_candidate_check_picks_the_first_similar_candidate_like_the_loop():
     import random
 
