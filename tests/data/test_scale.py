@@ -317,6 +317,35 @@ def test_the_compiled_candidate_check_follows_the_estimate_order_and_the_exact_j
     assert answers > 500 and capped > 100  # matches were found, and the cap of 8 candidates was in play
 
 
+def test_the_compiled_candidate_check_is_exact_on_long_rows_of_close_hashes():
+    """Rows of hundreds of shingles (the hash set grows past its first size) from a narrow range (long probe runs)."""
+    from price_bench.data.neardup_kernel import first_matches
+
+    rng = np.random.default_rng(12)
+    answers = 0
+    for case in range(40):
+        n_rows, n_queries, perm = 12, 30, 16
+        base = np.uint64(2**64 - 5000) if case % 2 else np.uint64(0)  # high-bit values on every other case
+        pool = base + np.arange(0, 3000 if case % 3 else 600, dtype=np.uint64) * np.uint64(1 << 20)
+        r_sig = rng.integers(0, 2, (n_rows, perm)).astype(np.uint64)
+        q_sig = rng.integers(0, 2, (n_queries, perm)).astype(np.uint64)
+        q_sets = [np.unique(rng.choice(pool, rng.integers(0, 500))) for _ in range(n_queries)]
+        lengths = rng.integers(0, 900, n_rows)
+        hashes = np.concatenate([rng.choice(pool, n) for n in lengths]).astype(np.uint64)  # duplicates within a row
+        bounds = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        pairs = [(r, q) for r in range(n_rows) for q in sorted(rng.choice(n_queries, rng.integers(0, 12), replace=False))]
+        rows = np.array([r for r, _ in pairs], dtype=np.int64)
+        cands = np.array([q for _, q in pairs], dtype=np.int64)
+        q_flat = np.concatenate(q_sets)
+        q_bounds = np.concatenate(([0], np.cumsum([x.size for x in q_sets]))).astype(np.int64)
+        threshold = float(rng.choice([0.1, 0.2, 0.3]))
+        expected = _first_matches_by_numpy(hashes, bounds, rows, cands, r_sig, q_sets, q_sig, threshold, 0.0, 8)
+        hit_rows, hit_queries = first_matches(hashes, bounds, rows, cands, r_sig, q_sig, q_flat, q_bounds, threshold, 0.0, 8)
+        assert dict(zip(hit_rows.tolist(), hit_queries.tolist())) == expected
+        answers += len(expected)
+    assert answers > 40  # matches were found on these long rows
+
+
 def test_the_compiled_minhash_and_band_look_ups_are_the_numpy_values():
     """Signatures of real-length and one-shingle texts; band pairs with many shared keys (buckets of many queries)."""
     import random
@@ -330,12 +359,16 @@ def test_the_compiled_minhash_and_band_look_ups_are_the_numpy_values():
     hashes, offsets = neardup.Shingler(3, compiled=True).batch(texts)
     assert minhash(hashes, offsets, neardup._A, neardup._B).tolist() == neardup._minhash(hashes, offsets).tolist()
     keys_rng = np.random.default_rng(9)
-    for few_values in (3, 50, 2**40):
+    for low, few_values in ((0, 3), (0, 50), (2**64 - 50, 50), (0, 2**64 - 1)):  # also keys with the high bit set
         queries = [" ".join(rng.choice(words) for _ in range(30)) for _ in range(120)]
         matcher = neardup.Matcher(queries, compiled=True)
-        matcher.band_sorted = np.sort(keys_rng.integers(0, few_values, (neardup.BANDS, 120)).astype(np.uint64), axis=1)
+
+        def keys(shape, low=low, few_values=few_values):
+            return np.uint64(low) + keys_rng.integers(0, few_values, shape, dtype=np.uint64)
+
+        matcher.band_sorted = np.sort(keys((neardup.BANDS, 120)), axis=1)
         matcher.band_order = np.ascontiguousarray(np.argsort(keys_rng.random((neardup.BANDS, 120)), axis=1))
-        r_keys = keys_rng.integers(0, few_values, (200, neardup.BANDS)).astype(np.uint64)
+        r_keys = keys((200, neardup.BANDS))
         picked = keys_rng.integers(0, 120, (50, neardup.BANDS))  # every 4th row shares its keys with some queries
         r_keys[::4] = np.take_along_axis(matcher.band_sorted.T, picked, axis=0)
         rows, cands = band_pairs(r_keys, matcher.band_sorted, matcher.band_order)

@@ -18,7 +18,7 @@ same values: numpy (whole-batch array passes, and one call per exact check)
 and numba-compiled loops (:mod:`price_bench.data.neardup_kernel`: shingles,
 MinHash, band look-ups and the candidate checks), 2.2x as fast on the
 benchmark's 1M-record check (90,000 reference texts against 10,000: 2.4
-against 5.3 s) but with a one-time compile per machine and about half a
+against 5.3 s, one run each, 1,024 texts per compiled call) but with a one-time compile per machine and about half a
 second of import and cache loading per process. A check of at least
 :data:`COMPILED_FROM` reference texts takes the compiled loops; smaller ones
 (tests, the demo) never import numba. Where numba cannot be loaded (not
@@ -44,7 +44,7 @@ MAX_CANDIDATES = 32
 _BATCH = 64
 _PERM_SLICE = 8  # MinHash permutations hashed at once (see _minhash)
 _MATCH_BATCH = 256  # reference texts per vectorised candidate step (signatures do not depend on it)
-_MATCH_BATCH_COMPILED = 1024  # the same for the compiled loops (fewer calls: 1.9 against 2.4 s on the 1M check)
+_MATCH_BATCH_COMPILED = 1024  # the same for the compiled loops (fewer calls: the 1M check took 1.9 s, against 2.4 s at 256)
 COMPILED_FROM = 32_768
 """Reference texts from which :func:`near_duplicates` uses the compiled loops (the answer is the same either way)."""
 
@@ -241,8 +241,9 @@ class Matcher:
     candidate pairs of a whole batch of reference texts are found, estimated
     and ordered with numpy (``searchsorted`` on each band's sorted keys);
     only the exact Jaccard checks run one pair at a time. With ``compiled``,
-    the shingles, and the estimates, order and exact checks of each batch
-    of candidates, run in numba-compiled loops (the same answer).
+    the shingles, MinHash, band look-ups, and the estimates, order and exact
+    checks of each batch of candidates, run in numba-compiled loops (the
+    same answer).
     """
 
     def __init__(self, queries: Sequence[str], threshold: float = 0.8, k: int = 3, compiled: bool = False):

@@ -14,9 +14,8 @@ splitmix64 finaliser, and hashes every ``k`` consecutive words (a text of
 fewer words is padded to ``k``). The values are those of the numpy path in
 :mod:`price_bench.data.neardup` (``tests/data/test_scale.py`` compares them).
 
-:func:`first_matches` confirms the candidate pairs that
-:class:`price_bench.data.neardup.Matcher` found with numpy (LSH band
-look-ups), with the rule the check has always had:
+:func:`first_matches` confirms the candidate pairs that :func:`band_pairs`
+found (LSH band look-ups), with the rule the check has always had:
 
 - a pair's MinHash estimate is the fraction of equal signature values;
 - a row's candidates are tried by estimate, highest first, ties by query
@@ -104,6 +103,8 @@ def _fill_set(values: np.ndarray, keys: np.ndarray, stamps: np.ndarray, stamp: i
     slot is free unless its stamp is this set's, so the table is never cleared.
     """
     mask = np.int64((1 << bits) - 1)
+    if 2 * values.size > mask + 1:
+        raise ValueError("the hash set is too small for the row")  # a probe could then run forever
     shift = np.uint64(64 - bits)
     distinct = 0
     for v in values:
@@ -121,7 +122,7 @@ def _fill_set(values: np.ndarray, keys: np.ndarray, stamps: np.ndarray, stamp: i
 
 @numba.njit(cache=True, nogil=True)
 def _shared(keys: np.ndarray, stamps: np.ndarray, stamp: int, bits: int, q_flat: np.ndarray, lo: int, hi: int) -> int:  # pragma: no cover - compiled
-    """How many of the distinct ``q_flat[lo:hi]`` are in the set :func:`_fill_set` made with ``stamp``."""
+    """How many of ``q_flat[lo:hi]`` (a query's shingles, each once) are in the set :func:`_fill_set` made with ``stamp``."""
     mask = np.int64((1 << bits) - 1)
     shift = np.uint64(64 - bits)
     inter = 0
@@ -144,9 +145,10 @@ def first_matches(hashes: np.ndarray, bounds: np.ndarray, rows: np.ndarray, cand
 
     ``hashes[bounds[r]:bounds[r + 1]]`` are row ``r``'s shingle hashes
     (duplicates allowed), ``r_sig``/``q_sig`` the MinHash signatures,
-    ``q_flat[q_bounds[q]:q_bounds[q + 1]]`` query ``q``'s sorted unique
-    shingles. ``(rows, cands)`` are the candidate pairs, sorted by row then
-    query, each pair once.
+    ``q_flat[q_bounds[q]:q_bounds[q + 1]]`` query ``q``'s unique shingles
+    (each once: they are counted, not merged). ``(rows, cands)`` are the
+    candidate pairs, sorted by row then query, each pair once (a row's pairs
+    must be one run: its hash set is made once).
 
     A row's next candidate is picked by a scan for the highest estimate not
     yet tried (the first of equals: the lowest query), so the usual row, whose
@@ -166,9 +168,10 @@ def first_matches(hashes: np.ndarray, bounds: np.ndarray, rows: np.ndarray, cand
             if a[t] == b[t]:
                 same += 1
         equal[p] = same
-    longest = 1
-    for r in range(bounds.size - 1):
-        longest = max(longest, bounds[r + 1] - bounds[r])
+    longest = 1  # the table is sized for the longest row that has candidates
+    for p in range(n):
+        if p == 0 or rows[p] != rows[p - 1]:
+            longest = max(longest, bounds[rows[p] + 1] - bounds[rows[p]])
     bits = 4
     while (1 << bits) < 2 * longest:
         bits += 1
