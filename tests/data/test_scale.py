@@ -288,10 +288,26 @@ def _first_matches_by_numpy(hashes, bounds, rows, cands, r_sig, q_sets, q_sig, t
     return found
 
 
-def test_the_compiled_candidate_check_follows_the_estimate_order_and_the_exact_jaccard_rule():
-    """Ties in the estimate (query order), the candidate cap, the estimate floor and empty sets, on random cases."""
+def _compare_first_matches(rng, hashes, bounds, r_sig, q_sig, q_sets, most_candidates, threshold, floor):
+    """Random candidate pairs (fewer than ``most_candidates`` a row) checked by the kernel and by the numpy rule, which must agree."""
     from price_bench.data.neardup_kernel import first_matches
 
+    n_rows, n_queries = bounds.size - 1, len(q_sets)
+    pairs = [(r, q) for r in range(n_rows)
+             for q in sorted(rng.choice(n_queries, rng.integers(0, most_candidates), replace=False))]
+    rows = np.array([r for r, _ in pairs], dtype=np.int64)
+    cands = np.array([q for _, q in pairs], dtype=np.int64)
+    q_flat = np.concatenate(q_sets)
+    q_bounds = np.concatenate(([0], np.cumsum([x.size for x in q_sets]))).astype(np.int64)
+    expected = _first_matches_by_numpy(hashes, bounds, rows, cands, r_sig, q_sets, q_sig, threshold, floor, 8)
+    hit_rows, hit_queries = first_matches(hashes, bounds, rows, cands, r_sig, q_sig, q_flat, q_bounds, threshold, floor, 8)
+    assert dict(zip(hit_rows.tolist(), hit_queries.tolist())) == expected
+    assert hit_rows.tolist() == sorted(expected)
+    return expected, rows
+
+
+def test_the_compiled_candidate_check_follows_the_estimate_order_and_the_exact_jaccard_rule():
+    """Ties in the estimate (query order), the candidate cap, the estimate floor and empty sets, on random cases."""
     rng = np.random.default_rng(5)
     answers = capped = 0
     for _ in range(150):
@@ -302,16 +318,8 @@ def test_the_compiled_candidate_check_follows_the_estimate_order_and_the_exact_j
         lengths = rng.integers(0, 10, n_rows)
         hashes = rng.integers(0, 14, int(lengths.sum())).astype(np.uint64)  # duplicates allowed, as shingles come
         bounds = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-        pairs = [(r, q) for r in range(n_rows) for q in sorted(rng.choice(n_queries, rng.integers(0, 50), replace=False))]
-        rows = np.array([r for r, _ in pairs], dtype=np.int64)
-        cands = np.array([q for _, q in pairs], dtype=np.int64)
-        q_flat = np.concatenate(q_sets)
-        q_bounds = np.concatenate(([0], np.cumsum([s.size for s in q_sets]))).astype(np.int64)
         threshold, floor = float(rng.choice([0.3, 0.5, 0.8])), float(rng.choice([0.0, 0.3, 0.6]))
-        expected = _first_matches_by_numpy(hashes, bounds, rows, cands, r_sig, q_sets, q_sig, threshold, floor, 8)
-        hit_rows, hit_queries = first_matches(hashes, bounds, rows, cands, r_sig, q_sig, q_flat, q_bounds, threshold, floor, 8)
-        assert dict(zip(hit_rows.tolist(), hit_queries.tolist())) == expected
-        assert hit_rows.tolist() == sorted(expected)
+        expected, rows = _compare_first_matches(rng, hashes, bounds, r_sig, q_sig, q_sets, 50, threshold, floor)
         answers += len(expected)
         capped += int(np.bincount(rows, minlength=n_rows).max() > 8)
     assert answers > 500 and capped > 100  # matches were found, and the cap of 8 candidates was in play
@@ -319,8 +327,6 @@ def test_the_compiled_candidate_check_follows_the_estimate_order_and_the_exact_j
 
 def test_the_compiled_candidate_check_is_exact_on_long_rows_of_close_hashes():
     """Rows of hundreds of shingles (the hash set grows past its first size) from a narrow range (long probe runs)."""
-    from price_bench.data.neardup_kernel import first_matches
-
     rng = np.random.default_rng(12)
     answers = 0
     for case in range(40):
@@ -333,15 +339,7 @@ def test_the_compiled_candidate_check_is_exact_on_long_rows_of_close_hashes():
         lengths = rng.integers(0, 900, n_rows)
         hashes = np.concatenate([rng.choice(pool, n) for n in lengths]).astype(np.uint64)  # duplicates within a row
         bounds = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-        pairs = [(r, q) for r in range(n_rows) for q in sorted(rng.choice(n_queries, rng.integers(0, 12), replace=False))]
-        rows = np.array([r for r, _ in pairs], dtype=np.int64)
-        cands = np.array([q for _, q in pairs], dtype=np.int64)
-        q_flat = np.concatenate(q_sets)
-        q_bounds = np.concatenate(([0], np.cumsum([x.size for x in q_sets]))).astype(np.int64)
-        threshold = float(rng.choice([0.1, 0.2, 0.3]))
-        expected = _first_matches_by_numpy(hashes, bounds, rows, cands, r_sig, q_sets, q_sig, threshold, 0.0, 8)
-        hit_rows, hit_queries = first_matches(hashes, bounds, rows, cands, r_sig, q_sig, q_flat, q_bounds, threshold, 0.0, 8)
-        assert dict(zip(hit_rows.tolist(), hit_queries.tolist())) == expected
+        expected, _ = _compare_first_matches(rng, hashes, bounds, r_sig, q_sig, q_sets, 12, float(rng.choice([0.1, 0.2, 0.3])), 0.0)
         answers += len(expected)
     assert answers > 40  # matches were found on these long rows
 

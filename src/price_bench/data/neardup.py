@@ -18,8 +18,9 @@ same values: numpy (whole-batch array passes, and one call per exact check)
 and numba-compiled loops (:mod:`price_bench.data.neardup_kernel`: shingles,
 MinHash, band look-ups and the candidate checks), 2.2x as fast on the
 benchmark's 1M-record check (90,000 reference texts against 10,000: 2.4
-against 5.3 s, one run each, 1,024 texts per compiled call) but with a one-time compile per machine and about half a
-second of import and cache loading per process. A check of at least
+against 5.3 s side by side at 256 texts per compiled call, 1.8-1.9 s at
+1,024) but with a one-time compile per machine and about half a second of
+import and cache loading per process. A check of at least
 :data:`COMPILED_FROM` reference texts takes the compiled loops; smaller ones
 (tests, the demo) never import numba. Where numba cannot be loaded (not
 installed, or no writable cache folder) the numpy path runs: slower, the same
